@@ -1,0 +1,382 @@
+"""Shared machinery of the radial-contour generators (VisualAtom and RCDB).
+
+Both draw K closed orbits of q vertices around a centre. Orbit k (1-based) moves every vertex
+outwards along its ray theta_i = 2 pi i / q:
+
+    r_i^k = r_i^(k-1) + eta (1 - j p_ik) + S(theta_i) + w,      r_i^0 = r0 * a
+
+with p_ik the official Perlin noise (:mod:`~sweep.generators._perlin`), j the jitter factor
+(1 for VisualAtom, 2 for RCDB), S the wave (zero for RCDB) and a the oval rate of the axis;
+x and y use independent noise. In closed form
+
+    r_i^k = r0 a + k (eta + w + S(theta_i)) - j eta sum_{m<=k} p_im
+
+and the noise sum is an exact integer sum of table entries. Vertex coordinates are truncated
+toward zero, as Pillow does with float coordinates, and each orbit is drawn as a closed
+polyline of 1-px, unantialiased, 8-connected segments in its grey level, later orbits over
+earlier ones.
+
+Segments are rasterised by integer DDA: the pixel at step t of a segment with major length n is
+``p0 + floor((2 t d + n) / 2n)`` on each axis, t = 0..n. The CPU (Numba) and device (torch)
+renderers evaluate exactly this, with the same random numbers (:mod:`~sweep.generators._hashrng`),
+so they agree pixel for pixel except where float rounding moves a vertex across a pixel border.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numba import njit
+
+from sweep.generators import _hashrng as hr
+from sweep.generators._perlin import NOISE_UNIT, noise_table
+from sweep.generators.base import REFERENCE_SIZE, Generator
+from sweep.seeding import Seeds
+
+
+@dataclass(frozen=True)
+class Orbits:
+    """Everything one image of a radial generator needs, in output pixels where it matters."""
+
+    cos_s: np.ndarray  # cos(theta_i) * scale, (q,)
+    sin_s: np.ndarray  # sin(theta_i) * scale, (q,)
+    wave: np.ndarray  # S(theta_i) in reference px, (q,)
+    orbits: int  # K
+    ew: float  # eta + w, reference px per orbit
+    coef: float  # j * eta * NOISE_UNIT
+
+
+def make_orbits(
+    q: int, k: int, eta: float, w: float, jitter: float, scale: float, wave_fn=None
+) -> Orbits:
+    theta = (2.0 * np.pi / q) * np.arange(q, dtype=np.float64)
+    wave = wave_fn(theta) if wave_fn is not None else np.zeros(q, dtype=np.float64)
+    return Orbits(
+        cos_s=np.cos(theta) * scale,
+        sin_s=np.sin(theta) * scale,
+        wave=np.ascontiguousarray(wave, dtype=np.float64),
+        orbits=int(k),
+        ew=float(eta + w),
+        coef=float(jitter * eta * NOISE_UNIT),
+    )
+
+
+def grey_levels(img_key: int, k: int, lo: int, hi: int) -> np.ndarray:
+    """Grey level of each of the K orbits of one image."""
+    skey = hr.stream_key(np.int64(img_key), hr.SALT_GREY)
+    return hr.uniform_int(hr.u32(skey, np.arange(k, dtype=np.int64)), lo, hi).astype(np.int64)
+
+
+def render_cpu(
+    canvas: np.ndarray,
+    orb: Orbits,
+    r0x: float,
+    r0y: float,
+    cx: float,
+    cy: float,
+    img_key: int,
+    greys: np.ndarray,
+) -> None:
+    """Draw one image into ``canvas`` (uint8, (S, S), pre-filled with the background).
+
+    ``r0x``/``r0y`` are r0 times the oval rates (reference px); ``cx``/``cy`` the centre in output
+    px; ``greys`` the K grey levels (values above 255 are clipped, as Pillow clips them).
+    """
+    _draw_radial(
+        canvas, orb.cos_s, orb.sin_s, orb.wave, orb.orbits, float(r0x), float(r0y), orb.ew,
+        orb.coef, float(cx), float(cy), noise_table(),
+        int(hr.stream_key(int(img_key), hr.SALT_NOISE)), np.minimum(greys, 255).astype(np.int64),
+    )  # fmt: skip
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _mix32(x):
+    x = x & 0xFFFFFFFF
+    x = x ^ (x >> 16)
+    x = (x * 0x21F0AAAD) & 0xFFFFFFFF
+    x = x ^ (x >> 15)
+    x = (x * 0x735A2D97) & 0xFFFFFFFF
+    x = x ^ (x >> 15)
+    return x
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _draw_segment(flat, x0, y0, x1, y1, g, size):
+    """Rasterise one segment into the flattened canvas (the module docstring's DDA rule)."""
+    if (x0 < 0 and x1 < 0) or (y0 < 0 and y1 < 0):
+        return
+    if (x0 >= size and x1 >= size) or (y0 >= size and y1 >= size):
+        return
+    dx = x1 - x0
+    dy = y1 - y0
+    if abs(dx) >= abs(dy):  # x is the major axis: x moves every step, y by the remainder rule
+        n = abs(dx)
+        sa = 1 if dx >= 0 else -1
+        db = dy
+        major, minor = sa, size
+    else:
+        n = abs(dy)
+        sa = 1 if dy >= 0 else -1
+        db = dx
+        major, minor = sa * size, 1
+    two_n = 2 * n
+    step = 2 * db
+    rb = n
+    if 0 <= x0 < size and 0 <= x1 < size and 0 <= y0 < size and 0 <= y1 < size:
+        # Both ends inside: every pixel is inside; walk the flat index only.
+        idx = y0 * size + x0
+        for _ in range(n + 1):
+            flat[idx] = g
+            rb += step
+            carry = np.int64(rb >= two_n) - np.int64(rb < 0)  # branch-free remainder rule
+            rb -= carry * two_n
+            idx += major + carry * minor
+        return
+    # Partly outside: track the major (a) and minor (b) coordinates and test each pixel.
+    x_major = abs(major) == 1
+    a, b = (x0, y0) if x_major else (y0, x0)
+    for _ in range(n + 1):
+        x, y = (a, b) if x_major else (b, a)
+        if 0 <= x < size and 0 <= y < size:
+            flat[y * size + x] = g
+        a += sa
+        rb += step
+        if rb >= two_n:
+            rb -= two_n
+            b += 1
+        elif rb < 0:
+            rb += two_n
+            b -= 1
+
+
+@njit(cache=True, nogil=True)
+def _draw_radial(canvas, cos_s, sin_s, wave, k_orbits, r0x, r0y, ew, coef, cx, cy, table, skey,
+                 greys):  # fmt: skip
+    q = cos_s.shape[0]
+    size = canvas.shape[0]
+    flat = canvas.reshape(-1)
+    cumx = np.zeros(q, np.int64)
+    cumy = np.zeros(q, np.int64)
+    xs = np.empty(q + 1, np.int64)
+    ys = np.empty(q + 1, np.int64)
+    for k in range(k_orbits):
+        kk = k + 1.0
+        base = k * q
+        for i in range(q):
+            h = _mix32(skey + (((base + i) * 0x9E3779B9) & 0xFFFFFFFF))
+            cumx[i] += table[h & 0xFFFF]
+            cumy[i] += table[h >> 16]
+            common = kk * (ew + wave[i])
+            xs[i] = np.int64(cx + cos_s[i] * ((r0x + common) - coef * cumx[i]))
+            ys[i] = np.int64(cy + sin_s[i] * ((r0y + common) - coef * cumy[i]))
+        xs[q] = xs[0]
+        ys[q] = ys[0]
+        g = np.uint8(greys[k])
+        for i in range(q):
+            _draw_segment(flat, xs[i], ys[i], xs[i + 1], ys[i + 1], g, size)
+
+
+# ----------------------------------------------------------------------------- device path
+def render_torch(
+    orb: Orbits,
+    *,
+    r0x,
+    r0y,
+    cx,
+    cy,
+    img_keys,
+    grey_lo: int,
+    grey_hi: int,
+    background: int,
+    size: int,
+    device,
+    max_vertices: int = 1 << 23,
+):
+    """Render a batch of images of ONE class on a torch device: ``uint8`` tensor ``(B, S, S)``.
+
+    ``r0x``, ``r0y`` (reference px), ``cx``, ``cy`` (output px) and ``img_keys`` are per-image 1-D
+    tensors (or arrays) of length B. Images are processed in chunks of at most ``max_vertices``
+    vertices; every step is per-image, so the bytes do not depend on B or the chunking.
+
+    Later orbits win where orbits overlap, exactly as sequential drawing: each pixel keeps the
+    maximum of ``orbit * 256 + grey`` over the segments that cover it (a deterministic atomic max).
+    """
+    import torch
+
+    dev = torch.device(device)
+    img_keys = torch.as_tensor(np.asarray(img_keys, dtype=np.int64), device=dev)
+    per_image = [torch.as_tensor(np.asarray(v, dtype=np.float64), device=dev)
+                 for v in (r0x, r0y, cx, cy)]  # fmt: skip
+    b_total = img_keys.shape[0]
+    out = torch.empty((b_total, size, size), dtype=torch.uint8, device=dev)
+    verts = orb.orbits * orb.cos_s.shape[0]
+    chunk = max(1, max_vertices // max(verts, 1))
+    consts = _device_constants(orb, dev)
+    for s in range(0, b_total, chunk):
+        e = min(b_total, s + chunk)
+        out[s:e] = _render_chunk(
+            orb, consts, *(v[s:e] for v in per_image), img_keys[s:e],
+            grey_lo, grey_hi, background, size,
+        )  # fmt: skip
+    return out
+
+
+def _device_constants(orb: Orbits, dev):
+    import torch
+
+    k = orb.orbits
+    kk = torch.arange(1, k + 1, dtype=torch.float64, device=dev)[:, None]
+    wave = torch.as_tensor(orb.wave, device=dev)
+    return {
+        "table": torch.as_tensor(noise_table().astype(np.int32), device=dev),
+        "cos": torch.as_tensor(orb.cos_s, device=dev),
+        "sin": torch.as_tensor(orb.sin_s, device=dev),
+        "common": kk * (orb.ew + wave)[None, :],  # (K, q), same float ops as the CPU kernel
+        "counters": torch.arange(k * orb.cos_s.shape[0], dtype=torch.int64, device=dev),
+        "orbit_ids": torch.arange(k, dtype=torch.int64, device=dev),
+    }
+
+
+def _render_chunk(orb, c, r0x, r0y, cx, cy, img_keys, grey_lo, grey_hi, background, size):
+    import torch
+
+    b = img_keys.shape[0]
+    k, q = orb.orbits, orb.cos_s.shape[0]
+    # Noise: one 32-bit draw per vertex; low half indexes the x table, high half the y table.
+    skey = hr.stream_key(img_keys, hr.SALT_NOISE)
+    h = hr.u32(skey[:, None], c["counters"][None, :]).view(b, k, q)
+    table = c["table"]
+    cumx = torch.cumsum(table[h & 0xFFFF], dim=1).to(torch.float64)
+    cumy = torch.cumsum(table[h >> 16], dim=1).to(torch.float64)
+    del h
+    common = c["common"][None]
+    x = cx[:, None, None] + c["cos"] * ((r0x[:, None, None] + common) - orb.coef * cumx)
+    y = cy[:, None, None] + c["sin"] * ((r0y[:, None, None] + common) - orb.coef * cumy)
+    x = x.to(torch.int64).to(torch.int32)  # truncation toward zero, as the CPU kernel
+    y = y.to(torch.int64).to(torch.int32)
+    del cumx, cumy
+    # Grey levels and the draw priority of each orbit.
+    gkey = hr.stream_key(img_keys, hr.SALT_GREY)
+    greys = hr.uniform_int(hr.u32(gkey[:, None], c["orbit_ids"][None, :]), grey_lo, grey_hi)
+    prio = (c["orbit_ids"][None, :] * 256 + greys.clamp(max=255)).to(torch.int32)  # (B, K)
+    # Segments i -> i+1 (closed), culled when both ends lie beyond one canvas edge.
+    x1 = torch.roll(x, -1, dims=2)
+    y1 = torch.roll(y, -1, dims=2)
+    hidden = ((x < 0) & (x1 < 0)) | ((y < 0) & (y1 < 0))
+    hidden |= ((x >= size) & (x1 >= size)) | ((y >= size) & (y1 >= size))
+    vis = ~hidden
+    seg_img = torch.arange(b, device=x.device, dtype=torch.int32)[:, None, None].expand(b, k, q)
+    seg_orbit = torch.arange(k, device=x.device, dtype=torch.int32)[None, :, None].expand(b, k, q)
+    x0s, y0s = x[vis], y[vis]
+    dxs, dys = x1[vis] - x0s, y1[vis] - y0s
+    ims = seg_img[vis]
+    prs = prio[ims.long(), seg_orbit[vis].long()]
+    del x, y, x1, y1, hidden, vis
+    n = torch.maximum(dxs.abs(), dys.abs())
+    counts = (n + 1).long()
+    canvas = torch.full((b * size * size,), -1, dtype=torch.int32, device=n.device)
+    total = int(counts.sum())
+    if total:
+        ends = torch.cumsum(counts, 0)
+        seg = torch.repeat_interleave(
+            torch.arange(counts.shape[0], device=n.device), counts, output_size=total
+        )
+        t = (torch.arange(total, device=n.device) - (ends - counts)[seg]).to(torch.int32)
+        ns = n[seg]
+        two_n = (2 * ns).clamp(min=1)
+        px = x0s[seg] + torch.div(2 * t * dxs[seg] + ns, two_n, rounding_mode="floor")
+        py = y0s[seg] + torch.div(2 * t * dys[seg] + ns, two_n, rounding_mode="floor")
+        del t, ns, two_n
+        inside = (px >= 0) & (px < size) & (py >= 0) & (py < size)
+        flat = (ims[seg].long() * size + py.long()) * size + px.long()
+        canvas.scatter_reduce_(0, flat[inside], prs[seg][inside], reduce="amax")
+    canvas = canvas.view(b, size, size)
+    drawn = canvas >= 0
+    return torch.where(drawn, canvas & 255, torch.full_like(canvas, background)).to(torch.uint8)
+
+
+# ----------------------------------------------------------------------------- base class
+class RadialGenerator(Generator):
+    """Common render paths of VisualAtom and RCDB; subclasses define the class/instance draws.
+
+    Subclasses implement :meth:`orbits` (the class's rays, wave and noise constants) and
+    :meth:`instance_geometry` (start radii and centre of one instance, in reference px).
+    """
+
+    grey_param = "grey"
+
+    def class_key(self, seeds: Seeds, class_index: int) -> int:
+        return seeds.key32("instances", class_index)
+
+    def orbits(self, cls: Mapping[str, Any]) -> Orbits:
+        raise NotImplementedError
+
+    def instance_geometry(
+        self, cls: Mapping[str, Any], img_key: int, instance: int
+    ) -> tuple[float, float, float, float]:
+        """(r0 * a_x, r0 * a_y, c_x, c_y) in reference px for one instance."""
+        raise NotImplementedError
+
+    def _geometry(self, cls, seeds, class_index, instances):
+        keys = hr.instance_keys_np(self.class_key(seeds, class_index), instances)
+        geo = np.array(
+            [
+                self.instance_geometry(cls, int(k), int(i))
+                for k, i in zip(keys, instances, strict=True)
+            ],
+            dtype=np.float64,
+        ).reshape(-1, 4)
+        return keys, geo
+
+    def render(
+        self, cls: Mapping[str, Any], seeds: Seeds, class_index: int, instances: np.ndarray
+    ) -> np.ndarray:
+        instances = np.asarray(instances, dtype=np.int64)
+        size = self.image_size
+        orb = self.orbits(cls)
+        keys, geo = self._geometry(cls, seeds, class_index, instances)
+        g_lo, g_hi = self.params[self.grey_param]
+        out = np.full((len(instances), size, size), self.background, dtype=np.uint8)
+        for j in range(len(instances)):
+            r0x, r0y, cx, cy = geo[j]
+            greys = grey_levels(int(keys[j]), orb.orbits, g_lo, g_hi)
+            render_cpu(out[j], orb, r0x, r0y, cx * self.scale, cy * self.scale, keys[j], greys)
+        return out
+
+    def render_torch(self, cls, seeds, class_index, instances, device):
+        instances = np.asarray(instances, dtype=np.int64)
+        keys, geo = self._geometry(cls, seeds, class_index, instances)
+        g_lo, g_hi = self.params[self.grey_param]
+        return render_torch(
+            self.orbits(cls), r0x=geo[:, 0], r0y=geo[:, 1], cx=geo[:, 2] * self.scale,
+            cy=geo[:, 3] * self.scale, img_keys=keys, grey_lo=g_lo, grey_hi=g_hi,
+            background=self.background, size=self.image_size, device=device,
+        )  # fmt: skip
+
+
+def draw_centre(rng: np.random.Generator, start_pos: int) -> float:
+    """c = (512 + U{-start_pos..start_pos}) / 2 in reference px, from a NumPy generator."""
+    return (REFERENCE_SIZE + int(rng.integers(-start_pos, start_pos, endpoint=True))) / 2.0
+
+
+def hash_centre(h: int, start_pos: int) -> float:
+    """The same draw from one 32-bit hash value."""
+    return (REFERENCE_SIZE + int(hr.uniform_int(h, -start_pos, start_pos))) / 2.0
+
+
+def draw_int_or_float(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
+    """Integer-uniform when both ends are integers (as the official radii), else real-uniform."""
+    lo, hi = bounds
+    if float(lo).is_integer() and float(hi).is_integer():
+        return float(rng.integers(int(lo), int(hi), endpoint=True))
+    return float(rng.uniform(lo, hi))
+
+
+def hash_int_or_float(h: int, bounds: tuple[float, float]) -> float:
+    lo, hi = bounds
+    if float(lo).is_integer() and float(hi).is_integer():
+        return float(hr.uniform_int(h, int(lo), int(hi)))
+    return float(hr.uniform_float(h, lo, hi))

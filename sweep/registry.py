@@ -1,0 +1,48 @@
+"""A small typed registry: name -> lazily imported object, with did-you-mean errors."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator
+from typing import Generic, TypeVar
+
+from sweep.errors import unknown
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """Maps names to objects given as ``"module:attr"`` strings, imported on first use.
+
+    Lazy entries keep ``sweep --help`` fast: nothing heavy is imported until a name is looked up.
+    """
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._entries: dict[str, str | T] = {}
+
+    def register(self, name: str, target: str | T) -> None:
+        if name in self._entries:
+            raise ValueError(f"{self.kind} '{name}' is registered twice")
+        self._entries[name] = target
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def get(self, name: str) -> T:
+        """The object registered as ``name``; a :class:`SweepError` with a suggestion otherwise."""
+        try:
+            entry = self._entries[name]
+        except KeyError:
+            raise unknown(self.kind, name, self._entries) from None
+        if isinstance(entry, str):
+            module, _, attr = entry.partition(":")
+            entry = getattr(importlib.import_module(module), attr)
+            self._entries[name] = entry
+        return entry  # type: ignore[return-value]
