@@ -165,13 +165,23 @@ def _draw_radial(canvas, cos_s, sin_s, wave, k_orbits, r0x, r0y, ew, coef, cx, c
     for k in range(k_orbits):
         kk = k + 1.0
         base = k * q
+        x_lo = y_lo = np.int64(1) << 62
+        x_hi = y_hi = -x_lo
         for i in range(q):
             h = _mix32(skey + (((base + i) * 0x9E3779B9) & 0xFFFFFFFF))
             cumx[i] += table[h & 0xFFFF]
             cumy[i] += table[h >> 16]
             common = kk * (ew + wave[i])
-            xs[i] = np.int64(cx + cos_s[i] * ((r0x + common) - coef * cumx[i]))
-            ys[i] = np.int64(cy + sin_s[i] * ((r0y + common) - coef * cumy[i]))
+            x = np.int64(cx + cos_s[i] * ((r0x + common) - coef * cumx[i]))
+            y = np.int64(cy + sin_s[i] * ((r0y + common) - coef * cumy[i]))
+            xs[i] = x
+            ys[i] = y
+            x_lo = min(x_lo, x)
+            x_hi = max(x_hi, x)
+            y_lo = min(y_lo, y)
+            y_hi = max(y_hi, y)
+        if x_hi < 0 or y_hi < 0 or x_lo >= size or y_lo >= size:
+            continue  # the whole orbit lies beyond one edge of the canvas
         xs[q] = xs[0]
         ys[q] = ys[0]
         g = np.uint8(greys[k])
