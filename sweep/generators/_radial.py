@@ -277,32 +277,33 @@ def _render_chunk(orb, c, r0x, r0y, cx, cy, img_keys, grey_lo, grey_hi, backgrou
     y1 = torch.roll(y, -1, dims=2)
     hidden = ((x < 0) & (x1 < 0)) | ((y < 0) & (y1 < 0))
     hidden |= ((x >= size) & (x1 >= size)) | ((y >= size) & (y1 >= size))
-    vis = ~hidden
-    seg_img = torch.arange(b, device=x.device, dtype=torch.int32)[:, None, None].expand(b, k, q)
-    seg_orbit = torch.arange(k, device=x.device, dtype=torch.int32)[None, :, None].expand(b, k, q)
-    x0s, y0s = x[vis], y[vis]
-    dxs, dys = x1[vis] - x0s, y1[vis] - y0s
-    ims = seg_img[vis]
-    prs = prio[ims.long(), seg_orbit[vis].long()]
-    del x, y, x1, y1, hidden, vis
-    n = torch.maximum(dxs.abs(), dys.abs())
-    counts = (n + 1).long()
+    img_id = torch.arange(b, device=x.device, dtype=torch.int32)[:, None, None]
+    # One row per visible segment: x0, y0, dx, dy, priority, image.
+    seg = torch.stack(
+        [x, y, x1 - x, y1 - y, prio[:, :, None].expand(b, k, q), img_id.expand(b, k, q)], dim=-1
+    )[~hidden]
+    del x, y, x1, y1, hidden
+    n = torch.maximum(seg[:, 2].abs(), seg[:, 3].abs())
+    counts = n + 1
+    ends = torch.cumsum(counts, 0, dtype=torch.int64)
+    total = int(ends[-1]) if ends.numel() else 0
     canvas = torch.full((b * size * size,), -1, dtype=torch.int32, device=n.device)
-    total = int(counts.sum())
     if total:
-        ends = torch.cumsum(counts, 0)
-        seg = torch.repeat_interleave(
+        # Per pixel: its segment's row (one gather) and its step t along the segment.
+        owner = torch.repeat_interleave(
             torch.arange(counts.shape[0], device=n.device), counts, output_size=total
         )
-        t = (torch.arange(total, device=n.device) - (ends - counts)[seg]).to(torch.int32)
-        ns = n[seg]
+        info = torch.cat([seg, n[:, None], (ends - counts).to(torch.int32)[:, None]], 1)[owner]
+        del owner
+        t = torch.arange(total, device=n.device, dtype=torch.int32) - info[:, 7]
+        ns = info[:, 6]
         two_n = (2 * ns).clamp(min=1)
-        px = x0s[seg] + torch.div(2 * t * dxs[seg] + ns, two_n, rounding_mode="floor")
-        py = y0s[seg] + torch.div(2 * t * dys[seg] + ns, two_n, rounding_mode="floor")
+        px = info[:, 0] + torch.div(2 * t * info[:, 2] + ns, two_n, rounding_mode="floor")
+        py = info[:, 1] + torch.div(2 * t * info[:, 3] + ns, two_n, rounding_mode="floor")
         del t, ns, two_n
         inside = (px >= 0) & (px < size) & (py >= 0) & (py < size)
-        flat = (ims[seg].long() * size + py.long()) * size + px.long()
-        canvas.scatter_reduce_(0, flat[inside], prs[seg][inside], reduce="amax")
+        flat = (info[:, 5].long() * size + py) * size + px
+        canvas.scatter_reduce_(0, flat[inside], info[:, 4][inside], reduce="amax")
     canvas = canvas.view(b, size, size)
     drawn = canvas >= 0
     return torch.where(drawn, canvas & 255, torch.full_like(canvas, background)).to(torch.uint8)
