@@ -1,4 +1,4 @@
-"""Device renderer profile: throughput against chunk size, and the top CUDA kernels.
+"""Device renderer profile: Triton vs eager torch backends, chunk sizes, top CUDA kernels.
 
     python benchmarks/gpu_profile.py [--generator visualatom] [--size 512]
 
@@ -32,20 +32,24 @@ def main() -> None:
     ds = Dataset(DatasetSpec(args.generator, classes=args.classes, instances=args.instances,
                              image_size=args.size))  # fmt: skip
     ds.render_class(0, np.arange(8), device="cuda")
-    default = _radial.render_torch.__kwdefaults__["max_vertices"]
-    for mv in (1 << 22, 1 << 23, 1 << 24, 1 << 25):
-        _radial.render_torch.__kwdefaults__["max_vertices"] = mv
+    kw = _radial.render_torch.__kwdefaults__
+    defaults = dict(kw)
+    for backend, mv in (("triton", 0), ("torch", 1 << 23), ("torch", 1 << 25)):
+        kw["backend"] = backend
+        kw["max_vertices"] = mv or defaults["max_vertices"]
+        ds.render_class(0, np.arange(8), device="cuda")  # compile / warm up
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         t0 = time.perf_counter()
         n = sum(ds.render_class(c, device="cuda").shape[0] for c in range(1, ds.classes))
         torch.cuda.synchronize()
         rate = n / (time.perf_counter() - t0)
-        print(json.dumps({"generator": args.generator, "max_vertices": mv,
+        print(json.dumps({"generator": args.generator, "size": args.size, "backend": backend,
+                          "max_vertices": kw["max_vertices"], "images": n,
                           "images_per_s": round(rate, 1),
                           "peak_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2)}),
               flush=True)  # fmt: skip
-    _radial.render_torch.__kwdefaults__["max_vertices"] = default
+    kw.update(defaults)
     from torch.profiler import ProfilerActivity, profile
 
     with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:

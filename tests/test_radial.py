@@ -405,3 +405,60 @@ def test_closed_form_noise_sum_is_exact_integer_arithmetic():
     b = np.cumsum(t[idx][::-1], axis=0)[::-1]
     assert np.array_equal(a[-1], b[0])
     assert math.isclose(NOISE_UNIT, 2.0**-15)
+
+
+_TRITON_CHECK = """
+import numpy as np
+from sweep.generators import get_generator, _radial
+from sweep.seeding import Seeds
+bad = total = 0
+for name in ["visualatom", "rcdb"]:
+    g = get_generator(name, {"orbits": [1, 12], "vertices": [3, 120]}, image_size=40)
+    s = Seeds(1)
+    for c in range(3):
+        cls = g.sample_class(s, c, {})
+        a = g.render(cls, s, c, np.arange(2))
+        keys, geo = g._geometry(cls, s, c, np.arange(2))
+        b = _radial.render_torch(
+            g.orbits(cls), r0x=geo[:, 0], r0y=geo[:, 1], cx=geo[:, 2] * g.scale,
+            cy=geo[:, 3] * g.scale, img_keys=keys, grey_lo=g.params["grey"][0],
+            grey_hi=g.params["grey"][1], background=g.background, size=g.image_size,
+            device="cpu", backend="triton").numpy()
+        bad += int((a != b).sum()); total += a.size
+print(bad, total)
+"""
+
+
+def test_triton_kernel_matches_the_cpu_kernel_in_the_interpreter():
+    # The fused CUDA kernel, run by Triton's CPU interpreter: same pixels as the Numba kernel.
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("triton")
+    env = dict(os.environ, TRITON_INTERPRET="1")
+    res = subprocess.run([sys.executable, "-c", _TRITON_CHECK], env=env, capture_output=True,
+                         text=True, timeout=600)  # fmt: skip
+    assert res.returncode == 0, res.stderr[-2000:]
+    bad, total = map(int, res.stdout.split())
+    assert total > 0 and bad <= 0.001 * total
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA device")
+@pytest.mark.parametrize("name", RADIAL)
+def test_cuda_triton_and_eager_backends_agree(name):
+    from sweep.generators import _radial
+
+    gen = get_generator(name, image_size=256)
+    seeds = Seeds(8)
+    for c in range(4):
+        cls = gen.sample_class(seeds, c, {})
+        keys, geo = gen._geometry(cls, seeds, c, np.arange(16))
+        kw = dict(r0x=geo[:, 0], r0y=geo[:, 1], cx=geo[:, 2] * gen.scale,
+                  cy=geo[:, 3] * gen.scale, img_keys=keys, grey_lo=gen.params["grey"][0],
+                  grey_hi=gen.params["grey"][1], background=gen.background,
+                  size=gen.image_size, device="cuda")  # fmt: skip
+        eager = _radial.render_torch(gen.orbits(cls), backend="torch", **kw)
+        fused = _radial.render_torch(gen.orbits(cls), backend="triton", **kw)
+        assert (eager == fused).float().mean().item() > 0.995

@@ -203,35 +203,57 @@ def render_torch(
     background: int,
     size: int,
     device,
+    backend: str = "auto",
     max_vertices: int = 1 << 23,
 ):
     """Render a batch of images of ONE class on a torch device: ``uint8`` tensor ``(B, S, S)``.
 
     ``r0x``, ``r0y`` (reference px), ``cx``, ``cy`` (output px) and ``img_keys`` are per-image 1-D
-    tensors (or arrays) of length B. Images are processed in chunks of at most ``max_vertices``
-    vertices; every step is per-image, so the bytes do not depend on B or the chunking.
+    tensors (or arrays) of length B. Every step is per image, so the bytes do not depend on B or
+    on the chunking.
 
     Later orbits win where orbits overlap, exactly as sequential drawing: each pixel keeps the
     maximum of ``orbit * 256 + grey`` over the segments that cover it (a deterministic atomic max).
+
+    ``backend``: "torch" (eager tensor ops, any device; images are processed in chunks of at
+    most ``max_vertices`` vertices), "triton" (the fused kernel of
+    :mod:`~sweep.generators._radial_triton`), or "auto" (Triton on CUDA when it is importable).
     """
     import torch
 
     dev = torch.device(device)
+    backend = resolve_backend(backend, dev)
     img_keys = torch.as_tensor(np.asarray(img_keys, dtype=np.int64), device=dev)
     per_image = [torch.as_tensor(np.asarray(v, dtype=np.float64), device=dev)
                  for v in (r0x, r0y, cx, cy)]  # fmt: skip
     b_total = img_keys.shape[0]
     out = torch.empty((b_total, size, size), dtype=torch.uint8, device=dev)
-    verts = orb.orbits * orb.cos_s.shape[0]
-    chunk = max(1, max_vertices // max(verts, 1))
+    if backend == "triton":
+        chunk = max(1, (1 << 28) // (size * size))  # a 1 GiB int32 canvas at most
+    else:
+        chunk = max(1, max_vertices // max(orb.orbits * orb.cos_s.shape[0], 1))
     consts = _device_constants(orb, dev)
     for s in range(0, b_total, chunk):
         e = min(b_total, s + chunk)
         out[s:e] = _render_chunk(
             orb, consts, *(v[s:e] for v in per_image), img_keys[s:e],
-            grey_lo, grey_hi, background, size,
+            grey_lo, grey_hi, background, size, backend,
         )  # fmt: skip
     return out
+
+
+def resolve_backend(backend: str, dev) -> str:
+    if backend not in ("auto", "torch", "triton"):
+        raise ValueError(f"backend must be auto, torch or triton, got {backend!r}")
+    if backend == "auto":
+        if dev.type != "cuda":
+            return "torch"
+        try:
+            import triton  # noqa: F401
+        except ImportError:
+            return "torch"
+        return "triton"
+    return backend
 
 
 def _device_constants(orb: Orbits, dev):
@@ -244,19 +266,39 @@ def _device_constants(orb: Orbits, dev):
         "table": torch.as_tensor(noise_table().astype(np.int32), device=dev),
         "cos": torch.as_tensor(orb.cos_s, device=dev),
         "sin": torch.as_tensor(orb.sin_s, device=dev),
+        "wave": wave,
         "common": kk * (orb.ew + wave)[None, :],  # (K, q), same float ops as the CPU kernel
         "counters": torch.arange(k * orb.cos_s.shape[0], dtype=torch.int64, device=dev),
         "orbit_ids": torch.arange(k, dtype=torch.int64, device=dev),
     }
 
 
-def _render_chunk(orb, c, r0x, r0y, cx, cy, img_keys, grey_lo, grey_hi, background, size):
+def _render_chunk(orb, c, r0x, r0y, cx, cy, img_keys, grey_lo, grey_hi, background, size,
+                  backend):  # fmt: skip
     import torch
 
-    b = img_keys.shape[0]
+    # Grey levels and the draw priority of each orbit.
+    gkey = hr.stream_key(img_keys, hr.SALT_GREY)
+    greys = hr.uniform_int(hr.u32(gkey[:, None], c["orbit_ids"][None, :]), grey_lo, grey_hi)
+    prio = (c["orbit_ids"][None, :] * 256 + greys.clamp(max=255)).to(torch.int32)  # (B, K)
+    skey = hr.stream_key(img_keys, hr.SALT_NOISE)
+    if backend == "triton":
+        from sweep.generators._radial_triton import render_chunk_triton
+
+        canvas = render_chunk_triton(orb, c, r0x, r0y, cx, cy, skey, prio, size)
+    else:
+        canvas = _canvas_eager(orb, c, r0x, r0y, cx, cy, skey, prio, size)
+    drawn = canvas >= 0
+    return torch.where(drawn, canvas & 255, torch.full_like(canvas, background)).to(torch.uint8)
+
+
+def _canvas_eager(orb, c, r0x, r0y, cx, cy, skey, prio, size):
+    """The priority canvas (B, S, S) int32 (-1 = empty) with eager tensor ops."""
+    import torch
+
+    b = skey.shape[0]
     k, q = orb.orbits, orb.cos_s.shape[0]
     # Noise: one 32-bit draw per vertex; low half indexes the x table, high half the y table.
-    skey = hr.stream_key(img_keys, hr.SALT_NOISE)
     h = hr.u32(skey[:, None], c["counters"][None, :]).view(b, k, q)
     table = c["table"]
     cumx = torch.cumsum(table[h & 0xFFFF], dim=1).to(torch.float64)
@@ -268,10 +310,6 @@ def _render_chunk(orb, c, r0x, r0y, cx, cy, img_keys, grey_lo, grey_hi, backgrou
     x = x.to(torch.int64).to(torch.int32)  # truncation toward zero, as the CPU kernel
     y = y.to(torch.int64).to(torch.int32)
     del cumx, cumy
-    # Grey levels and the draw priority of each orbit.
-    gkey = hr.stream_key(img_keys, hr.SALT_GREY)
-    greys = hr.uniform_int(hr.u32(gkey[:, None], c["orbit_ids"][None, :]), grey_lo, grey_hi)
-    prio = (c["orbit_ids"][None, :] * 256 + greys.clamp(max=255)).to(torch.int32)  # (B, K)
     # Segments i -> i+1 (closed), culled when both ends lie beyond one canvas edge.
     x1 = torch.roll(x, -1, dims=2)
     y1 = torch.roll(y, -1, dims=2)
@@ -304,9 +342,7 @@ def _render_chunk(orb, c, r0x, r0y, cx, cy, img_keys, grey_lo, grey_hi, backgrou
         inside = (px >= 0) & (px < size) & (py >= 0) & (py < size)
         flat = (info[:, 5].long() * size + py) * size + px
         canvas.scatter_reduce_(0, flat[inside], info[:, 4][inside], reduce="amax")
-    canvas = canvas.view(b, size, size)
-    drawn = canvas >= 0
-    return torch.where(drawn, canvas & 255, torch.full_like(canvas, background)).to(torch.uint8)
+    return canvas.view(b, size, size)
 
 
 # ----------------------------------------------------------------------------- base class
