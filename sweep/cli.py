@@ -17,7 +17,7 @@ from sweep.errors import SweepError
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # one line, exit 2
-        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+        self.exit(2, f"sweep: error: {message} (see '{self.prog} --help')\n")
 
 
 def parse_overrides(items: Sequence[str] | None) -> dict[str, Any]:
@@ -36,8 +36,19 @@ def parse_overrides(items: Sequence[str] | None) -> dict[str, Any]:
                 value = [yaml.safe_load(v) for v in value.split(",")]
         except yaml.YAMLError:
             raise SweepError(f"--set {key}: cannot parse value '{raw}'") from None
-        out[key] = value
+        out[key] = [_number(v) for v in value] if isinstance(value, list) else _number(value)
     return out
+
+
+def _number(value: Any) -> Any:
+    """YAML reads ``1e-3`` (no dot) as a string: take such strings as numbers."""
+    if isinstance(value, str):
+        for kind in (int, float):
+            try:
+                return kind(value)
+            except ValueError:
+                pass
+    return value
 
 
 def _add_generate(sub) -> None:
@@ -126,6 +137,7 @@ def _add_ls(sub) -> None:
 
 def cmd_ls(args: argparse.Namespace) -> int:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from sweep.generators import generator_class, list_generators
@@ -142,19 +154,19 @@ def cmd_ls(args: argparse.Namespace) -> int:
             table.add_column(col)
         for g in classes:
             c, i, s = g.published_shape
-            table.add_row(g.name, g.version, f"{c} x {i} @ {s}px", g.summary)
+            table.add_row(escape(g.name), g.version, f"{c} x {i} @ {s}px", escape(g.summary))
         console.print(table)
         return 0
     g = generator_class(args.name)
     if args.json:
         print(json.dumps(g.describe(g), default=list))
         return 0
-    table = Table(title=f"{g.name} v{g.version}: {g.summary}", caption=g.reference)
+    table = Table(title=escape(f"{g.name} v{g.version}: {g.summary}"), caption=escape(g.reference))
     for col in ("parameter", "type", "default", "domain", "meaning"):
         table.add_column(col)
     for p in g.schema:
         default = f"[{p.default[0]}, {p.default[1]}]" if p.is_range else str(p.default)
-        table.add_row(p.name, p.type, default, p.describe_domain(), p.help)
+        table.add_row(*(escape(v) for v in (p.name, p.type, default, p.describe_domain(), p.help)))
     console.print(table)
     return 0
 
@@ -178,7 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
-        return 2
+        return 0
     try:
         return args.func(args)
     except SweepError as e:

@@ -9,12 +9,13 @@ reads it as is; grey PNGs load as RGB through PIL's ``convert``)::
       00000/00000_0000.png   class 00000, instance 0000 (8-bit grey PNG)
       ...
       preview.png            with --preview: a contact sheet of a few classes x instances
-      .sweep/                resume state: per-class parameter files and unfinished classes
+      .sweep/                resume state while a run is unfinished (removed when complete)
 
 A class is written into ``.sweep/tmp/`` and renamed into place when all its images are on disk,
 so a class directory that exists is complete: an interrupted run is resumed by running the same
-command again, and finished classes are not redone. Memory stays constant in the dataset size:
-each worker holds one chunk of one class at a time.
+command again, and finished classes are not redone. Once the dataset is complete, ``.sweep/`` is
+removed, so the directory holds only what ImageFolder expects plus the root files.
+Memory stays constant in the dataset size: each worker holds one chunk of one class at a time.
 """
 
 from __future__ import annotations
@@ -189,9 +190,10 @@ def generate(
     out = Path(out)
     resumed = check_output_dir(out, ds)
 
+    out.mkdir(parents=True, exist_ok=True)
+    _atomic_write(out / MANIFEST, json.dumps(manifest_for(ds, complete=False), indent=2))
     (out / STATE_DIR / "classes").mkdir(parents=True, exist_ok=True)
     shutil.rmtree(out / STATE_DIR / "tmp", ignore_errors=True)
-    _atomic_write(out / MANIFEST, json.dumps(manifest_for(ds, complete=False), indent=2))
     done = {c for c in range(ds.classes) if (out / class_dirname(c)).is_dir()}
     todo = [c for c in range(ds.classes) if c not in done]
 
@@ -211,12 +213,11 @@ def generate(
             _run_pool(spec, todo, out, min(workers, len(todo)), chunk, advance)
     elapsed = time.perf_counter() - t0
 
-    lines = []
-    for c in range(ds.classes):
-        rec = json.loads((out / STATE_DIR / "classes" / f"{class_dirname(c)}.json").read_text())
-        lines.append(json.dumps(rec, sort_keys=True))
+    params = _collected_params(out, ds)
+    lines = [json.dumps({"class": c, "params": params[c]}, sort_keys=True) for c in sorted(params)]
     _atomic_write(out / PARAMS_FILE, "\n".join(lines) + "\n")
     _atomic_write(out / MANIFEST, json.dumps(manifest_for(ds, complete=True), indent=2))
+    shutil.rmtree(out / STATE_DIR, ignore_errors=True)
     if preview:
         write_preview(ds, out / PREVIEW_FILE)
     return {
@@ -229,6 +230,25 @@ def generate(
         "seconds": round(elapsed, 3),
         "preview": str(out / PREVIEW_FILE) if preview else None,
     }
+
+
+def _collected_params(out: Path, ds: Dataset) -> dict[int, dict]:
+    """Every class's parameters: from the per-class files of this run, the classes.jsonl of an
+    earlier complete run, or (for a class killed between its rename and its parameter file)
+    drawn again, which gives the same values."""
+    params: dict[int, dict] = {}
+    if (out / PARAMS_FILE).is_file():
+        for line in (out / PARAMS_FILE).read_text().splitlines():
+            if line.strip():
+                rec = json.loads(line)
+                params[int(rec["class"])] = rec["params"]
+    for path in sorted((out / STATE_DIR / "classes").glob("*.json")):
+        rec = json.loads(path.read_text())
+        params[int(rec["class"])] = rec["params"]
+    for c in range(ds.classes):
+        if c not in params:
+            params[c] = ds.class_params(c)
+    return {c: params[c] for c in range(ds.classes)}
 
 
 def _run_pool(spec, todo, out, workers, chunk, advance) -> None:

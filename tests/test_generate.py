@@ -1,0 +1,344 @@
+"""``sweep generate`` end to end: the ImageFolder tree, its contents, determinism and resume."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from sweep.dataset import Dataset, DatasetSpec
+from sweep.generate import generate
+
+CLASSES, INSTANCES, SIZE, SEED = 3, 4, 32, 7
+OVERRIDES = {"freq1": [0, 3], "orbits": [1, 50]}
+SPEC = DatasetSpec(
+    "visualatom",
+    classes=CLASSES,
+    instances=INSTANCES,
+    image_size=SIZE,
+    seed=SEED,
+    params=OVERRIDES,
+)
+
+
+def class_dirs(out: Path) -> list[str]:
+    return sorted(p.name for p in out.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def tmp_leftovers(out: Path) -> list[str]:
+    tmp = out / ".sweep" / "tmp"
+    return sorted(p.relative_to(out).as_posix() for p in tmp.rglob("*")) if tmp.exists() else []
+
+
+# ----------------------------------------------------------------------------- end to end (CLI)
+@pytest.fixture(scope="module")
+def cli_dataset(tmp_path_factory, run_sweep):
+    """One tiny dataset written by the real command line, with overrides and --preview."""
+    cwd = tmp_path_factory.mktemp("cli")
+    out = cwd / "ds"
+    proc = run_sweep(
+        "generate",
+        "visualatom",
+        "-c",
+        str(CLASSES),
+        "-n",
+        str(INSTANCES),
+        "-s",
+        str(SIZE),
+        "--seed",
+        str(SEED),
+        "--set",
+        "freq1=[0,3]",
+        "--set",
+        "orbits=1,50",
+        "-o",
+        str(out),
+        "-j",
+        "2",
+        "--preview",
+        "--no-progress",
+        cwd=cwd,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return out, proc
+
+
+def test_generate_reports_what_it_wrote(cli_dataset):
+    out, proc = cli_dataset
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith(f"wrote {CLASSES * INSTANCES} images (0 classes already done)")
+    assert lines[0].endswith(str(out))
+    assert lines[1] == f"preview: {out / 'preview.png'}"
+
+
+def test_generate_writes_imagefolder_tree(cli_dataset):
+    out, _ = cli_dataset
+    visible = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
+    expected_dirs = [f"{c:05d}" for c in range(CLASSES)]
+    assert visible == sorted(
+        [*expected_dirs, "classes.jsonl", "sweep-dataset.json", "preview.png"]
+    )
+    assert class_dirs(out) == expected_dirs
+    for c in range(CLASSES):
+        names = sorted(p.name for p in (out / f"{c:05d}").iterdir())
+        assert names == [f"{c:05d}_{i:04d}.png" for i in range(INSTANCES)]
+    assert tmp_leftovers(out) == []
+
+
+def test_generate_pngs_are_grey_8bit_and_equal_the_renderer(cli_dataset):
+    out, _ = cli_dataset
+    ds = Dataset(SPEC)
+    for c in range(CLASSES):
+        expected = ds.render_class(c)
+        assert expected.shape == (INSTANCES, SIZE, SIZE)
+        for i in range(INSTANCES):
+            path = out / f"{c:05d}" / f"{c:05d}_{i:04d}.png"
+            raw = path.read_bytes()
+            assert raw[:8] == b"\x89PNG\r\n\x1a\n"
+            assert (raw[24], raw[25]) == (8, 0)  # IHDR: bit depth 8, colour type 0 (grey)
+            image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+            assert image is not None and image.dtype == np.uint8 and image.ndim == 2
+            np.testing.assert_array_equal(image, expected[i], err_msg=str(path))
+    # the images are not all blank: the comparison above is not trivially satisfied
+    assert all(len(np.unique(ds.render_class(c))) > 1 for c in range(CLASSES))
+
+
+def test_generate_classes_jsonl_holds_class_params(cli_dataset):
+    out, _ = cli_dataset
+    ds = Dataset(SPEC)
+    text = (out / "classes.jsonl").read_text()
+    lines = text.splitlines()
+    assert text.endswith("\n") and len(lines) == CLASSES
+    for c, line in enumerate(lines):
+        rec = json.loads(line)
+        assert rec == {"class": c, "params": ds.class_params(c)}
+        assert 0 <= rec["params"]["freq1"] <= 3 and 1 <= rec["params"]["orbits"] <= 50
+    assert len({json.dumps(json.loads(line)["params"]) for line in lines}) == CLASSES
+
+
+def test_generate_manifest_is_complete_with_fingerprint(cli_dataset):
+    out, _ = cli_dataset
+    ds = Dataset(SPEC)
+    manifest = json.loads((out / "sweep-dataset.json").read_text())
+    assert manifest["complete"] is True
+    assert manifest["fingerprint"] == ds.fingerprint
+    assert manifest["config"] == json.loads(json.dumps(ds.config()))
+    assert manifest["config"]["params"]["freq1"] == [0, 3]
+    assert manifest["config"]["seed"] == SEED
+    # a different spec has a different fingerprint, so the check above means something
+    other = Dataset(DatasetSpec("visualatom", CLASSES, INSTANCES, SIZE, SEED))
+    assert other.fingerprint != ds.fingerprint
+
+
+def test_generate_preview_is_a_non_blank_grey_png(cli_dataset):
+    out, _ = cli_dataset
+    sheet = cv2.imread(str(out / "preview.png"), cv2.IMREAD_UNCHANGED)
+    assert sheet is not None and sheet.dtype == np.uint8 and sheet.ndim == 2
+    assert sheet.shape[0] >= CLASSES * SIZE and sheet.shape[1] >= INSTANCES * SIZE
+    # more grey levels than the background and the gap fill: some image content is drawn
+    assert len(np.unique(sheet)) > 2
+
+
+def test_generate_tree_loads_with_torchvision_imagefolder(cli_dataset):
+    from torchvision.datasets import ImageFolder
+
+    out, _ = cli_dataset
+    folder = ImageFolder(str(out))
+    assert folder.classes == [f"{c:05d}" for c in range(CLASSES)]
+    assert len(folder) == CLASSES * INSTANCES
+    assert np.bincount(folder.targets).tolist() == [INSTANCES] * CLASSES
+    image, target = folder[INSTANCES + 1]  # class 1, instance 1
+    assert target == 1 and image.size == (SIZE, SIZE)
+    grey = np.asarray(image.convert("L"))
+    np.testing.assert_array_equal(grey, Dataset(SPEC).render_class(1)[1])
+
+
+def test_generate_default_output_dir(tmp_path, run_sweep):
+    proc = run_sweep(
+        "generate", "rcdb", "-c", "2", "-n", "2", "-s", "32", "--no-progress", cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr
+    ds = Dataset(DatasetSpec("rcdb", classes=2, instances=2, image_size=32, seed=0))
+    out = tmp_path / "runs" / "datasets" / f"rcdb-{ds.fingerprint[:8]}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"]
+    assert json.loads((out / "sweep-dataset.json").read_text())["fingerprint"] == ds.fingerprint
+    assert class_dirs(out) == ["00000", "00001"]
+
+
+# ----------------------------------------------------------------------------- determinism
+def test_generate_is_identical_for_any_worker_count(tmp_path, tree_bytes):
+    spec = DatasetSpec("visualatom", classes=4, instances=3, image_size=32, seed=1)
+    one = generate(spec, tmp_path / "one", workers=1, progress=False)
+    two = generate(spec, tmp_path / "two", workers=2, progress=False)
+    assert one["written"] == two["written"] == 12
+    a, b = tree_bytes(tmp_path / "one"), tree_bytes(tmp_path / "two")
+    assert sum(name.endswith(".png") for name in a) == 12
+    assert a.keys() == b.keys()
+    for name in a:
+        assert a[name] == b[name], name
+
+
+def test_generate_rcdb_is_identical_for_any_worker_count(tmp_path, tree_bytes):
+    spec = DatasetSpec("rcdb", classes=3, instances=2, image_size=32, seed=5)
+    generate(spec, tmp_path / "one", workers=1, progress=False)
+    generate(spec, tmp_path / "two", workers=2, progress=False)
+    assert tree_bytes(tmp_path / "one") == tree_bytes(tmp_path / "two")
+
+
+def test_generate_different_seeds_give_different_images(tmp_path, tree_bytes):
+    for seed in (0, 1):
+        spec = DatasetSpec("visualatom", classes=3, instances=4, image_size=32, seed=seed)
+        generate(spec, tmp_path / f"s{seed}", workers=1, progress=False)
+    a, b = tree_bytes(tmp_path / "s0"), tree_bytes(tmp_path / "s1")
+    pngs = [n for n in a if n.endswith(".png") and not n.startswith(".")]
+    assert len(pngs) == 12 and set(pngs) <= b.keys()
+    same = [n for n in pngs if a[n] == b[n]]
+    assert not same, f"identical images across seeds: {same}"
+    assert a["classes.jsonl"] != b["classes.jsonl"]
+
+
+# ----------------------------------------------------------------------------- resume
+def test_rerun_of_a_complete_dataset_is_a_no_op(tmp_path, run_sweep, tree_bytes, tree_stat):
+    args = (
+        "generate",
+        "rcdb",
+        "-c",
+        "3",
+        "-n",
+        "2",
+        "-s",
+        "32",
+        "-o",
+        "ds",
+        "-j",
+        "1",
+        "--no-progress",
+    )
+    first = run_sweep(*args, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    out = tmp_path / "ds"
+    pngs = {k: v for k, v in tree_stat(out).items() if k.endswith(".png")}
+    content = tree_bytes(out)
+    again = run_sweep(*args, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith("resumed 0 images (3 classes already done)")
+    assert {k: v for k, v in tree_stat(out).items() if k.endswith(".png")} == pngs
+    assert tree_bytes(out) == content
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill(tmp_path, run_sweep, tree_bytes, tree_stat):
+    classes, instances, size, seed = 24, 30, 128, 3
+    out = tmp_path / "ds"
+    args = [
+        "generate",
+        "visualatom",
+        "-c",
+        str(classes),
+        "-n",
+        str(instances),
+        "-s",
+        str(size),
+        "--seed",
+        str(seed),
+        "-o",
+        str(out),
+        "-j",
+        "1",
+        "--no-progress",
+    ]
+    with open(tmp_path / "killed.log", "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "sweep", *args], cwd=tmp_path, stdout=log, stderr=log
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while proc.poll() is None and time.monotonic() < deadline:
+                if (out / "00000").is_dir():
+                    proc.send_signal(signal.SIGKILL)
+                    break
+                time.sleep(0.002)
+            proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+
+    done = class_dirs(out)
+    assert 1 <= len(done) < classes
+    assert json.loads((out / "sweep-dataset.json").read_text())["complete"] is False
+    assert not (out / "classes.jsonl").exists()
+    before = {k: v for k, v in tree_stat(out).items() if k.split("/")[0] in done and "/" in k}
+    assert len(before) == len(done) * instances
+
+    proc = run_sweep(*args, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    left = (classes - len(done)) * instances
+    assert proc.stdout.startswith(f"resumed {left} images ({len(done)} classes already done)")
+
+    # finished classes were not rewritten: same inode, size and mtime for every image
+    after = tree_stat(out)
+    assert {k: after[k] for k in before} == before
+    assert tmp_leftovers(out) == []
+    assert class_dirs(out) == [f"{c:05d}" for c in range(classes)]
+    assert json.loads((out / "sweep-dataset.json").read_text())["complete"] is True
+
+    spec = DatasetSpec(
+        "visualatom", classes=classes, instances=instances, image_size=size, seed=seed
+    )
+    generate(spec, tmp_path / "reference", workers=2, progress=False)
+    resumed, reference = tree_bytes(out), tree_bytes(tmp_path / "reference")
+    assert resumed.keys() == reference.keys()
+    assert [k for k in reference if resumed[k] != reference[k]] == []
+
+
+def test_resume_redoes_a_partially_written_class(tmp_path, tree_bytes, tree_stat, monkeypatch):
+    spec = DatasetSpec("visualatom", classes=5, instances=4, image_size=32, seed=11)
+    generate(spec, tmp_path / "reference", workers=1, progress=False)
+    reference = tree_bytes(tmp_path / "reference")
+
+    # Interrupt a real run while it writes class 2: with chunk=2 the first two images of class
+    # 2 are on disk in .sweep/tmp when the second chunk's render is interrupted.
+    render_class = Dataset.render_class
+
+    def interrupted(self, c, instances=None, device=None):
+        if c == 2 and instances is not None and int(np.min(instances)) >= 2:
+            raise KeyboardInterrupt
+        return render_class(self, c, instances, device)
+
+    out = tmp_path / "ds"
+    with monkeypatch.context() as m:
+        m.setattr(Dataset, "render_class", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            generate(spec, out, workers=1, progress=False, chunk=2)
+    assert class_dirs(out) == ["00000", "00001"]
+    partial = out / ".sweep" / "tmp" / "00002"
+    assert sorted(p.name for p in partial.iterdir()) == ["00002_0000.png", "00002_0001.png"]
+    assert json.loads((out / "sweep-dataset.json").read_text())["complete"] is False
+    # make the leftover worse: a torn write, a garbage file and a stray file
+    (partial / "00002_0001.png").write_bytes(reference["00002/00002_0001.png"][:40])
+    (partial / "00002_0002.png").write_bytes(b"not a png")
+    (partial / "stray.txt").write_text("left by the interrupted run")
+    kept = {k: v for k, v in tree_stat(out).items() if k.startswith(("00000/", "00001/"))}
+
+    summary = generate(spec, out, workers=1, progress=False)
+    assert summary["resumed"] is True
+    assert summary["skipped_classes"] == 2
+    assert summary["written"] == 3 * 4
+    after = tree_stat(out)
+    assert {k: after[k] for k in kept} == kept
+    assert tmp_leftovers(out) == []
+    assert sorted(p.name for p in (out / "00002").iterdir()) == [
+        f"00002_{i:04d}.png" for i in range(4)
+    ]
+    result = tree_bytes(out)
+    assert result.keys() == reference.keys()
+    assert [k for k in reference if result[k] != reference[k]] == []
