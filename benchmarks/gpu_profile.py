@@ -32,12 +32,22 @@ def main() -> None:
     ds = Dataset(DatasetSpec(args.generator, classes=args.classes, instances=args.instances,
                              image_size=args.size))  # fmt: skip
     ds.render_class(0, np.arange(8), device="cuda")
+    from sweep.generators import _radial_triton
+
     kw = _radial.render_torch.__kwdefaults__
-    defaults = dict(kw)
-    for backend, mv in (("triton", 0), ("torch", 1 << 23), ("torch", 1 << 25)):
+    defaults, tri_default = dict(kw), dict(_radial_triton.CONFIG)
+    configs = [("triton", {"block": b, "num_warps": w, "shift": sh})
+               for b, w, sh in ((128, 4, True), (64, 2, True), (256, 4, True), (256, 8, True),
+                                (128, 4, False), (64, 4, False))]  # fmt: skip
+    configs.append(("torch", {}))
+    for backend, cfg in configs:
         kw["backend"] = backend
-        kw["max_vertices"] = mv or defaults["max_vertices"]
-        ds.render_class(0, np.arange(8), device="cuda")  # compile / warm up
+        _radial_triton.CONFIG.update(cfg or tri_default)
+        try:
+            ds.render_class(0, np.arange(8), device="cuda")  # compile / warm up
+        except Exception as e:  # a config that does not compile here is reported, not fatal
+            print(json.dumps({"backend": backend, **cfg, "error": repr(e)[:300]}), flush=True)
+            continue
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         t0 = time.perf_counter()
@@ -45,11 +55,11 @@ def main() -> None:
         torch.cuda.synchronize()
         rate = n / (time.perf_counter() - t0)
         print(json.dumps({"generator": args.generator, "size": args.size, "backend": backend,
-                          "max_vertices": kw["max_vertices"], "images": n,
-                          "images_per_s": round(rate, 1),
+                          **cfg, "images": n, "images_per_s": round(rate, 1),
                           "peak_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2)}),
               flush=True)  # fmt: skip
     kw.update(defaults)
+    _radial_triton.CONFIG.update(tri_default)
     from torch.profiler import ProfilerActivity, profile
 
     with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:

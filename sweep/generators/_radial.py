@@ -264,6 +264,7 @@ def _device_constants(orb: Orbits, dev):
     wave = torch.as_tensor(orb.wave, device=dev)
     return {
         "table": torch.as_tensor(noise_table().astype(np.int32), device=dev),
+        "table16": torch.tensor(noise_table(), device=dev),  # half the cache footprint
         "cos": torch.as_tensor(orb.cos_s, device=dev),
         "sin": torch.as_tensor(orb.sin_s, device=dev),
         "wave": wave,
