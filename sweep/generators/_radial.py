@@ -104,44 +104,56 @@ def _mix32(x):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _draw_segment(flat, x0, y0, x1, y1, g, size):
-    """Rasterise one segment into the flattened canvas (the module docstring's DDA rule)."""
-    if (x0 < 0 and x1 < 0) or (y0 < 0 and y1 < 0):
-        return
-    if (x0 >= size and x1 >= size) or (y0 >= size and y1 >= size):
-        return
+def _walk_inside(flat, x0, y0, x1, y1, g, size):
+    """Rasterise a segment whose both ends are inside the canvas (so all its pixels are):
+    walk the flat index; the minor axis follows the module docstring's DDA rule by remainder."""
     dx = x1 - x0
     dy = y1 - y0
     if abs(dx) >= abs(dy):  # x is the major axis: x moves every step, y by the remainder rule
         n = abs(dx)
-        sa = 1 if dx >= 0 else -1
-        db = dy
-        major, minor = sa, size
+        major = 1 if dx >= 0 else -1
+        minor = size
+        step = 2 * dy
     else:
         n = abs(dy)
-        sa = 1 if dy >= 0 else -1
-        db = dx
-        major, minor = sa * size, 1
+        major = size if dy >= 0 else -size
+        minor = 1
+        step = 2 * dx
     two_n = 2 * n
-    step = 2 * db
     rb = n
+    idx = y0 * size + x0
+    for _ in range(n + 1):
+        flat[np.uint64(idx)] = g  # unsigned: no negative-index wraparound test
+        rb += step
+        carry = np.int64(rb >= two_n) - np.int64(rb < 0)  # branch-free remainder rule
+        rb -= carry * two_n
+        idx += major + carry * minor
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _draw_segment(flat, x0, y0, x1, y1, g, size):
+    """Rasterise any segment (the module docstring's DDA rule), clipped to the canvas."""
+    if (x0 < 0 and x1 < 0) or (y0 < 0 and y1 < 0):
+        return
+    if (x0 >= size and x1 >= size) or (y0 >= size and y1 >= size):
+        return
     if 0 <= x0 < size and 0 <= x1 < size and 0 <= y0 < size and 0 <= y1 < size:
-        # Both ends inside: every pixel is inside; walk the flat index only.
-        idx = y0 * size + x0
-        for _ in range(n + 1):
-            flat[idx] = g
-            rb += step
-            carry = np.int64(rb >= two_n) - np.int64(rb < 0)  # branch-free remainder rule
-            rb -= carry * two_n
-            idx += major + carry * minor
+        _walk_inside(flat, x0, y0, x1, y1, g, size)
         return
     # Partly outside: track the major (a) and minor (b) coordinates and test each pixel.
-    x_major = abs(major) == 1
-    a, b = (x0, y0) if x_major else (y0, x0)
+    dx = x1 - x0
+    dy = y1 - y0
+    x_major = abs(dx) >= abs(dy)
+    if x_major:
+        n, sa, step, a, b = abs(dx), (1 if dx >= 0 else -1), 2 * dy, x0, y0
+    else:
+        n, sa, step, a, b = abs(dy), (1 if dy >= 0 else -1), 2 * dx, y0, x0
+    two_n = 2 * n
+    rb = n
     for _ in range(n + 1):
         x, y = (a, b) if x_major else (b, a)
         if 0 <= x < size and 0 <= y < size:
-            flat[y * size + x] = g
+            flat[np.uint64(y * size + x)] = g
         a += sa
         rb += step
         if rb >= two_n:
@@ -185,8 +197,12 @@ def _draw_radial(canvas, cos_s, sin_s, wave, k_orbits, r0x, r0y, ew, coef, cx, c
         xs[q] = xs[0]
         ys[q] = ys[0]
         g = np.uint8(greys[k])
-        for i in range(q):
-            _draw_segment(flat, xs[i], ys[i], xs[i + 1], ys[i + 1], g, size)
+        if x_lo >= 0 and y_lo >= 0 and x_hi < size and y_hi < size:
+            for i in range(q):  # the whole orbit is inside: no clipping tests
+                _walk_inside(flat, xs[i], ys[i], xs[i + 1], ys[i + 1], g, size)
+        else:
+            for i in range(q):
+                _draw_segment(flat, xs[i], ys[i], xs[i + 1], ys[i + 1], g, size)
 
 
 # ----------------------------------------------------------------------------- device path
