@@ -9,16 +9,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from sweep.generators import _hashrng as hr
 
-@njit(cache=True, nogil=True, inline="always")
-def _mix32(x):
-    x = x & 0xFFFFFFFF
-    x = x ^ (x >> 16)
-    x = (x * 0x21F0AAAD) & 0xFFFFFFFF
-    x = x ^ (x >> 15)
-    x = (x * 0x735A2D97) & 0xFFFFFFFF
-    x = x ^ (x >> 15)
-    return x
+# The project's 32-bit mixer (sweep.generators._hashrng.mix32), compiled for the kernels.
+_mix32 = njit(cache=True, nogil=True, inline="always")(hr.mix32)
 
 
 @njit(cache=True, nogil=True, inline="always")

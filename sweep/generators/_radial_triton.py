@@ -28,6 +28,19 @@ def _mix32(x):
 
 
 @triton.jit
+def _vertices(skey, idx, k, q, golden, lo16, table_ptr, cum_x, cum_y, kk, ew, wav, cos, sin,
+              r0x, r0y, cx, cy, coef):  # fmt: skip
+    # Orbit k of the rays idx: add this orbit's noise to the running sums, then the vertices.
+    h = _mix32(skey + (idx + k * q).to(tl.uint32) * golden)
+    cum_x += tl.load(table_ptr + (h & lo16).to(tl.int32)).to(tl.int32)
+    cum_y += tl.load(table_ptr + (h >> 16).to(tl.int32)).to(tl.int32)
+    c = kk * (ew + wav)
+    x = (cx + cos * ((r0x + c) - coef * cum_x.to(tl.float64))).to(tl.int32)
+    y = (cy + sin * ((r0y + c) - coef * cum_y.to(tl.float64))).to(tl.int32)
+    return x, y, cum_x, cum_y
+
+
+@triton.jit
 def _radial_kernel(
     canvas_ptr, cos_ptr, sin_ptr, wave_ptr, table_ptr, skey_ptr, prio_ptr,
     r0x_ptr, r0y_ptr, cx_ptr, cy_ptr,
@@ -72,22 +85,16 @@ def _radial_kernel(
     kk = tl.zeros([BLOCK], tl.float64)
     for k in range(0, k_orbits):
         kk += 1.0  # k + 1, exactly
-        hi_ = _mix32(skey + (i + k * q).to(tl.uint32) * golden)
-        cxi += tl.load(table_ptr + (hi_ & lo16).to(tl.int32)).to(tl.int32)
-        cyi += tl.load(table_ptr + (hi_ >> 16).to(tl.int32)).to(tl.int32)
-        ci = kk * (ew + wav_i)
-        x0 = (cx + cos_i * ((r0x + ci) - coef * cxi.to(tl.float64))).to(tl.int32)
-        y0 = (cy + sin_i * ((r0y + ci) - coef * cyi.to(tl.float64))).to(tl.int32)
+        x0, y0, cxi, cyi = _vertices(skey, i, k, q, golden, lo16, table_ptr, cxi, cyi, kk, ew,
+                                     wav_i, cos_i, sin_i, r0x, r0y, cx, cy, coef)  # fmt: skip
         if SHIFT:
             x1 = tl.gather(x0, nxt, 0)
             y1 = tl.gather(y0, nxt, 0)
         else:
-            hj_ = _mix32(skey + (j + k * q).to(tl.uint32) * golden)
-            cxj += tl.load(table_ptr + (hj_ & lo16).to(tl.int32)).to(tl.int32)
-            cyj += tl.load(table_ptr + (hj_ >> 16).to(tl.int32)).to(tl.int32)
-            cj = kk * (ew + wav_j)
-            x1 = (cx + cos_j * ((r0x + cj) - coef * cxj.to(tl.float64))).to(tl.int32)
-            y1 = (cy + sin_j * ((r0y + cj) - coef * cyj.to(tl.float64))).to(tl.int32)
+            x1, y1, cxj, cyj = _vertices(
+                skey, j, k, q, golden, lo16, table_ptr, cxj, cyj, kk, ew, wav_j, cos_j, sin_j,
+                r0x, r0y, cx, cy, coef,
+            )  # fmt: skip
         hidden = ((x0 < 0) & (x1 < 0)) | ((y0 < 0) & (y1 < 0))
         hidden = hidden | ((x0 >= size) & (x1 >= size)) | ((y0 >= size) & (y1 >= size))
         active = valid & (hidden == 0)

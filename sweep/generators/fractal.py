@@ -65,15 +65,8 @@ PATCH_MODES = "0: 1-px points, 1: random 3x3 binary mask per point (published), 
 # ============================================================================ CPU kernels
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _mix32(x):
-    x = x & 0xFFFFFFFF
-    x = x ^ (x >> 16)
-    x = (x * 0x21F0AAAD) & 0xFFFFFFFF
-    x = x ^ (x >> 15)
-    x = (x * 0x735A2D97) & 0xFFFFFFFF
-    x = x ^ (x >> 15)
-    return x
+# The project's 32-bit mixer (sweep.generators._hashrng.mix32), compiled for the kernels.
+_mix32 = njit(cache=True, nogil=True, inline="always")(hr.mix32)
 
 
 @njit(cache=True, nogil=True)
