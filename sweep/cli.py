@@ -159,7 +159,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
         return 0
     g = generator_class(args.name)
     if args.json:
-        print(json.dumps(g.describe(g), default=list))
+        print(json.dumps(g.describe(), default=list))
         return 0
     table = Table(title=escape(f"{g.name} v{g.version}: {g.summary}"), caption=escape(g.reference))
     for col in ("parameter", "type", "default", "domain", "meaning"):

@@ -121,23 +121,28 @@ def check_output_dir(out: Path, ds: Dataset) -> bool:
 _WORKER_DS: Dataset | None = None
 
 
-def _init_worker(spec: DatasetSpec) -> None:
-    global _WORKER_DS
+def _single_threaded_encoder() -> None:
     import cv2
 
-    cv2.setNumThreads(1)
+    cv2.setNumThreads(1)  # one process per core already; OpenCV's own threads only contend
+
+
+def _init_worker(spec: DatasetSpec) -> None:
+    global _WORKER_DS
+    _single_threaded_encoder()
     _WORKER_DS = Dataset(spec)
 
 
-def _write_class_worker(c: int, out: str, chunk: int) -> tuple[int, dict]:
+def _write_class_worker(c: int, out: str, chunk: int) -> None:
     assert _WORKER_DS is not None
-    return write_class(_WORKER_DS, c, Path(out), chunk=chunk)
+    write_class(_WORKER_DS, c, Path(out), chunk=chunk)
 
 
 def write_class(
     ds: Dataset, c: int, out: Path, *, chunk: int = 64, device: str | None = None, pool=None
-) -> tuple[int, dict]:
-    """Render class ``c`` chunk by chunk into ``.sweep/tmp`` and move it into place."""
+) -> None:
+    """Render class ``c`` chunk by chunk into ``.sweep/tmp`` and move it into place; its
+    parameters go to ``.sweep/classes`` (the launcher collects them into classes.jsonl)."""
     tmp = out / STATE_DIR / "tmp" / class_dirname(c)
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -157,13 +162,11 @@ def write_class(
                     lambda a: a[0].write_bytes(encode_png(a[1])), zip(names, images, strict=True)
                 )
             )
-    params = ds.class_params(c)
     _atomic_write(
         out / STATE_DIR / "classes" / f"{class_dirname(c)}.json",
-        json.dumps({"class": c, "params": params}, sort_keys=True),
+        json.dumps({"class": c, "params": ds.class_params(c)}, sort_keys=True),
     )
     os.replace(tmp, out / class_dirname(c))
-    return c, params
 
 
 # ----------------------------------------------------------------------------- driver
@@ -205,7 +208,7 @@ def generate(
                     write_class(ds, c, out, chunk=max(chunk, 256), device=dev, pool=pool)
                     advance(ds.instances)
         elif workers == 1 or len(todo) <= 1:
-            _init_worker(spec)
+            _single_threaded_encoder()
             for c in todo:
                 write_class(ds, c, out, chunk=chunk)
                 advance(ds.instances)

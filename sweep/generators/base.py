@@ -220,14 +220,16 @@ class Generator(abc.ABC):
 
         return torch.from_numpy(self.render(cls, seeds, class_index, instances)).to(device)
 
-    def describe(self) -> dict[str, Any]:
+    @classmethod
+    def describe(cls) -> dict[str, Any]:
+        """The schema and metadata as plain data (``sweep ls NAME --json``)."""
         return {
-            "name": self.name,
-            "version": self.version,
-            "summary": self.summary,
-            "reference": self.reference,
-            "background": self.background,
-            "published_shape": list(self.published_shape),
+            "name": cls.name,
+            "version": cls.version,
+            "summary": cls.summary,
+            "reference": cls.reference,
+            "background": cls.background,
+            "published_shape": list(cls.published_shape),
             "params": {
                 p.name: {
                     "type": p.type,
@@ -235,6 +237,6 @@ class Generator(abc.ABC):
                     "domain": [p.low, p.high],
                     "help": p.help,
                 }
-                for p in self.schema
+                for p in cls.schema
             },
         }
