@@ -171,6 +171,91 @@ def cmd_ls(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_trial(sub) -> None:
+    p = sub.add_parser(
+        "trial",
+        help="run one proxy trial from a search-space file and print its metrics as JSON",
+        description="Run one trial of a search-space file with fixed parameters (searched "
+        "parameters keep their fixed or published values unless given with --set) and print "
+        "its metrics as JSON. Exit status: 0 complete, 1 failed or pruned, 2 bad input.",
+    )
+    p.add_argument("file", help="a search-space YAML file (see search_spaces/)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a generator parameter (freq1=[0,3], generator.freq1=...) or recipe "
+        "field (pretrain_epochs=5, recipe.lr=2e-3); repeatable",
+    )
+    p.add_argument(
+        "--profile",
+        choices=("auto", "cpu", "gpu"),
+        default=None,
+        help="recipe preset (default: the file's, else auto: gpu with CUDA)",
+    )
+    p.add_argument("--seed", type=int, default=None, help="training (and data) seed")
+    p.add_argument(
+        "--seeds",
+        default=None,
+        help="replicates, e.g. 0,1,2: one trial per seed, then mean and std",
+    )
+    p.add_argument(
+        "--data-seed",
+        type=int,
+        default=None,
+        help="fix the synthetic dataset's seed across replicates",
+    )
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument(
+        "--root",
+        action="append",
+        metavar="NAME=DIR",
+        default=None,
+        help="local root of a downstream dataset (cifar10, cifar100, imagefolder)",
+    )
+    p.add_argument(
+        "--download",
+        action="store_true",
+        help="let torchvision download missing downstream datasets",
+    )
+    p.add_argument(
+        "--cache",
+        default="runs/cache",
+        help="directory of cached scratch baselines (runs/cache); 'none' disables",
+    )
+    p.set_defaults(func=cmd_trial)  # fmt: skip
+
+
+def cmd_trial(args: argparse.Namespace) -> int:
+    from sweep.trial import run_from_file
+
+    sets = parse_overrides(args.overrides)
+    roots = {}
+    for item in args.root or ():
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise SweepError(f"--root '{item}': expected NAME=DIR, e.g. --root cifar10=~/data")
+        roots[name] = path
+    if args.seeds is not None:
+        try:
+            seeds = [int(v) for v in args.seeds.split(",") if v.strip()]
+        except ValueError:
+            raise SweepError(f"--seeds '{args.seeds}': expected integers like 0,1,2") from None
+    else:
+        seeds = None if args.seed is None else [args.seed]
+    for s in seeds or ():
+        if s < 0:
+            raise SweepError(f"--seeds: seeds must be non-negative, got {s}")
+    out = run_from_file(
+        args.file, sets=sets, profile=args.profile, seeds=seeds, data_seed=args.data_seed,
+        device=args.device, roots=roots, download=args.download,
+        cache_dir=None if args.cache == "none" else args.cache,
+    )  # fmt: skip
+    print(json.dumps(out, indent=1, default=float))
+    return 0 if out["status"] == "complete" else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     from sweep import __version__
 
@@ -182,6 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     _add_generate(sub)
     _add_ls(sub)
+    _add_trial(sub)
     return parser
 
 

@@ -1,0 +1,191 @@
+"""The proxy recipe: a scaled-down version of the published FDSL protocol, and its presets.
+
+The published protocol (shared/docs/diversity-and-proxies.md section 2) pre-trains ViT-Tiny/16 at
+224 px on 1k classes x 1k images with AdamW (lr 1e-3, wd 0.05), cosine schedule with warm-up,
+label smoothing 0.1, drop-path 0.1, mixup 0.8 / cutmix 1.0, random-resized-crop and NO horizontal
+flip, then fully fine-tunes on real datasets. A recipe keeps every ingredient and scales the
+sizes down: a micro ViT at 16-32 px for CPUs (preset ``cpu``), ViT-Tiny at 64 px for one GPU
+(preset ``gpu``). Any field can be overridden (``--set recipe.pretrain_epochs=20``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from sweep.errors import SweepError, did_you_mean
+
+
+@dataclass(frozen=True)
+class Recipe:
+    # Synthetic pre-training data (rendered at img_size: thin contours alias when downsampled).
+    classes: int = 100  # classes of the synthetic dataset
+    instances: int = 100  # images per class
+    img_size: int = 64
+    in_chans: int = 1  # 1: grey; 3: grey (and downstream colour) replicated to RGB
+    # Model: timm's VisionTransformer via create_model(model, ...).
+    model: str = "vit_tiny_patch16_224"
+    patch_size: int = 8
+    embed_dim: int = 192
+    depth: int = 12
+    num_heads: int = 3
+    mlp_ratio: float = 4.0
+    drop_path: float = 0.1
+    # Pre-training: AdamW, cosine with warm-up, label smoothing, mixup/cutmix, RRC, no flip.
+    pretrain_epochs: int = 40
+    batch_size: int = 1024
+    lr: float = 1e-3  # at batch 1024; scaled linearly with the batch
+    weight_decay: float = 0.05
+    warmup_epochs: int = 5
+    label_smoothing: float = 0.1
+    mixup: float = 0.8  # Beta(alpha, alpha) for mixup; 0 disables
+    cutmix: float = 1.0  # Beta(alpha, alpha) for cutmix; 0 disables
+    mix_prob: float = 1.0  # probability that a batch is mixed at all
+    switch_prob: float = 0.5  # probability of cutmix rather than mixup when both are on
+    rrc_scale: tuple[float, float] = (0.08, 1.0)  # random-resized-crop area range
+    rrc_ratio: tuple[float, float] = (0.75, 1.3333)
+    # Downstream evaluation.
+    downstreams: tuple[str, ...] = ("mnist5k", "textures")
+    downstream_train: int = 0  # images per downstream train split (0: all)
+    downstream_test: int = 0
+    downstream_seed: int = 0  # the split: fixed across trials, so every trial sees the same data
+    finetune_epochs: int = 30
+    finetune_batch: int = 256
+    finetune_lr: float = 5e-4
+    finetune_weight_decay: float = 0.05
+    finetune_warmup_epochs: int = 3
+    finetune_rrc_scale: tuple[float, float] = (0.6, 1.0)
+    knn_k: int = 20
+    probe_epochs: int = 100  # full-batch epochs of the linear probe
+    probe_lr: float = 1e-2
+    headline: str = "finetune"  # finetune | linear | knn: the metric a sweep optimises
+    # Execution.
+    precision: str = "bf16"  # bf16 (autocast on CUDA and CPU) or fp32
+    compile: bool = True  # torch.compile the training step on CUDA (once per process)
+    threads: int = 0  # torch CPU threads (0: torch's default)
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # A micro ViT at 16 px: a whole trial (pre-training, fine-tuning, scratch baseline, probes)
+    # in well under 30 s on 2 CPU cores.
+    "cpu": dict(
+        classes=32,
+        instances=40,
+        img_size=16,
+        model="vit_tiny_patch16_224",
+        patch_size=4,
+        embed_dim=64,
+        depth=3,
+        num_heads=2,
+        mlp_ratio=2.0,
+        drop_path=0.0,
+        pretrain_epochs=12,
+        batch_size=128,
+        lr=1e-3,
+        warmup_epochs=1,
+        downstreams=("digits",),
+        finetune_epochs=12,
+        finetune_batch=128,
+        finetune_lr=1e-3,
+        finetune_warmup_epochs=1,
+        probe_epochs=100,
+        precision="fp32",
+        compile=False,
+    ),
+    # ViT-Tiny (5.4 M parameters) at 64 px on 100 classes x 100 images, for one GPU.
+    "gpu": dict(),
+}
+HEADLINES = ("finetune", "linear", "knn")
+PRECISIONS = ("bf16", "fp32")
+
+
+def _check(name: str, ok: bool, msg: str) -> None:
+    if not ok:
+        raise SweepError(f"recipe.{name}: {msg}")
+
+
+def make_recipe(profile: str, overrides: dict[str, Any] | None = None) -> Recipe:
+    """The preset ``profile`` updated with ``overrides``, every value checked."""
+    if profile not in PRESETS:
+        raise SweepError(
+            f"unknown profile '{profile}'{did_you_mean(profile, PRESETS)}; "
+            f"choose one of: {', '.join(PRESETS)}"
+        )
+    fields = {f.name: f for f in dataclasses.fields(Recipe)}
+    values = dict(PRESETS[profile])
+    for key, value in (overrides or {}).items():
+        if key not in fields:
+            raise SweepError(
+                f"recipe.{key}: unknown recipe field{did_you_mean(key, fields)}; "
+                f"valid: {', '.join(fields)}"
+            )
+        values[key] = _coerce(key, fields[key], value)
+    recipe = Recipe(**values)
+    validate(recipe)
+    return recipe
+
+
+def _coerce(key: str, f: dataclasses.Field, value: Any) -> Any:
+    default = f.default if f.default is not dataclasses.MISSING else None
+    if isinstance(default, bool):
+        _check(key, isinstance(value, bool), f"expected true or false, got {value!r}")
+        return value
+    if isinstance(default, int):
+        _check(key, isinstance(value, int) and not isinstance(value, bool),
+               f"expected an integer, got {value!r}")  # fmt: skip
+        return value
+    if isinstance(default, float):
+        _check(key, isinstance(value, int | float) and not isinstance(value, bool),
+               f"expected a number, got {value!r}")  # fmt: skip
+        return float(value)
+    if isinstance(default, str):
+        _check(key, isinstance(value, str), f"expected a string, got {value!r}")
+        return value
+    if isinstance(default, tuple) and key in ("downstreams",):
+        items = [value] if isinstance(value, str) else value
+        _check(key, isinstance(items, list | tuple) and all(isinstance(v, str) for v in items),
+               f"expected a list of dataset names, got {value!r}")  # fmt: skip
+        return tuple(items)
+    if isinstance(default, tuple):
+        ok = isinstance(value, list | tuple) and len(value) == 2
+        ok = ok and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+        _check(key, ok, f"expected a [min, max] pair, got {value!r}")
+        return (float(value[0]), float(value[1]))
+    return value  # pragma: no cover
+
+
+def validate(r: Recipe) -> None:
+    for name in ("classes", "instances", "img_size", "patch_size", "embed_dim", "depth",
+                 "num_heads", "pretrain_epochs", "batch_size", "finetune_epochs",
+                 "finetune_batch", "knn_k", "probe_epochs"):  # fmt: skip
+        _check(name, getattr(r, name) > 0, f"must be positive, got {getattr(r, name)}")
+    for name in ("warmup_epochs", "finetune_warmup_epochs", "downstream_train",
+                 "downstream_test", "downstream_seed", "threads"):  # fmt: skip
+        _check(name, getattr(r, name) >= 0, f"must be >= 0, got {getattr(r, name)}")
+    _check("img_size", r.img_size >= 8, f"{r.img_size} is too small; use at least 8")
+    _check("patch_size", r.img_size % r.patch_size == 0,
+           f"{r.patch_size} does not divide img_size {r.img_size}")  # fmt: skip
+    _check("num_heads", r.embed_dim % r.num_heads == 0,
+           f"{r.num_heads} does not divide embed_dim {r.embed_dim}")  # fmt: skip
+    _check("in_chans", r.in_chans in (1, 3), f"must be 1 or 3, got {r.in_chans}")
+    _check("headline", r.headline in HEADLINES, f"choose one of {', '.join(HEADLINES)}")
+    _check("precision", r.precision in PRECISIONS, f"choose one of {', '.join(PRECISIONS)}")
+    _check("downstreams", len(r.downstreams) > 0, "name at least one downstream dataset")
+    for name in ("lr", "finetune_lr", "probe_lr"):
+        _check(name, getattr(r, name) > 0, "must be positive")
+    for name in ("weight_decay", "finetune_weight_decay", "label_smoothing", "mixup", "cutmix",
+                 "drop_path"):  # fmt: skip
+        _check(name, getattr(r, name) >= 0, "must be >= 0")
+    for name in ("mix_prob", "switch_prob"):
+        _check(name, 0 <= getattr(r, name) <= 1, "must be in [0, 1]")
+    for name in ("rrc_scale", "finetune_rrc_scale"):
+        lo, hi = getattr(r, name)
+        _check(name, 0 < lo <= hi <= 1, f"need 0 < min <= max <= 1, got [{lo}, {hi}]")
+    lo, hi = r.rrc_ratio
+    _check("rrc_ratio", 0 < lo <= hi, f"need 0 < min <= max, got [{lo}, {hi}]")
+
+
+def as_dict(r: Recipe) -> dict[str, Any]:
+    d = dataclasses.asdict(r)
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
