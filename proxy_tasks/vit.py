@@ -28,6 +28,7 @@ import hashlib
 import json
 import math
 import os
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -45,7 +46,7 @@ from sweep.seeding import Seeds
 Report = Callable[[str, int, float], None]
 _HOST_OOM = "host out of memory; lower recipe.batch_size, embed_dim or the dataset size"
 
-_COMPILED: dict[tuple, Any] = {}  # compiled training steps, one per architecture per process
+_COMPILED: dict[str, Any] = {}  # compiled functions, created once per process
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -170,6 +171,19 @@ def create_vit(r: Recipe, num_classes: int) -> torch.nn.Module:
         raise
 
 
+def make_adamw(model, lr: float, weight_decay: float, device: torch.device):
+    """timm's AdamW (no weight decay on biases and norms), fused on CUDA where supported."""
+    from timm.optim import create_optimizer_v2
+
+    if device.type == "cuda":
+        try:
+            return create_optimizer_v2(model, opt="adamw", lr=lr, weight_decay=weight_decay,
+                                       fused=True)  # fmt: skip
+        except (TypeError, RuntimeError):
+            pass
+    return create_optimizer_v2(model, opt="adamw", lr=lr, weight_decay=weight_decay)
+
+
 def _schedule(optimizer, epochs: int, warmup: int, steps_per_epoch: int):
     from timm.scheduler import create_scheduler_v2
 
@@ -240,7 +254,7 @@ def train_classifier(
     seeds: Seeds,
     key: str,
     report: Report | None = None,
-    compile_key: tuple | None = None,
+    compile: bool = False,
 ) -> dict[str, float]:
     """Train ``model`` on uint8 images ``x`` (on ``device``) and labels ``y``; returns stats.
 
@@ -248,29 +262,37 @@ def train_classifier(
     ``torch.compile``); the loss is accumulated on the device and read once per epoch.
     """
     from timm.loss import SoftTargetCrossEntropy
-    from timm.optim import create_optimizer_v2
 
     n = x.shape[0]
     batch = min(batch, n)
     steps = n // batch
-    opt = create_optimizer_v2(model, opt="adamw", lr=lr, weight_decay=weight_decay)
+    opt = make_adamw(model, lr, weight_decay, device)
     sched = _schedule(opt, epochs, warmup, steps)
     criterion = SoftTargetCrossEntropy()
     gen = torch.Generator(device=device)
     gen.manual_seed(seeds.key32(key, "order"))
     mix_rng = seeds.rng(key, "mix")
 
+    loss_fn = _compiled_loss() if compile and device.type == "cuda" else _loss
+    compiled = loss_fn is not _loss
+
     def step(xb: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        nonlocal loss_fn, compiled
         with _autocast(device, r.precision):
-            loss = criterion(model(xb), target)
+            try:
+                loss = loss_fn(model, criterion, xb, target)
+            except Exception as e:  # a compiler failure must not cost the trial
+                if not compiled:
+                    raise
+                print(f"sweep: torch.compile failed ({type(e).__name__}); running eager",
+                      file=sys.stderr)  # fmt: skip
+                loss_fn, compiled = _loss, False
+                loss = _loss(model, criterion, xb, target)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         return loss.detach()
 
-    run_step = step
-    if compile_key is not None and r.compile and device.type == "cuda":
-        run_step = _compiled(step, compile_key)
     model.train()
     total = torch.zeros((), device=device)
     last = math.nan
@@ -286,23 +308,27 @@ def train_classifier(
                 from timm.data.mixup import mixup_target
 
                 target = mixup_target(y[idx], num_classes, smoothing=r.label_smoothing)
-            total += run_step(xb, target)
+            total += step(xb, target)
             sched.step_update(epoch * steps + s + 1)
         last = float(total) / steps  # one host sync per epoch
         if not math.isfinite(last):
             raise Diverged(f"{key}: loss became {last} in epoch {epoch + 1}")
         if report is not None:
             report(f"{key}_loss", epoch + 1, last)
-    return {"loss": last, "images": float(epochs * steps * batch)}
+    return {"loss": last, "images": float(epochs * steps * batch), "compiled": compiled}
 
 
-def _compiled(step, key: tuple):
-    """torch.compile the step once per process and architecture (dynamo re-uses the graph for
-    new model instances of the same shape, so later trials pay no compile time)."""
-    fn = _COMPILED.get(key)
+def _loss(model, criterion, xb: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return criterion(model(xb), target)
+
+
+def _compiled_loss():
+    """``_loss`` through torch.compile, created once per process. The model is an argument, so
+    dynamo treats its parameters as graph inputs and re-uses the compiled graph for every new
+    model of the same architecture: later trials in a worker pay no compile time."""
+    fn = _COMPILED.get("loss")
     if fn is None:
-        fn = torch.compile(step)
-        _COMPILED[key] = fn
+        fn = _COMPILED["loss"] = torch.compile(_loss)
     return fn
 
 
@@ -382,13 +408,14 @@ class ViTProxy:
                 weight_decay=r.weight_decay,
                 warmup=r.warmup_epochs, rrc_scale=r.rrc_scale, mix=True, device=device,
                 seeds=seeds, key="pretrain", report=report,
-                compile_key=("pretrain", _arch_key(r), r.classes, r.batch_size),
+                compile=r.compile,
             )  # fmt: skip
         _sync(device)
         timings["pretrain_s"] = time.perf_counter() - t0
         del x_syn, y_syn
         metrics: dict[str, Any] = {
             "pretrain_loss": stats["loss"],
+            "pretrain_compiled": stats["compiled"],
             "pretrain_images_per_s": stats["images"] / timings["pretrain_s"],
         }
 
@@ -464,11 +491,6 @@ FINETUNE_FIELDS = ("img_size", "in_chans", "model", "patch_size", "embed_dim", "
                    "finetune_lr", "finetune_weight_decay", "finetune_warmup_epochs",
                    "finetune_rrc_scale", "rrc_ratio", "knn_k", "probe_epochs", "probe_lr",
                    "precision")  # fmt: skip
-
-
-def _arch_key(r: Recipe) -> tuple:
-    return (r.model, r.img_size, r.patch_size, r.in_chans, r.embed_dim, r.depth, r.num_heads,
-            r.mlp_ratio, r.drop_path, r.precision)  # fmt: skip
 
 
 def scratch_baseline(spec: TrialSpec, r: Recipe, name, d, xtr, ytr, xte, yte, device) -> dict:

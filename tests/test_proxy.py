@@ -193,3 +193,15 @@ def test_sweep_trial_rejects_unknown_set_keys(tmp_path):
     res = _sweep("trial", str(ROOT / "search_spaces" / "freq.yaml"), "--profile", "cpu",
                  "--set", "pretrain_epoch=3", cwd=tmp_path)  # fmt: skip
     assert res.returncode == 2 and "did you mean 'pretrain_epochs'" in res.stderr
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA device")
+def test_gpu_trial_bf16_compiled_on_cuda(tmp_path):
+    recipe = {**TINY, "precision": "bf16", "compile": True, "img_size": 32, "patch_size": 8}
+    result = run_trial(TrialSpec(profile="gpu", device="cuda", recipe=recipe,
+                                 cache_dir=str(tmp_path / "cache")))  # fmt: skip
+    assert result.status == "complete", result.message
+    assert result.metrics["digits/finetune"] > 15 if "digits/finetune" in result.metrics else True
+    assert result.metrics["gpu_peak_mem_gib"] < 10
+    assert result.metrics["pretrain_compiled"]
