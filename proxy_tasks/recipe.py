@@ -68,9 +68,10 @@ class Recipe:
 
 PRESETS: dict[str, dict[str, Any]] = {
     # A micro ViT (0.1 M parameters) at 16 px: a whole trial (pre-training, fine-tuning, the
-    # scratch baseline, probes) in about 20 s on 2 CPU cores, 1.3 GB peak memory. Lighter augmentation than the
-    # published recipe, which a few CPU-seconds of training cannot absorb. A pipeline tier: its
-    # signal is small next to its seed noise; design questions need the gpu preset.
+    # scratch baseline, probes) in about 20 s on 2 CPU cores, 1.3 GB peak memory. Lighter
+    # augmentation than the published recipe, which a few CPU-seconds of training cannot
+    # absorb. A pipeline tier: its signal is small next to its seed noise; design questions
+    # need the gpu preset.
     "cpu": {
         "classes": 64,
         "instances": 40,
