@@ -18,6 +18,7 @@ from sweep.registry import Registry
 
 PROXY_TASKS: Registry[type] = Registry("proxy task")
 PROXY_TASKS.register("vit", "proxy_tasks.vit:ViTProxy")
+PROXY_TASKS.register("analytic", "proxy_tasks.analytic:AnalyticProxy")
 
 
 def run_trial(spec, report=None):

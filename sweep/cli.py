@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -256,6 +257,183 @@ def cmd_trial(args: argparse.Namespace) -> int:
     return 0 if out["status"] == "complete" else 1
 
 
+def _study_args(p, *, study: bool = True) -> None:
+    if study:
+        p.add_argument("study", help="study name")
+    p.add_argument("--storage", default=None,
+                   help="storage URL or file (default: sqlite file runs/studies.db)")  # fmt: skip
+
+
+def _add_engine(sub) -> None:
+    p = sub.add_parser("validate", help="check search-space files without running anything",
+                       description="Validate search-space files: exit 0 when all are valid, "
+                       "2 with one line per file otherwise.")  # fmt: skip
+    p.add_argument("files", nargs="+")
+    p.set_defaults(func=cmd_validate)
+
+    for name, helptext in (("launch", "run a study from a search-space file"),):
+        p = sub.add_parser(
+            name,
+            help=helptext,
+            description="Create (or continue) the study of "
+            "a search-space file and run its budget on local worker processes.",
+        )
+        p.add_argument("file", help="a search-space YAML file (see search_spaces/)")
+        p.add_argument("--profile", choices=("auto", "cpu", "gpu"), default=None)
+        p.add_argument("--storage", default=None, help="override the file's storage URL")
+        p.add_argument("--workers", type=int, default=None, help="parallel worker processes")
+        p.add_argument("--trials", type=int, default=None, help="override the trial budget")
+        p.add_argument("--device", default="auto", help="auto (one worker per GPU), cpu, cuda")
+        p.add_argument(
+            "--fork",
+            default=None,
+            metavar="NAME",
+            help="start a new study NAME when the file's search space changed",
+        )
+        p.add_argument("--no-progress", action="store_true")
+        p.set_defaults(func=cmd_launch)
+
+    p = sub.add_parser("resume", help="continue a study after an interruption",
+                       description="Continue a study (for example after the launcher was "
+                       "killed) with its remaining budget; orphaned trials are failed and "
+                       "retried once.")  # fmt: skip
+    _study_args(p)
+    p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--device", default="auto")
+    p.add_argument(
+        "--fork",
+        default=None,
+        metavar="NAME",
+        help="start a new study NAME from the changed file instead",
+    )
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_resume)
+
+    p = sub.add_parser("status", help="counts, best trials and running trials of a study")
+    p.add_argument("study", nargs="?", help="study name (default: list the studies)")
+    _study_args(p, study=False)
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("export", help="write a study's trials as CSV and JSON")
+    _study_args(p)
+    p.add_argument("-o", "--out", default=None, help="directory (runs/exports/STUDY)")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("stop", help="let running trials finish and start no new ones")
+    _study_args(p)
+    p.set_defaults(func=cmd_stop)
+
+    p = sub.add_parser("dashboard", help="start optuna-dashboard on 127.0.0.1")
+    p.add_argument("storage", nargs="?", default=None, help="storage URL or file")
+    p.add_argument("--port", type=int, default=8080)
+    p.set_defaults(func=cmd_dashboard)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from sweep.space import load_study_config
+
+    bad = 0
+    for f in args.files:
+        try:
+            load_study_config(f)
+            print(f"{f}: ok")
+        except SweepError as e:
+            print(f"sweep: error: {e}", file=sys.stderr)
+            bad += 1
+    return 2 if bad else 0
+
+
+def _print_summary(summary: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    c = summary["counts"]
+    print(
+        f"study '{summary['study']}' ({summary['storage']}): complete {c['COMPLETE']}, pruned "
+        f"{c['PRUNED']}, failed {c['FAIL']}, running {c['RUNNING']}, waiting {c['WAITING']}"
+    )
+    if summary.get("top"):
+        table = Table(title="best trials")
+        for col in ("trial", "values", "searched parameters"):
+            table.add_column(col)
+        for t in summary["top"]:
+            table.add_row(str(t["number"]), ", ".join(f"{v:.4g}" for v in t["values"]),
+                          json.dumps(t["params"]))  # fmt: skip
+        Console().print(table)
+
+
+def cmd_launch(args: argparse.Namespace) -> int:
+    from sweep.engine import run
+
+    summary = run(args.file, profile=args.profile, storage=args.storage, workers=args.workers,
+                  trials=args.trials, device=args.device, fork=args.fork,
+                  progress=not args.no_progress)  # fmt: skip
+    _print_summary(summary)
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from sweep.engine import resume
+
+    summary = resume(args.study, storage=args.storage, fork=args.fork, workers=args.workers,
+                     device=args.device, progress=not args.no_progress)  # fmt: skip
+    _print_summary(summary)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    import datetime
+
+    import optuna
+
+    from sweep.engine import counts, load_study_by_name
+    from sweep.space import default_storage, make_storage, mask_url
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if args.study is None:
+        url = args.storage or default_storage("")
+        for s in optuna.get_all_study_summaries(make_storage(url, heartbeat=False)):
+            print(f"{s.study_name}: {s.n_trials} trials")
+        return 0
+    study = load_study_by_name(args.study, args.storage)
+    c = counts(study)
+    print(f"study '{study.study_name}': " + ", ".join(f"{k.lower()} {v}" for k, v in c.items()))
+    try:
+        for t in study.best_trials[:10]:
+            params = {k[6:]: v for k, v in t.user_attrs.items() if k.startswith("param:")}
+            print(f"best: trial {t.number} values {t.values} {json.dumps(params)}")
+    except (ValueError, RuntimeError):
+        pass
+    now = datetime.datetime.now()
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        age = (now - t.datetime_start).total_seconds() if t.datetime_start else float("nan")
+        print(f"running: trial {t.number} for {age:.0f} s on {t.user_attrs.get('sweep:worker')}")
+    print(f"storage: {mask_url(args.storage or default_storage(''))}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from sweep.engine import export
+
+    out = export(args.study, args.storage, args.out)
+    print(f"wrote {out['csv']} and {out['json']}")
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    from sweep.engine import stop
+
+    stop(args.study, args.storage)
+    print(f"study '{args.study}': running trials will finish; no new ones start")
+    return 0
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from sweep.engine import dashboard
+
+    return dashboard(args.storage, args.port)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from sweep import __version__
 
@@ -268,10 +446,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_generate(sub)
     _add_ls(sub)
     _add_trial(sub)
+    _add_engine(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if hasattr(signal, "SIGPIPE"):  # `sweep status | head` ends quietly
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

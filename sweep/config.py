@@ -19,7 +19,9 @@ A file describes one question about a generator's design space (see ``search_spa
     seeds: [0]                       # replicates (training and data seeds)
 
 Keys owned by the sweep engine (``storage``, ``objectives``, ``sampler``, ``pruner``,
-``budget``) are accepted here and validated by it.
+``budget``, a profile's ``budget``, a search entry's ``min_width``) are accepted here and
+validated by :func:`sweep.space.load_study_config`, which documents them. A key written twice in
+one mapping is an error (YAML would silently keep the last one).
 """
 
 from __future__ import annotations
@@ -35,8 +37,8 @@ TOP_KEYS = ("study", "question", "generator", "search", "proxy", "profiles", "se
             "data_seed", "storage", "objectives", "sampler", "pruner", "budget")  # fmt: skip
 GENERATOR_KEYS = ("name", "params")
 PROXY_KEYS = ("task", "profile", "recipe", "roots")
-PROFILE_KEYS = ("generator", "recipe")
-SEARCH_KEYS = ("type", "low", "high", "log", "choices", "targets", "step")
+PROFILE_KEYS = ("generator", "recipe", "budget")
+SEARCH_KEYS = ("type", "low", "high", "log", "choices", "targets", "step", "min_width")
 
 
 @dataclass
@@ -69,7 +71,11 @@ def load_config(path: str | Path) -> Config:
     path = Path(path)
     if not path.is_file():
         raise SweepError(f"{path}: no such file")
-    text = path.read_text()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        why = "not UTF-8 text" if isinstance(e, UnicodeDecodeError) else e.strerror or str(e)
+        raise SweepError(f"{path}:1: cannot read the file: {why}") from None
     try:
         node = yaml.compose(text)
     except yaml.YAMLError as e:
@@ -80,13 +86,20 @@ def load_config(path: str | Path) -> Config:
     if node is None:
         raise SweepError(f"{path}:1: the file is empty; see search_spaces/ for examples")
     lines: dict[tuple, int] = {}
-    data = _to_python(node, (), lines)
+    duplicates: list[tuple[tuple, int, int]] = []
+    data = _to_python(node, (), lines, duplicates)
+    if duplicates:
+        keys, first, line = duplicates[0]
+        dotted = ".".join(str(k) for k in keys)
+        raise SweepError(f"{path}:{line}: {dotted}: duplicate key (first written at line "
+                         f"{first}); YAML would keep only the last one: remove or rename "
+                         "one")  # fmt: skip
     cfg = Config(path, data, lines)
     _check_structure(cfg)
     return cfg
 
 
-def _to_python(node, keys: tuple, lines: dict) -> Any:
+def _to_python(node, keys: tuple, lines: dict, duplicates: list | None = None) -> Any:
     import yaml
 
     lines.setdefault(keys, node.start_mark.line + 1)
@@ -94,11 +107,13 @@ def _to_python(node, keys: tuple, lines: dict) -> Any:
         out = {}
         for k, v in node.value:
             key = k.value
+            if key in out and duplicates is not None:
+                duplicates.append(((*keys, key), lines[(*keys, key)], k.start_mark.line + 1))
             lines[(*keys, key)] = k.start_mark.line + 1
-            out[key] = _to_python(v, (*keys, key), lines)
+            out[key] = _to_python(v, (*keys, key), lines, duplicates)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_to_python(v, (*keys, i), lines) for i, v in enumerate(node.value)]
+        return [_to_python(v, (*keys, i), lines, duplicates) for i, v in enumerate(node.value)]
     return yaml.safe_load(yaml.serialize(node))
 
 

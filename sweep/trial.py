@@ -44,14 +44,14 @@ def validate_file_values(cfg: Config, profile: str) -> tuple[str, dict, dict]:
         except SweepError as e:
             raise _rewrap(cfg, keys, e, f"{key}: ") from None
     recipe = recipe_overrides(cfg, profile)
-    for key, value in recipe.items():
-        keys = ("proxy", "recipe", key)
+    try:  # the whole combination: fields constrain each other (num_heads | embed_dim, ...)
+        make_recipe(profile, recipe)
+    except SweepError as e:
+        key = str(e).split(":", 1)[0].removeprefix("recipe.")
+        keys = ("proxy", "recipe", key) if key in recipe else ("proxy", "recipe")
         if key in (cfg.data.get("profiles", {}).get(profile, {}).get("recipe") or {}):
             keys = ("profiles", profile, "recipe", key)
-        try:
-            make_recipe(profile, {key: value})
-        except SweepError as e:
-            raise _rewrap(cfg, keys, e, f"recipe.{key}: ") from None
+        raise _rewrap(cfg, keys, e, f"recipe.{key}: ") from None
     return name, params, recipe
 
 

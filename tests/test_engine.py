@@ -1,0 +1,231 @@
+"""The sweep engine end to end: real Optuna storages, real worker processes, real kills."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TINY_SPACE = """\
+study: {study}
+question: a tiny study for the engine's tests
+generator: {{name: visualatom}}
+search:
+  freq: {{type: int_range, low: 0, high: 8, min_width: 1, targets: [freq1, freq2]}}
+proxy:
+  task: vit
+  profile: cpu
+  recipe: {{classes: 8, instances: 16, embed_dim: 32, depth: 1, num_heads: 2, pretrain_epochs: 2,
+           batch_size: 32, finetune_epochs: 2, finetune_batch: 64, probe_epochs: 10,
+           downstream_train: 200, downstream_test: 100}}
+objectives: {objectives}
+sampler: {sampler}
+pruner: none
+budget: {{trials: {trials}, workers: 2, max_failed: 3}}
+storage: {storage}
+"""
+
+
+def write_space(tmp_path: Path, *, study="tiny", trials=4, storage="studies.db",
+                objectives="[{headline: maximize}]", sampler="tpe") -> Path:  # fmt: skip
+    f = tmp_path / f"{study}.yaml"
+    f.write_text(TINY_SPACE.format(study=study, trials=trials, storage=tmp_path / storage,
+                                   objectives=objectives, sampler=sampler))  # fmt: skip
+    return f
+
+
+def sweep(*args, cwd, timeout=300, **kw):
+    return subprocess.run([sys.executable, "-m", "sweep", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout, **kw)  # fmt: skip
+
+
+def load(tmp_path, study="tiny", storage="studies.db"):
+    from sweep.space import make_storage, normalize_storage
+
+    url = normalize_storage(str(tmp_path / storage))
+    return optuna.load_study(study_name=study, storage=make_storage(url, heartbeat=False))
+
+
+def states(study) -> dict[str, int]:
+    from collections import Counter
+
+    return dict(Counter(t.state.name for t in study.get_trials()))
+
+
+def workers_alive() -> int:
+    out = subprocess.run(["pgrep", "-f", "multiprocessing.spawn"], capture_output=True,
+                         text=True)  # fmt: skip
+    return len(out.stdout.split())
+
+
+@pytest.mark.parametrize("storage", ["studies.db", "journal.log"])
+def test_two_workers_complete_the_budget_with_every_attribute(tmp_path, storage):
+    space = write_space(tmp_path, storage=storage)
+    res = sweep("launch", str(space), "--no-progress", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "best trials" in res.stdout
+    study = load(tmp_path, storage=storage)
+    assert states(study) == {"COMPLETE": 4}
+    for t in study.get_trials():
+        a = t.user_attrs
+        lo, hi = a["param:freq"]
+        assert 0 <= lo < hi <= 8  # the range pair, min < max by construction (min_width 1)
+        expected = (
+            "headline",
+            "finetune_mean",
+            "digits/finetune",
+            "digits/scratch_finetune",
+            "pretrain_loss",
+            "time_total_s",
+            "dataset_fingerprint",
+            "sweep:worker",
+        )
+        for key in expected:
+            assert key in a, key
+        assert t.value == a["headline"]
+    sa = study.user_attrs
+    assert sa["sweep:space_hash"] and sa["sweep:versions"]["optuna"] == optuna.__version__
+    assert sa["sweep:config"]["generator"]["name"] == "visualatom" and "sweep:git_commit" in sa
+    assert sa["sweep:budget"]["trials"] == 4
+    # Two workers ran trials concurrently (distinct pids on the trials).
+    assert len({t.user_attrs["sweep:worker"] for t in study.get_trials()}) == 2
+
+
+def test_killed_launcher_leaves_no_process_and_resume_completes_the_budget(tmp_path):
+    space = write_space(tmp_path, trials=8)
+    cmd = [sys.executable, "-m", "sweep", "launch", str(space), "--no-progress"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.time() + 120
+    while time.time() < deadline:  # wait until trials are running, one completed if possible
+        time.sleep(0.5)
+        try:
+            s = states(load(tmp_path))
+        except KeyError:
+            continue
+        if s.get("RUNNING", 0) >= 1 and s.get("COMPLETE", 0) >= 1:
+            break
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    time.sleep(1.5)
+    assert workers_alive() == 0  # the workers died with their launcher
+    before = {t.number: t for t in load(tmp_path).get_trials() if t.state == TrialState.COMPLETE}
+    orphans = [t.number for t in load(tmp_path).get_trials() if t.state == TrialState.RUNNING]
+    assert orphans, "the kill was meant to land mid-trial"
+    res = sweep("resume", "tiny", "--storage", str(tmp_path / "studies.db"), "--no-progress",
+                cwd=tmp_path)  # fmt: skip
+    assert res.returncode == 0, res.stderr[-3000:]
+    study = load(tmp_path)
+    trials = study.get_trials()
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+    assert sum(t.state == TrialState.COMPLETE for t in trials) == 8  # the budget
+    for n, t in before.items():  # completed trials untouched
+        assert trials[n].state == TrialState.COMPLETE and trials[n].values == t.values
+        assert trials[n].user_attrs == t.user_attrs
+    retried = {t.user_attrs.get("sweep:retry_of") for t in trials} - {None}
+    assert set(orphans) <= retried  # each orphan failed and retried once, same params
+    for t in trials:
+        if t.user_attrs.get("sweep:retry_of") in orphans:
+            assert t.params == trials[t.user_attrs["sweep:retry_of"]].params
+
+
+def test_a_worker_killed_mid_trial_fails_its_trial_which_is_retried(tmp_path):
+    space = write_space(tmp_path, trials=6)
+    cmd = [sys.executable, "-m", "sweep", "launch", str(space), "--no-progress"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.time() + 120
+    victim = None
+    while time.time() < deadline and victim is None:
+        time.sleep(0.3)
+        try:
+            running = [t for t in load(tmp_path).get_trials() if t.state == TrialState.RUNNING]
+        except KeyError:
+            continue
+        for t in running:
+            worker = t.user_attrs.get("sweep:worker", "")
+            if ":" in worker:
+                victim = (t.number, int(worker.split(":")[1]))
+                break
+    assert victim is not None
+    os.kill(victim[1], signal.SIGKILL)
+    _, err = proc.communicate(timeout=240)
+    assert proc.returncode == 0, err[-3000:]
+    trials = load(tmp_path).get_trials()
+    killed = trials[victim[0]]
+    assert (
+        killed.state == TrialState.FAIL and killed.user_attrs["error"] == "worker died mid-trial"
+    )
+    retry = [t for t in trials if t.user_attrs.get("sweep:retry_of") == victim[0]]
+    assert len(retry) == 1 and retry[0].state == TrialState.COMPLETE
+    assert retry[0].params == killed.params
+    assert sum(t.state == TrialState.COMPLETE for t in trials) == 6
+
+
+def test_multi_objective_study_has_a_pareto_front(tmp_path):
+    space = write_space(tmp_path, study="multi", trials=4, sampler="nsga2",
+                        objectives="[{headline: maximize}, {time_total_s: minimize}]")  # fmt: skip
+    res = sweep("launch", str(space), "--no-progress", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    study = load(tmp_path, "multi")
+    assert len(study.directions) == 2 and study.best_trials
+    assert study.metric_names == ["headline", "time_total_s"]
+    status = sweep("status", "multi", "--storage", str(tmp_path / "studies.db"), cwd=tmp_path)
+    assert status.returncode == 0 and "best: trial" in status.stdout
+
+
+def test_changed_search_space_is_refused_unless_forked(tmp_path):
+    space = write_space(tmp_path, trials=1)
+    assert sweep("launch", str(space), "--no-progress", cwd=tmp_path).returncode == 0
+    space.write_text(space.read_text().replace("high: 8", "high: 12"))
+    res = sweep("launch", str(space), "--no-progress", cwd=tmp_path)
+    assert res.returncode == 2 and "--fork" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    res = sweep("resume", "tiny", "--storage", str(tmp_path / "studies.db"), "--no-progress",
+                cwd=tmp_path)  # fmt: skip
+    assert res.returncode == 2 and "changed its search space" in res.stderr
+    res = sweep("launch", str(space), "--no-progress", "--fork", "tiny-wide", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert states(load(tmp_path, "tiny-wide")) == {"COMPLETE": 1}
+    assert states(load(tmp_path, "tiny")) == {"COMPLETE": 1}  # the old study is kept
+
+
+def test_stop_export_and_status(tmp_path):
+    space = write_space(tmp_path, trials=2)
+    assert sweep("launch", str(space), "--no-progress", cwd=tmp_path).returncode == 0
+    db = str(tmp_path / "studies.db")
+    res = sweep("export", "tiny", "--storage", db, "-o", str(tmp_path / "exp"), cwd=tmp_path)
+    assert res.returncode == 0
+    data = json.loads((tmp_path / "exp" / "trials.json").read_text())
+    assert len(data["trials"]) == 2 and "headline" in data["trials"][0]["user_attrs"]
+    header = (tmp_path / "exp" / "trials.csv").read_text().splitlines()[0].split(",")
+    assert {"number", "state", "value_0", "attrs.headline", "params.freq.min"} <= set(header)
+    res = sweep("stop", "tiny", "--storage", db, cwd=tmp_path)
+    assert res.returncode == 0 and load(tmp_path).user_attrs["sweep:stop"] is True
+    res = sweep("status", "tiny", "--storage", db, cwd=tmp_path)
+    assert "complete 2" in res.stdout
+    res = sweep("status", "tny", "--storage", db, cwd=tmp_path)
+    assert res.returncode == 2 and "did you mean 'tiny'" in res.stderr
+
+
+def test_validate_accepts_every_shipped_space_and_rejects_bad_files(tmp_path):
+    files = sorted(str(p) for p in (ROOT / "search_spaces").glob("*.yaml"))
+    res = sweep("validate", *files, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("generator: {name: visualatom}\n"
+                   "search: {orbits: {type: int_range, low: 1, high: 200}}\n"
+                   "budget: {trials: -3}\n")  # fmt: skip
+    res = sweep("validate", str(bad), cwd=tmp_path)
+    assert res.returncode == 2 and "bad.yaml:3" in res.stderr, res.stderr
+    assert not (tmp_path / "runs").exists()  # nothing written
