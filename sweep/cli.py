@@ -128,11 +128,15 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _add_ls(sub) -> None:
-    p = sub.add_parser("ls", help="list generators, or one generator's parameters",
-                       description="Without a name: the registered generators. With a name: its "
-                       "parameters, published defaults and valid domains.")  # fmt: skip
-    p.add_argument("name", nargs="?", help="a generator name")
+    p = sub.add_parser("ls", help="list generators, proxy tasks, samplers or studies",
+                       description="Without a name: the registered generators. 'tasks', "
+                       "'samplers', 'pruners', 'studies' (in --storage): those. A generator "
+                       "name: its parameters, published defaults and valid domains.")  # fmt: skip
+    p.add_argument(
+        "name", nargs="?", help="tasks | samplers | pruners | studies | a generator name"
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--storage", default=None, help="for 'studies' (default runs/studies.db)")
     p.set_defaults(func=cmd_ls)
 
 
@@ -144,6 +148,8 @@ def cmd_ls(args: argparse.Namespace) -> int:
     from sweep.generators import generator_class, list_generators
 
     console = Console()
+    if args.name in ("tasks", "samplers", "pruners", "studies"):
+        return _ls_other(args.name, args.json, args.storage)
     if args.name is None:
         classes = [generator_class(n) for n in list_generators()]
         if args.json:
@@ -432,6 +438,35 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     from sweep.engine import dashboard
 
     return dashboard(args.storage, args.port)
+
+
+def _ls_other(what: str, as_json: bool, storage: str | None) -> int:
+    if what == "tasks":
+        from proxy_tasks import PROXY_TASKS
+
+        rows = [{"name": n, "summary": (PROXY_TASKS.get(n).__doc__ or "").strip().split("\n")[0]}
+                for n in PROXY_TASKS.names()]  # fmt: skip
+    elif what in ("samplers", "pruners"):
+        from sweep.space import PRUNERS, SAMPLERS
+
+        table = SAMPLERS if what == "samplers" else PRUNERS
+        rows = [{"name": n, "optuna": c} for n, c in table.items()]
+    else:
+        import optuna
+
+        from sweep.space import default_storage, make_storage
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        st = make_storage(storage or default_storage(""), heartbeat=False)
+        rows = [{"name": s.study_name, "trials": s.n_trials,
+                 "directions": [d.name.lower() for d in s.directions]}
+                for s in optuna.get_all_study_summaries(st)]  # fmt: skip
+    if as_json:
+        print(json.dumps(rows))
+    else:
+        for r in rows:
+            print("  ".join(str(v) for v in r.values()))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:

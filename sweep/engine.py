@@ -140,6 +140,10 @@ def _worker_device(device: str, index: int) -> str:
     return device
 
 
+def _on_timeout(signum, frame) -> None:
+    raise TimeoutError("the trial ran past the budget's timeout_s")
+
+
 class TrialFailed(Exception):
     """A proxy trial ended with status failed (its reason is in the trial's user attributes)."""
 
@@ -149,13 +153,9 @@ class Objective:
 
     def __init__(self, spec, profile: str, device: str, cache_dir: str | None) -> None:
         self.spec, self.profile, self.device, self.cache_dir = spec, profile, device, cache_dir
+        self.timeout_s = spec.budget_for(profile).timeout_s
 
     def __call__(self, trial):
-        import numpy as np
-        import optuna
-
-        from proxy_tasks import run_trial
-        from proxy_tasks.spec import TrialSpec
         from sweep.space import suggest
 
         spec = self.spec
@@ -163,6 +163,28 @@ class Objective:
         gen_over, rec_over, resolved = suggest(trial, spec, profile=self.profile)
         for key, value in resolved.items():
             trial.set_user_attr(f"param:{key}", value)
+        timeout = self.timeout_s
+        if timeout:  # the budget's per-trial timeout: a TimeoutError fails the trial
+            signal.signal(signal.SIGALRM, _on_timeout)
+            signal.setitimer(signal.ITIMER_REAL, timeout)
+        try:
+            return self._evaluate(trial, gen_over, rec_over)
+        except TimeoutError as e:
+            trial.set_user_attr("error_type", "timeout")
+            trial.set_user_attr("error", str(e))
+            raise
+        finally:
+            if timeout:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+
+    def _evaluate(self, trial, gen_over, rec_over):
+        import numpy as np
+        import optuna
+
+        from proxy_tasks import run_trial
+        from proxy_tasks.spec import TrialSpec
+
+        spec = self.spec
         params = {**spec.generator_params(self.profile), **gen_over}
         recipe = {**spec.recipe(self.profile), **rec_over}
         single = len(spec.objectives) == 1
@@ -572,13 +594,16 @@ def dashboard(storage: str | None, port: int) -> int:
     """Run optuna-dashboard on 127.0.0.1 only (it has unauthenticated write routes)."""
     import shutil
 
-    from sweep.space import default_storage, mask_url
+    from sweep.space import default_storage, mask_url, normalize_storage
 
-    url = storage or default_storage("")
+    url = normalize_storage(storage) if storage else default_storage("")
     exe = shutil.which("optuna-dashboard") or str(
         Path(sys.executable).with_name("optuna-dashboard")
     )
     target = url[len("journal:///") - 1 :] if url.startswith("journal:///") else url
     print(f"sweep: dashboard for {mask_url(url)} at http://127.0.0.1:{port}/ (Ctrl-C stops it; "
           "from another machine use an SSH tunnel)", file=sys.stderr)  # fmt: skip
-    return subprocess.call([exe, target, "--host", "127.0.0.1", "--port", str(port)])
+    sys.stderr.flush()
+    # Become the dashboard process, so that signals (Ctrl-C, SIGTERM) reach it directly.
+    os.execv(exe, [exe, target, "--host", "127.0.0.1", "--port", str(port)])
+    return 0  # pragma: no cover - execv does not return

@@ -229,3 +229,56 @@ def test_validate_accepts_every_shipped_space_and_rejects_bad_files(tmp_path):
     res = sweep("validate", str(bad), cwd=tmp_path)
     assert res.returncode == 2 and "bad.yaml:3" in res.stderr, res.stderr
     assert not (tmp_path / "runs").exists()  # nothing written
+
+
+def test_dashboard_serves_the_study_on_localhost_only(tmp_path):
+    import socket
+    import urllib.request
+
+    space = write_space(tmp_path, trials=1)
+    assert sweep("launch", str(space), "--no-progress", cwd=tmp_path).returncode == 0
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "sweep", "dashboard", str(tmp_path / "studies.db"), "--port",
+           str(port)]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)  # fmt: skip
+    try:
+        body = None
+        for _ in range(100):
+            time.sleep(0.2)
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies") as r:
+                    body = json.loads(r.read())
+                break
+            except OSError:
+                continue
+        assert body is not None, "the dashboard did not answer"
+        names = [s["study_name"] for s in body["study_summaries"]]
+        assert names == ["tiny"]
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert f"http://127.0.0.1:{port}/" in err
+
+
+def test_trial_timeout_fails_the_trial_with_a_reason(tmp_path):
+    space = write_space(tmp_path, trials=1)
+    space.write_text(space.read_text().replace("max_failed: 3}", "max_failed: 3, timeout_s: 0.5}"))
+    res = sweep("launch", str(space), "--no-progress", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    (t,) = load(tmp_path).get_trials()
+    assert t.state == TrialState.FAIL and t.user_attrs["error_type"] == "timeout"
+
+
+def test_ls_lists_tasks_samplers_and_studies(tmp_path):
+    out = json.loads(sweep("ls", "tasks", "--json", cwd=tmp_path).stdout)
+    assert {r["name"] for r in out} >= {"vit", "analytic"}
+    out = json.loads(sweep("ls", "samplers", "--json", cwd=tmp_path).stdout)
+    assert {r["name"] for r in out} >= {"tpe", "random", "grid", "cmaes", "gp", "nsga2", "qmc"}
+    space = write_space(tmp_path, trials=1, storage="s.log")
+    space.write_text(space.read_text().replace("proxy:\n  task: vit", "proxy:\n  task: analytic"))
+    assert sweep("launch", str(space), "--no-progress", cwd=tmp_path).returncode == 0
+    out = sweep("ls", "studies", "--storage", str(tmp_path / "s.log"), "--json", cwd=tmp_path)
+    assert json.loads(out.stdout) == [{"name": "tiny", "trials": 1, "directions": ["maximize"]}]
