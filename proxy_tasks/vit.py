@@ -57,17 +57,11 @@ def resolve_profile(profile: str, device: torch.device) -> str:
 
 
 def resolve_torch_device(device: str) -> torch.device:
+    from sweep.dataset import torch_device
+
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, ValueError):
-        raise SweepError(
-            f"device: unknown device '{device}'; use auto, cpu, cuda or cuda:N"
-        ) from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise SweepError(f"device: '{device}' asked for, but no CUDA device is available")
-    return dev
+    return torch_device(device, "device", "auto, cpu, cuda or cuda:N")
 
 
 @contextlib.contextmanager

@@ -155,12 +155,17 @@ def resolve_device(device: str | None) -> str | None:
 
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else None
+    return str(torch_device(device, "--device", "numpy, auto, cpu, cuda or cuda:N"))
+
+
+def torch_device(device: str, label: str, choices: str):
+    """``device`` as a ``torch.device`` that exists here; a one-line SweepError otherwise."""
+    import torch
+
     try:
         dev = torch.device(device)
     except (RuntimeError, ValueError):
-        raise SweepError(
-            f"--device: unknown device '{device}'; use numpy, auto, cpu, cuda or cuda:N"
-        ) from None
+        raise SweepError(f"{label}: unknown device '{device}'; use {choices}") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise SweepError(f"--device: '{device}' asked for, but no CUDA device is available")
-    return str(dev)
+        raise SweepError(f"{label}: '{device}' asked for, but no CUDA device is available")
+    return dev
