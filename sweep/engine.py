@@ -140,8 +140,13 @@ def _worker_device(device: str, index: int) -> str:
     return device
 
 
+class TrialTimeout(BaseException):
+    """Raised by the timer. A BaseException, so no library's ``except Exception`` (or, as for
+    TimeoutError, ``except OSError`` in the import machinery) can swallow it."""
+
+
 def _on_timeout(signum, frame) -> None:
-    raise TimeoutError("the trial ran past the budget's timeout_s")
+    raise TrialTimeout("the trial ran past the budget's timeout_s")
 
 
 class TrialFailed(Exception):
@@ -169,10 +174,10 @@ class Objective:
             signal.setitimer(signal.ITIMER_REAL, timeout)
         try:
             return self._evaluate(trial, gen_over, rec_over)
-        except TimeoutError as e:
+        except TrialTimeout as e:
             trial.set_user_attr("error_type", "timeout")
             trial.set_user_attr("error", str(e))
-            raise
+            raise TrialFailed(str(e)) from None
         finally:
             if timeout:
                 signal.setitimer(signal.ITIMER_REAL, 0)

@@ -265,7 +265,8 @@ def test_dashboard_serves_the_study_on_localhost_only(tmp_path):
 
 def test_trial_timeout_fails_the_trial_with_a_reason(tmp_path):
     space = write_space(tmp_path, trials=1)
-    space.write_text(space.read_text().replace("max_failed: 3}", "max_failed: 3, timeout_s: 0.5}"))
+    text = space.read_text().replace("max_failed: 3}", "max_failed: 3, timeout_s: 1.0}")
+    space.write_text(text.replace("pretrain_epochs: 2", "pretrain_epochs: 500"))  # minutes
     res = sweep("launch", str(space), "--no-progress", cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-2000:]
     (t,) = load(tmp_path).get_trials()
