@@ -101,8 +101,14 @@ def test_two_workers_complete_the_budget_with_every_attribute(tmp_path, storage)
     assert len({t.user_attrs["sweep:worker"] for t in study.get_trials()}) == 2
 
 
+def slow_trials(space: Path) -> None:
+    """Seconds per trial, so that a kill lands mid-trial on any machine."""
+    space.write_text(space.read_text().replace("pretrain_epochs: 2", "pretrain_epochs: 10"))
+
+
 def test_killed_launcher_leaves_no_process_and_resume_completes_the_budget(tmp_path):
     space = write_space(tmp_path, trials=8)
+    slow_trials(space)
     cmd = [sys.executable, "-m", "sweep", "launch", str(space), "--no-progress"]
     proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)  # fmt: skip
@@ -141,6 +147,7 @@ def test_killed_launcher_leaves_no_process_and_resume_completes_the_budget(tmp_p
 
 def test_a_worker_killed_mid_trial_fails_its_trial_which_is_retried(tmp_path):
     space = write_space(tmp_path, trials=6)
+    slow_trials(space)
     cmd = [sys.executable, "-m", "sweep", "launch", str(space), "--no-progress"]
     proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)  # fmt: skip
