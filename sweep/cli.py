@@ -127,6 +127,59 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_diversity(sub) -> None:
+    p = sub.add_parser(
+        "diversity",
+        help="print the diversity block of a synthetic dataset as JSON",
+        description="Render a dataset in memory and print its diversity block (spectral Vendi "
+        "q=1 and q=2, within-class Vendi, between/within ratio, Fisher ratio, complexity "
+        "controls, and the Vendi scores after the pre-training augmentation) as JSON: the same "
+        "numbers every sweep trial stores as diversity/* user attributes.",
+    )
+    p.add_argument("--generator", default="visualatom", help="generator name (visualatom)")
+    p.add_argument(
+        "--set", dest="overrides", action="append", metavar="KEY=VALUE",
+        help="override a generator parameter, e.g. --set freq1=[0,3] (repeatable)",
+    )  # fmt: skip
+    p.add_argument("-c", "--classes", type=int, default=100, help="number of classes (100)")
+    p.add_argument("-n", "--instances", type=int, default=10, help="images per class (10)")
+    p.add_argument("-s", "--size", type=int, default=128, help="render size in px (128)")
+    p.add_argument("--seed", type=int, default=0, help="dataset seed (0)")
+    p.add_argument("--sample", type=int, default=1000, help="images in the sample (1000)")
+    p.add_argument(
+        "--augment", default="gpu", choices=("gpu", "cpu", "none"),
+        help="the pre-training augmentation of this recipe preset for the aug_* numbers "
+        "(gpu: the published RRC + mixup/cutmix; none: skip them)",
+    )  # fmt: skip
+    p.set_defaults(func=cmd_diversity)
+
+
+def cmd_diversity(args: argparse.Namespace) -> int:
+    import json
+
+    from sweep.dataset import Dataset, DatasetSpec
+    from sweep.diversity import diversity_block
+
+    for name in ("sample", "classes", "instances", "size"):
+        if getattr(args, name) <= 0:
+            raise SweepError(f"--{name}: must be a positive integer, got {getattr(args, name)}")
+    ds = Dataset(DatasetSpec(
+        generator=args.generator, classes=args.classes, instances=args.instances,
+        image_size=args.size, seed=args.seed, params=parse_overrides(args.overrides),
+    ))  # fmt: skip
+    images, labels = ds.arrays()
+    augment = None
+    if args.augment != "none":
+        from proxy_tasks.recipe import make_recipe
+        from proxy_tasks.vit import pretrain_augment
+
+        augment = pretrain_augment(make_recipe(args.augment, {}), args.seed)
+    block = diversity_block(images, labels, n=args.sample, seed=args.seed, augment=augment)
+    out = {"dataset": {"fingerprint": ds.fingerprint, **ds.config()}, "diversity": block}
+    print(json.dumps(out, indent=2))
+    return 0
+
+
 def _add_ls(sub) -> None:
     p = sub.add_parser("ls", help="list generators, proxy tasks, samplers or studies",
                        description="Without a name: the registered generators. 'tasks', "
@@ -479,6 +532,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"sweep {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     _add_generate(sub)
+    _add_diversity(sub)
     _add_ls(sub)
     _add_trial(sub)
     _add_engine(sub)

@@ -226,6 +226,8 @@ class Objective:
         for key, value in metrics.items():
             trial.set_user_attr(key, value)
         trial.set_user_attr("dataset_fingerprint", runs[0].info["dataset"]["fingerprint"])
+        # The resolved dataset (every generator parameter): enough to re-render its images.
+        trial.set_user_attr("dataset", runs[0].info["dataset"])
         trial.set_user_attr("seeds", list(spec.seeds))
         trial.set_user_attr("device", self.device)
         missing = [m for m, _ in spec.objectives if m not in metrics]
