@@ -184,3 +184,51 @@ def test_cli_bad_input_is_one_line_exit_2(run_sweep, tmp_path):
     assert r.stderr.count("\n") == 1 and "did you mean 'freq2'" in r.stderr
     r = run_sweep("diversity", "--generator", "visualatomm", cwd=tmp_path)
     assert r.returncode == 2 and "visualatom" in r.stderr
+
+
+# ----------------------------------------------------------------------------- every trial
+SPACE = """\
+study: divtiny
+generator: {{name: visualatom}}
+search:
+  freq: {{type: int_range, low: 0, high: 8, min_width: 1, targets: [freq1, freq2]}}
+proxy:
+  task: vit
+  profile: cpu
+  recipe: {{classes: 8, instances: 16, embed_dim: 32, depth: 1, num_heads: 2, pretrain_epochs: 1,
+           batch_size: 32, finetune_epochs: 1, finetune_batch: 64, probe_epochs: 5,
+           downstream_train: 200, downstream_test: 100}}
+objectives: [{{headline: maximize}}]
+seeds: [0, 1]
+budget: {{trials: 2, workers: 1}}
+storage: {storage}
+"""
+
+
+def test_every_trial_stores_the_block_and_its_dataset(run_sweep, tmp_path):
+    import optuna
+
+    from sweep.space import make_storage, normalize_storage
+
+    space = tmp_path / "divtiny.yaml"
+    space.write_text(SPACE.format(storage=tmp_path / "s.db"))
+    r = run_sweep("launch", str(space), "--no-progress", cwd=tmp_path, timeout=600)
+    assert r.returncode == 0, r.stderr
+    storage = make_storage(normalize_storage(str(tmp_path / "s.db")), heartbeat=False)
+    trials = optuna.load_study(study_name="divtiny", storage=storage).get_trials()
+    assert [t.state.name for t in trials] == ["COMPLETE", "COMPLETE"]
+    for t in trials:
+        a = t.user_attrs
+        for key in (*D.HEADLINE, *(f"aug_{k}" for k in D.HEADLINE), *D.CONTROLS,
+                    "within_vendi_q1", "between_within", "fisher"):  # fmt: skip
+            assert isinstance(a[D.PREFIX + key], float), key
+            assert D.PREFIX + key + "_std" in a  # two seeds: mean and spread
+        assert a["digits/rankme"] > 1 and a["digits/feature_vendi"] > 1
+        ds = a["dataset"]
+        assert ds["params"]["freq1"] == ds["params"]["freq2"] == a["param:freq"]
+        assert ds["classes"] == 8
+        # the stored dataset re-renders: the same fingerprint
+        again = Dataset(DatasetSpec(ds["generator"], classes=ds["classes"],
+                                    instances=ds["instances"], image_size=ds["image_size"],
+                                    seed=ds["seed"], params=ds["params"]))  # fmt: skip
+        assert again.fingerprint == ds["fingerprint"] == a["dataset_fingerprint"]
