@@ -493,6 +493,41 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     return dashboard(args.storage, args.port)
 
 
+def _add_report(sub) -> None:
+    p = sub.add_parser(
+        "report",
+        help="write a study's self-contained HTML report",
+        description="Write ONE self-contained HTML file (plotly.js inlined, works offline) with "
+        "the study summary, sample images, diversity against downstream accuracy (Spearman rho, "
+        "bootstrap interval, partial on the complexity controls), importances, parallel "
+        "coordinates, slice, contour and Pareto plots, learning curves, replicate spread and "
+        "failures; and attach the key figures and a note to the study for optuna-dashboard.",
+    )
+    _study_args(p)
+    p.add_argument(
+        "-o", "--out", default=None, help="HTML file or directory (runs/reports/STUDY.html)"
+    )
+    p.add_argument(
+        "--no-dashboard",
+        action="store_true",
+        help="do not attach figures and a note to the study (only read it)",
+    )
+    p.set_defaults(func=cmd_report)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from sweep.report import write_report
+
+    out = write_report(args.study, args.storage, args.out, dashboard=not args.no_dashboard)
+    c = out["counts"]
+    print(f"sweep: report of '{args.study}' ({c['COMPLETE']} complete, {c['PRUNED']} pruned, "
+          f"{c['FAIL']} failed; {out['bytes'] / 2**20:.1f} MiB)"
+          + (f"; {len(out['dashboard'])} figures and a note attached for the dashboard"
+             if out["dashboard"] else ""), file=sys.stderr)  # fmt: skip
+    print(out["path"])
+    return 0
+
+
 def _ls_other(what: str, as_json: bool, storage: str | None) -> int:
     if what == "tasks":
         from proxy_tasks import PROXY_TASKS
@@ -536,6 +571,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_ls(sub)
     _add_trial(sub)
     _add_engine(sub)
+    _add_report(sub)
     return parser
 
 
