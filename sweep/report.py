@@ -477,14 +477,17 @@ def _replicates(rows, objectives) -> dict[str, Any]:
     for r in ranked:
         groups.setdefault(json.dumps(r["params"], sort_keys=True), []).append(r)
     configs = []
-    for key, rs in groups.items():
+    for key, group in groups.items():
+        # Trials of a configuration with the same seeds (a retry, a sampler repeat) are the
+        # same runs again, not replicates: count each seed set once.
+        rs = list({json.dumps(r["seeds"]): r for r in reversed(group)}.values())[::-1]
         ns = [max(1, len(r["seeds"] or [1])) for r in rs]
         stds = [r["metrics"].get(metric + "_std") for r in rs]
         mean, std, n = _combine([r["values"][0] for r in rs], stds, ns)
         configs.append(
             {
                 "params": json.loads(key),
-                "trials": [r["number"] for r in rs],
+                "trials": sorted(r["number"] for r in group),
                 "seeds": n,
                 "mean": mean,
                 "std": std,
@@ -873,10 +876,10 @@ def view_study(data: dict):
 
 def _fig_layout(fig, title: str, height: int = 420):
     fig.update_layout(
-        title=title,
+        title={"text": title, "font": {"size": 15}},
         template="plotly_white",
         height=height,
-        margin={"l": 60, "r": 30, "t": 60, "b": 50},
+        margin={"l": 60, "r": 30, "t": 100, "b": 50},
     )
     return fig
 
@@ -924,16 +927,22 @@ def diversity_figure(corr: dict):
             **err,
         )
     )
-    title = f"{corr['x']} vs {corr['y']}: Spearman ρ {_fmt_ci(corr['rho'], corr['ci'])}"
-    title += f", n={corr['n']}"
     p = corr.get("partial") or {}
-    sub = (
+    stats = (
+        f"Spearman ρ {_fmt_ci(corr['rho'], corr['ci'])}, n={corr['n']}"
+        if corr["rho"] is not None
+        else html.escape(corr["reason"] or "")
+    )
+    partial = (
         f"partial on {', '.join(c.split('/')[-1] for c in p['controls'])}: "
         f"ρ {_fmt_ci(p['rho'], p['ci'])}"
         if p.get("rho") is not None
-        else (corr["reason"] or p.get("reason") or "")
+        else html.escape(p.get("reason") or "")
     )
-    _fig_layout(fig, f"{title}<br><sup>{html.escape(sub)}</sup>")
+    title = f"<b>{html.escape(corr['x'])}</b> vs {html.escape(corr['y'])}<br><sup>{stats}"
+    _fig_layout(
+        fig, title + (f"<br>{partial}" if partial and corr["rho"] is not None else "") + "</sup>"
+    )
     fig.update_xaxes(title=corr["x"])
     fig.update_yaxes(title=corr["y"])
     return fig

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import warnings
 from pathlib import Path
 
 import cv2
@@ -168,6 +169,41 @@ def test_spearman_partial_and_bootstrap_against_independent_computations():
 
 
 # ------------------------------------------------------------------------------ data
+def test_replicates_pool_seed_std_and_a_repeated_run_is_not_a_replicate():
+    """Effect sizes in units of the pooled seed std; the same configuration run again with the
+    same seeds (a sampler repeat) adds no replicate."""
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import create_trial
+
+    from sweep.report import report_data
+
+    study = optuna.create_study(direction="maximize")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names(["headline"])
+    rows = [(0.1, [0, 1], 50.0, 2.0), (0.5, [0, 1], 47.0, 1.0), (0.9, [0], 40.0, None),
+            (0.9, [0], 40.0, None), (0.1, [2, 3], 52.0, 2.0)]  # fmt: skip
+    for x, seeds, mean, std in rows:
+        attrs = {"param:x": x, "seeds": seeds, "headline": mean}
+        if std is not None:
+            attrs["headline_std"] = std
+        study.add_trial(create_trial(params={"x": x}, distributions={"x": FloatDistribution(0, 1)},
+                                     value=mean, user_attrs=attrs))  # fmt: skip
+    rep = report_data(study, samples=False)["replicates"]
+    by_x = {c["params"]["x"]: c for c in rep["configs"]}
+    assert by_x[0.9]["trials"] == [2, 3] and by_x[0.9]["seeds"] == 1 and by_x[0.9]["std"] is None
+    a = by_x[0.1]  # two trials of 2 seeds each: 4 replicates, mean 51, pooled std
+    assert a["trials"] == [0, 4] and a["seeds"] == 4 and a["mean"] == pytest.approx(51.0)
+    assert a["std"] == pytest.approx(np.sqrt((4.0 + 4.0 + 2 * 1.0 + 2 * 1.0) / 3))  # = 2
+    assert rep["configs"][0] is a and a["gap"] == 0
+    sigma = np.sqrt((3 * a["std"] ** 2 + 1 * 1.0) / 4)
+    assert rep["sigma"] == pytest.approx(sigma)
+    b = by_x[0.5]
+    assert b["effect"] == pytest.approx(4.0 / sigma)
+    assert b["mdd"] == pytest.approx(2.8 * sigma * np.sqrt(2 / 2))
+    assert b["within_noise"] == (4.0 < b["mdd"])
+
+
 def test_report_data_matches_the_trials(vit, vit_data):
     from sweep.dataset import Dataset
     from sweep.report import correlation, dataset_spec, partial_spearman, view_study
