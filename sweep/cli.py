@@ -394,7 +394,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
     bad = 0
     for f in args.files:
         try:
-            load_study_config(f)
+            spec = load_study_config(f)
+            if "calibration" in spec.cfg.data:  # sweep calibrate's section
+                from sweep.calibrate import load_calibration
+
+                load_calibration(spec)
             print(f"{f}: ok")
         except SweepError as e:
             print(f"sweep: error: {e}", file=sys.stderr)
@@ -528,6 +532,44 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_calibrate(sub) -> None:
+    p = sub.add_parser(
+        "calibrate",
+        help="measure how far a cheap proxy ranks configurations like the expensive one",
+        description="Run the calibration of a search-space file's 'calibration:' section: "
+        "every configuration at every fidelity level with several seeds, as trials of a "
+        "calibration study in the same storage (running it again resumes), then print each "
+        "level's Spearman and Kendall tau-b with the most expensive level (two-stage bootstrap "
+        "intervals), noise ceiling, attenuation-corrected correlation, ICC, MDD, top-k recall "
+        "and regret, trivial baselines, and the verdict: the cheapest level whose corrected "
+        "correlation is at least the threshold. The summary is stored on the study.",
+    )
+    p.add_argument("file", help="a search-space YAML file with a calibration: section")
+    p.add_argument("--profile", choices=("auto", "cpu", "gpu"), default=None)
+    p.add_argument("--storage", default=None, help="override the file's storage URL")
+    p.add_argument("--workers", type=int, default=None, help="parallel worker processes")
+    p.add_argument("--device", default="auto", help="auto (one worker per GPU), cpu, cuda")
+    p.add_argument(
+        "--analyze-only",
+        action="store_true",
+        help="run nothing: analyse the completed trials of the calibration study",
+    )
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_calibrate)
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from sweep.calibrate import calibrate, print_summary
+
+    summary = calibrate(args.file, profile=args.profile, storage=args.storage,
+                        workers=args.workers, device=args.device,
+                        analyze_only=args.analyze_only,
+                        progress=not args.no_progress)  # fmt: skip
+    print_summary(summary, as_json=args.json)
+    return 0
+
+
 def _ls_other(what: str, as_json: bool, storage: str | None) -> int:
     if what == "tasks":
         from proxy_tasks import PROXY_TASKS
@@ -571,6 +613,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_ls(sub)
     _add_trial(sub)
     _add_engine(sub)
+    _add_calibrate(sub)
     _add_report(sub)
     return parser
 

@@ -34,6 +34,7 @@ from typing import Any
 from sweep.errors import SweepError, did_you_mean
 
 TOP_KEYS = ("study", "question", "generator", "search", "proxy", "profiles", "seeds",
+            "calibration",  # sweep calibrate (sweep/calibrate.py)
             "data_seed", "storage", "objectives", "sampler", "pruner", "budget")  # fmt: skip
 GENERATOR_KEYS = ("name", "params")
 PROXY_KEYS = ("task", "profile", "recipe", "roots")

@@ -51,6 +51,8 @@ ATTR_GIT = "sweep:git_commit"
 ATTR_VERSIONS = "sweep:versions"
 WORKER_ATTR = "sweep:worker"
 RETRY_ATTR = "sweep:retry_of"
+#: a trial enqueued with fixed recipe overrides, seeds and labels (calibration trials)
+FIXED_ATTR = "sweep:fixed"
 
 
 @dataclass
@@ -98,6 +100,44 @@ def _die_with_parent() -> None:
             pass
 
 
+class _PopLock:
+    """SQLite cannot pop an enqueued (WAITING) trial atomically: two workers may both take it
+    and run it twice (optuna issue 4002; enqueued trials are retries and sweep calibrate's
+    cells). A local worker of a SQLite storage holds this file lock (``<db>.pop-lock``) from
+    before ``ask`` until its objective starts, when the trial is RUNNING. Other storages pop
+    atomically: a no-op."""
+
+    def __init__(self, url: str) -> None:
+        self.fh = None
+        if url.startswith("sqlite:///"):
+            try:
+                import fcntl
+
+                self.fh = open(url[len("sqlite:///") :] + ".pop-lock", "a")
+                fcntl.flock(self.fh, fcntl.LOCK_EX)
+            except (ImportError, OSError):
+                self.release()
+
+    def release(self) -> None:
+        if self.fh is not None:
+            self.fh.close()  # closing the file drops the lock
+            self.fh = None
+
+    def released(self, objective):
+        def run(trial):
+            self.release()
+            return objective(trial)
+
+        return run
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        self.release()
+        return False
+
+
 def _worker(plan: Plan, index: int, tickets, parent: int) -> None:
     """One worker process: take a ticket, run one trial, until tickets run out or a stop."""
     _die_with_parent()
@@ -128,7 +168,8 @@ def _worker(plan: Plan, index: int, tickets, parent: int) -> None:
         if study.user_attrs.get(ATTR_STOP):
             return
         # Any exception fails the trial (Optuna records it), never the worker.
-        study.optimize(objective, n_trials=1, catch=(Exception,))
+        with _PopLock(plan.storage) as lock:  # held until the trial is RUNNING
+            study.optimize(lock.released(objective), n_trials=1, catch=(Exception,))
 
 
 def _worker_device(device: str, index: int) -> str:
@@ -165,6 +206,8 @@ class Objective:
 
         spec = self.spec
         trial.set_user_attr(WORKER_ATTR, f"{socket.gethostname()}:{os.getpid()}")
+        for key, value in (trial.user_attrs.get(FIXED_ATTR) or {}).get("attrs", {}).items():
+            trial.set_user_attr(key, value)  # e.g. calibration:level, also on retries
         gen_over, rec_over, resolved = suggest(trial, spec, profile=self.profile)
         for key, value in resolved.items():
             trial.set_user_attr(f"param:{key}", value)
@@ -190,12 +233,16 @@ class Objective:
         from proxy_tasks.spec import TrialSpec
 
         spec = self.spec
+        # A FIXED_ATTR trial (sweep calibrate) runs its own recipe overrides (on fields the
+        # search does not set) on its own seeds, and is never pruned.
+        fixed = trial.user_attrs.get(FIXED_ATTR) or {}
         params = {**spec.generator_params(self.profile), **gen_over}
-        recipe = {**spec.recipe(self.profile), **rec_over}
-        single = len(spec.objectives) == 1
+        recipe = {**spec.recipe(self.profile), **rec_over, **fixed.get("recipe", {})}
+        seeds = fixed.get("seeds") or spec.seeds
+        single = len(spec.objectives) == 1 and not fixed
         sign = 1.0 if spec.objectives[0][1] == "maximize" else -1.0
         runs = []
-        for r, seed in enumerate(spec.seeds):
+        for r, seed in enumerate(seeds):
 
             def report(name: str, step: int, value: float, r=r) -> None:
                 if single and name == "pretrain_loss":
@@ -228,7 +275,7 @@ class Objective:
         trial.set_user_attr("dataset_fingerprint", runs[0].info["dataset"]["fingerprint"])
         # The resolved dataset (every generator parameter): enough to re-render its images.
         trial.set_user_attr("dataset", runs[0].info["dataset"])
-        trial.set_user_attr("seeds", list(spec.seeds))
+        trial.set_user_attr("seeds", list(seeds))
         trial.set_user_attr("device", self.device)
         missing = [m for m, _ in spec.objectives if m not in metrics]
         if missing:
@@ -300,7 +347,8 @@ def fail_orphans(study, *, all_running: bool = False) -> list[int]:
         study.tell(t.number, state=TrialState.FAIL)
         failed.append(t.number)
         if RETRY_ATTR not in t.user_attrs:
-            study.enqueue_trial(t.params, user_attrs={RETRY_ATTR: t.number},
+            keep = {k: t.user_attrs[k] for k in (FIXED_ATTR,) if k in t.user_attrs}
+            study.enqueue_trial(t.params, user_attrs={**keep, RETRY_ATTR: t.number},
                                 skip_if_exists=False)  # fmt: skip
     if failed:
         optuna.logging.get_logger("sweep").info("failed orphaned trials %s", failed)
@@ -381,6 +429,10 @@ def run(
                                       "max_failed": plan_budget.max_failed})  # fmt: skip
     if not quiet:
         print(f"sweep: study '{name}' in {mask_url(spec.storage)}", file=sys.stderr)
+        from sweep.calibrate import launch_warning
+
+        if warning := launch_warning(spec, prof, study):  # below a calibrated verdict
+            print(f"sweep: warning: {warning}", file=sys.stderr)
     fail_orphans(study)  # trials of workers that are gone (a killed launcher, an OOM kill)
     study.set_user_attr(ATTR_STOP, False)
     remaining = max(0, budget - _used_budget(study))
