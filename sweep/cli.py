@@ -323,6 +323,15 @@ def _study_args(p, *, study: bool = True) -> None:
                    help="storage URL or file (default: sqlite file runs/studies.db)")  # fmt: skip
 
 
+def _backend_args(p) -> None:
+    p.add_argument("--backend", choices=("local", "ray"), default=None,
+                   help="where trials run: local worker processes, or Ray actors (default: "
+                   "the file's backend:, else local)")  # fmt: skip
+    p.add_argument("--address", default=None, metavar="ADDR",
+                   help="the Ray cluster to join (auto, head:6379, ray://head:10001; implies "
+                   "--backend ray); default: the file's, else a local Ray")  # fmt: skip
+
+
 def _add_engine(sub) -> None:
     p = sub.add_parser("validate", help="check search-space files without running anything",
                        description="Validate search-space files: exit 0 when all are valid, "
@@ -350,6 +359,7 @@ def _add_engine(sub) -> None:
             help="start a new study NAME when the file's search space changed",
         )
         p.add_argument("--no-progress", action="store_true")
+        _backend_args(p)
         p.set_defaults(func=cmd_launch)
 
     p = sub.add_parser("resume", help="continue a study after an interruption",
@@ -366,6 +376,7 @@ def _add_engine(sub) -> None:
         help="start a new study NAME from the changed file instead",
     )
     p.add_argument("--no-progress", action="store_true")
+    _backend_args(p)
     p.set_defaults(func=cmd_resume)
 
     p = sub.add_parser("status", help="counts, best trials and running trials of a study")
@@ -430,7 +441,8 @@ def cmd_launch(args: argparse.Namespace) -> int:
 
     summary = run(args.file, profile=args.profile, storage=args.storage, workers=args.workers,
                   trials=args.trials, device=args.device, fork=args.fork,
-                  progress=not args.no_progress)  # fmt: skip
+                  progress=not args.no_progress, backend=args.backend,
+                  address=args.address)  # fmt: skip
     _print_summary(summary)
     return 0
 
@@ -439,7 +451,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from sweep.engine import resume
 
     summary = resume(args.study, storage=args.storage, fork=args.fork, workers=args.workers,
-                     device=args.device, progress=not args.no_progress)  # fmt: skip
+                     device=args.device, progress=not args.no_progress, backend=args.backend,
+                     address=args.address)  # fmt: skip
     _print_summary(summary)
     return 0
 

@@ -19,9 +19,9 @@ A file describes one question about a generator's design space (see ``search_spa
     seeds: [0]                       # replicates (training and data seeds)
 
 Keys owned by the sweep engine (``storage``, ``objectives``, ``sampler``, ``pruner``,
-``budget``, a profile's ``budget``, a search entry's ``min_width``) are accepted here and
-validated by :func:`sweep.space.load_study_config`, which documents them. A key written twice in
-one mapping is an error (YAML would silently keep the last one).
+``budget``, ``backend``, a profile's ``budget``, a search entry's ``min_width``) are accepted
+here and validated by :func:`sweep.space.load_study_config`, which documents them. A key
+written twice in one mapping is an error (YAML would silently keep the last one).
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ from sweep.errors import SweepError, did_you_mean
 
 TOP_KEYS = ("study", "question", "generator", "search", "proxy", "profiles", "seeds",
             "calibration",  # sweep calibrate (sweep/calibrate.py)
-            "data_seed", "storage", "objectives", "sampler", "pruner", "budget")  # fmt: skip
+            "data_seed", "storage", "objectives", "sampler", "pruner", "budget",
+            "backend")  # fmt: skip
 GENERATOR_KEYS = ("name", "params")
 PROXY_KEYS = ("task", "profile", "recipe", "roots")
 PROFILE_KEYS = ("generator", "recipe", "budget")

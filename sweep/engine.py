@@ -326,11 +326,12 @@ def _open_study(spec, profile: str, fork: str | None, *, create: bool):
     return study
 
 
-def fail_orphans(study, *, all_running: bool = False) -> list[int]:
+def fail_orphans(study, *, all_running: bool = False, dead=()) -> list[int]:
     """Mark RUNNING trials whose worker is gone as FAIL and enqueue one retry of each.
 
     A worker on this host is gone when its pid no longer exists (or ``all_running``: the caller
-    knows no worker of this study is alive). Returns the numbers of the trials failed.
+    knows no worker of this study is alive; or its ``host:pid`` is in ``dead``: the Ray backend
+    saw that actor die). Returns the numbers of the trials failed.
     """
     import optuna
     from optuna.trial import TrialState
@@ -340,7 +341,8 @@ def fail_orphans(study, *, all_running: bool = False) -> list[int]:
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         worker = t.user_attrs.get(WORKER_ATTR, "")
         w_host, _, pid = worker.partition(":")
-        gone = all_running or (w_host == host and pid.isdigit() and not _alive(int(pid)))
+        here = w_host == host and pid.isdigit()
+        gone = all_running or worker in dead or (here and not _alive(int(pid)))
         if not gone:
             continue
         study._storage.set_trial_user_attr(t._trial_id, "error", "worker died mid-trial")
@@ -400,18 +402,27 @@ def run(
     progress: bool = True,
     cache_dir: str | None = "runs/cache",
     quiet: bool = False,
+    backend: str | None = None,
+    address: str | None = None,
 ) -> dict[str, Any]:
     """Launch or resume a study from a search-space file (see the module docstring)."""
     import optuna
 
     from proxy_tasks.vit import resolve_profile, resolve_torch_device
-    from sweep.space import load_study_config, mask_url
+    from sweep.space import load_study_config, mask_url, with_backend
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     spec = load_study_config(path, storage=storage)
+    spec = with_backend(spec, backend, address)  # --backend / --address
+    if spec.backend.name == "ray" and spec.backend.address:
+        from sweep.ray_backend import probe_address
+
+        probe_address(spec.backend.address)  # before anything is written
     dev = resolve_torch_device(device)
     asked = profile or spec.profile
     prof = resolve_profile(asked, dev)
+    if asked == "auto" and spec.backend.name == "ray" and (spec.backend.gpus or 0) > 0:
+        prof = "gpu"  # the trials get GPUs on the cluster, whatever the driver has
     if asked == "auto" and not quiet:
         why = "a CUDA device is available" if dev.type == "cuda" else "no CUDA device"
         print(f"sweep: profile '{prof}' ({why}); override with --profile", file=sys.stderr)
@@ -439,7 +450,12 @@ def run(
     plan = Plan(str(Path(path).resolve()), spec.storage, name, prof, device, cache_dir,
                 min(n_workers, max(remaining, 1)))  # fmt: skip
     t0 = time.perf_counter()
-    if remaining:
+    if remaining and spec.backend.name == "ray":  # Ray actors (sweep/ray_backend.py)
+        from sweep.ray_backend import run_workers
+
+        run_workers(plan, study, remaining, min(n_workers, remaining), spec, progress, budget,
+                    plan_budget.max_failed)  # fmt: skip
+    elif remaining:
         _run_workers(plan, study, remaining, min(n_workers, remaining), spec, progress, budget,
                      plan_budget.max_failed)  # fmt: skip
     summary = summarize(study, spec)

@@ -101,6 +101,15 @@ SINGLE_OBJECTIVE_SAMPLERS = ("cmaes",)
 #: independent TPE cannot model
 DEFAULT_SAMPLER_OPTIONS: dict[str, dict[str, Any]] = {"tpe": {"multivariate": True}}
 BUDGET_KEYS = ("trials", "workers", "timeout_s", "max_failed")
+BACKENDS = ("local", "ray")
+BACKEND_KEYS = ("name", "address", "resources", "scheduler")
+RESOURCE_KEYS = ("cpus", "gpus")
+#: Ray Tune scheduler name -> its options (sweep.ray_backend.TuneSchedulerPruner runs them)
+SCHEDULERS: dict[str, tuple[str, ...]] = {
+    "none": (),
+    "asha": ("grace_period", "reduction_factor", "max_t"),
+    "hyperband": ("grace_period", "reduction_factor", "max_t", "brackets"),
+}
 OBJECTIVE_KEYS = ("metric", "direction")
 BLOCK_KEYS = ("name", "options")
 DEFAULT_OBJECTIVES = (("headline", "maximize"),)
@@ -238,6 +247,31 @@ class Budget:
 
 
 @dataclass(frozen=True)
+class Backend:
+    """Where trials run (``backend:``): local worker processes, or Ray actors (``ray``) on a
+    local Ray or the cluster at ``address``, each trial holding ``cpus`` and ``gpus`` (None:
+    1 CPU; 1 GPU in the gpu profile, none in the cpu profile), stopped early by ``scheduler``."""
+
+    name: str = "local"
+    address: str | None = None
+    cpus: float | None = None
+    gpus: float | None = None
+    scheduler: Mapping[str, Any] = dataclasses.field(
+        default_factory=lambda: {"name": "none", "options": {}}
+    )
+
+    def resources(self, profile: str) -> dict[str, float]:
+        """``{"cpus": ..., "gpus": ...}`` per trial in ``profile`` (cpu or gpu)."""
+        gpus = self.gpus if self.gpus is not None else (1.0 if profile == "gpu" else 0.0)
+        return {"cpus": self.cpus if self.cpus is not None else 1.0, "gpus": gpus}
+
+    def as_dict(self, profile: str) -> dict[str, Any]:
+        return {"name": self.name, "address": mask_url(self.address) if self.address else None,
+                "resources": self.resources(profile) if self.name == "ray" else None,
+                "scheduler": dict(self.scheduler)}  # fmt: skip
+
+
+@dataclass(frozen=True)
 class StudyConfig:
     """A validated study file. Profile-dependent parts take the resolved profile (cpu or gpu)."""
 
@@ -257,6 +291,7 @@ class StudyConfig:
     profile: str
     data_seed: int | None = None
     profile_budgets: Mapping[str, Budget] = dataclasses.field(default_factory=dict)
+    backend: Backend = dataclasses.field(default_factory=Backend)
 
     @property
     def directions(self) -> list[str]:
@@ -310,6 +345,7 @@ class StudyConfig:
             "seeds": list(self.seeds),
             "data_seed": self.data_seed,
             "storage": mask_url(self.storage),
+            "backend": self.backend.as_dict(profile),
             "space_hash": self.space_hash(profile),
         })  # fmt: skip
 
@@ -682,11 +718,13 @@ def load_study_config(path: str | Path, *, storage: str | None = None) -> StudyC
     else:
         url = default_storage(study)
 
+    backend = _parse_backend(cfg)
     spec = StudyConfig(
         path=path, cfg=cfg, study=study, question=question.strip(), storage=url,
         objectives=objectives, sampler=sampler, pruner=pruner, budget=budget,
         seeds=tuple(d.get("seeds", [0])), generator=generator, search=search, task=task,
         profile=profile, data_seed=data_seed, profile_budgets=profile_budgets,
+        backend=backend,
     )  # fmt: skip
     _check_engine(spec)
     for prof in PROFILES:
@@ -1126,6 +1164,133 @@ def _parse_budget(cfg: Config, at: tuple, raw: Any, base: Budget) -> Budget:
     return Budget(**values)
 
 
+def _parse_backend(cfg: Config) -> Backend:
+    """``backend: local``, ``backend: ray`` or ``backend: {name: ray, address: ..., resources:
+    {cpus: 1, gpus: 0.5}, scheduler: asha}`` (see :class:`Backend`)."""
+    if "backend" not in cfg.data:
+        return Backend()
+    raw, at = cfg.data["backend"], ("backend",)
+    if isinstance(raw, str):
+        raw, name_keys = {"name": raw}, at
+    elif isinstance(raw, Mapping):
+        for k in raw:
+            if k not in BACKEND_KEYS:
+                raise cfg.error((*at, k), f"unknown key{did_you_mean(str(k), BACKEND_KEYS)}; "
+                                f"valid: {', '.join(BACKEND_KEYS)}")  # fmt: skip
+        if "name" not in raw:
+            raise cfg.error(at, "missing key 'name' (local or ray)")
+        name_keys = (*at, "name")
+    else:
+        raise cfg.error(at, f"expected local, ray or {{name: ray, address: ..., resources: "
+                        f"{{cpus: 1, gpus: 0}}, scheduler: asha}}, got {raw!r}")  # fmt: skip
+    name = raw["name"]
+    if name not in BACKENDS:
+        raise cfg.error(name_keys, f"unknown backend {name!r}{did_you_mean(str(name), BACKENDS)};"
+                        f" choose one of: {', '.join(BACKENDS)}")  # fmt: skip
+    if name == "local":
+        for k in ("address", "resources", "scheduler"):
+            if raw.get(k) is not None:
+                raise cfg.error((*at, k), f"'{k}' applies to backend ray; write name: ray, or "
+                                "remove it")  # fmt: skip
+        return Backend()
+    address = raw.get("address")
+    if address is not None and not (isinstance(address, str) and address.strip()):
+        raise cfg.error((*at, "address"), f"expected a Ray address (auto, host:6379, "
+                        f"ray://host:10001) or null for a local Ray, got {address!r}")  # fmt: skip
+    res = raw.get("resources") or {}
+    if not isinstance(res, Mapping):
+        raise cfg.error((*at, "resources"), "expected a mapping like {cpus: 1, gpus: 0.5}")
+    for k, v in res.items():
+        keys = (*at, "resources", k)
+        if k not in RESOURCE_KEYS:
+            raise cfg.error(keys, f"unknown resource{did_you_mean(str(k), RESOURCE_KEYS)}; "
+                            f"valid: {', '.join(RESOURCE_KEYS)} (per trial)")  # fmt: skip
+        v = _number(v)
+        if not _is_number(v) or v < 0 or (k == "cpus" and v == 0):
+            what = "a positive number" if k == "cpus" else "a number >= 0"
+            raise cfg.error(keys, f"expected {what} (per trial), got {v!r}")
+        if v > 1 and not float(v).is_integer():
+            raise cfg.error(keys, f"Ray takes a fraction below 1 or a whole number, got {v!r}")
+    scheduler = _parse_scheduler(cfg, (*at, "scheduler"), raw.get("scheduler", "none"))
+    return Backend(name="ray", address=address.strip() if address else None,
+                   cpus=_opt_float(res.get("cpus")), gpus=_opt_float(res.get("gpus")),
+                   scheduler=scheduler)  # fmt: skip
+
+
+def _opt_float(v: Any) -> float | None:
+    return None if v is None else float(_number(v))
+
+
+def _parse_scheduler(cfg: Config, at: tuple, raw: Any) -> dict:
+    if raw is None:
+        raw = "none"
+    if isinstance(raw, str):
+        name, options, name_keys = raw, {}, at
+    elif isinstance(raw, Mapping):
+        for k in raw:
+            if k not in BLOCK_KEYS:
+                raise cfg.error((*at, k), f"unknown key{did_you_mean(str(k), BLOCK_KEYS)}; "
+                                f"valid: {', '.join(BLOCK_KEYS)}")  # fmt: skip
+        if "name" not in raw:
+            raise cfg.error(at, f"missing key 'name' (one of: {', '.join(SCHEDULERS)})")
+        name, options, name_keys = raw["name"], raw.get("options") or {}, (*at, "name")
+        if not isinstance(options, Mapping):
+            raise cfg.error((*at, "options"), "expected a mapping of scheduler options")
+    else:
+        raise cfg.error(at, f"expected a name or {{name: asha, options: {{...}}}}, got {raw!r}")
+    if name == "pbt":
+        raise cfg.error(name_keys, "pbt does not fit a proxy trial: it mutates hyperparameters "
+                        "of running trials from checkpoints, but a trial's generator parameters "
+                        "fix its dataset when it starts, and the Optuna sampler owns the "
+                        "parameters; use asha or hyperband")  # fmt: skip
+    if name not in SCHEDULERS:
+        raise cfg.error(name_keys, f"unknown scheduler {name!r}"
+                        f"{did_you_mean(str(name), SCHEDULERS)}; choose one of: "
+                        f"{', '.join(SCHEDULERS)}")  # fmt: skip
+    out: dict[str, Any] = {}
+    for k, v in options.items():
+        keys = (*at, "options", k)
+        if k not in SCHEDULERS[name]:
+            valid = ", ".join(SCHEDULERS[name]) or "none"
+            hint = did_you_mean(str(k), SCHEDULERS[name])
+            raise cfg.error(keys, f"not an option of scheduler '{name}'{hint}; valid: {valid}")
+        v = _number(v)
+        if k == "reduction_factor":
+            if not _is_number(v) or v <= 1:
+                raise cfg.error(keys, f"expected a number > 1, got {v!r}")
+            out[k] = float(v)
+        elif k == "max_t" and v is None:
+            out[k] = None
+        else:
+            if not _is_int(v) or v < 1:
+                unit = "brackets" if k == "brackets" else "pre-training epochs"
+                raise cfg.error(keys, f"expected a positive integer ({unit}), got {v!r}")
+            out[k] = v
+    if out.get("max_t") is not None and out.get("grace_period", 1) > out["max_t"]:
+        raise cfg.error((*at, "options", "grace_period"), f"grace_period "
+                        f"{out['grace_period']} > max_t {out['max_t']}")  # fmt: skip
+    return {"name": name, "options": out}
+
+
+def with_backend(spec: StudyConfig, name: str | None, address: str | None) -> StudyConfig:
+    """``spec`` with ``--backend``/``--address`` applied (``--address`` implies ray)."""
+    if name is None and address is None:
+        return spec
+    name = name or ("ray" if address else spec.backend.name)
+    if name not in BACKENDS:
+        raise SweepError(f"--backend {name}: choose one of: {', '.join(BACKENDS)}")
+    if name == "local":
+        if address:
+            raise SweepError("--address applies to the ray backend: add --backend ray")
+        return dataclasses.replace(spec, backend=Backend())
+    if address is not None and not address.strip():
+        raise SweepError("--address: expected a Ray address (auto, host:6379, ray://host:10001)")
+    base = spec.backend if spec.backend.name == "ray" else Backend(name="ray")
+    backend = dataclasses.replace(base, name="ray", address=address.strip() if address else
+                                  base.address)  # fmt: skip
+    return dataclasses.replace(spec, backend=backend)
+
+
 def _require_cmaes(cfg: Config, keys: tuple) -> None:
     import importlib.util
 
@@ -1147,6 +1312,17 @@ def _check_engine(spec: StudyConfig) -> None:
     if spec.pruner["name"] != "none" and spec.multi_objective:
         raise cfg.error(("pruner",), "pruning works for single-objective studies only; set "
                         "pruner: none")  # fmt: skip
+    scheduler = spec.backend.scheduler["name"]
+    if scheduler != "none":
+        raw = cfg.data.get("backend")
+        keys = ("backend", "scheduler") if isinstance(raw, Mapping) else ("backend",)
+        if spec.multi_objective:
+            n = len(spec.objectives)
+            raise cfg.error(keys, f"the {scheduler} scheduler stops trials on one objective; "
+                            f"the file has {n}: use scheduler: none")  # fmt: skip
+        if spec.pruner["name"] != "none":
+            raise cfg.error(keys, f"the {scheduler} scheduler does the early stopping on the ray "
+                            f"backend: set pruner: none (or scheduler: none)")  # fmt: skip
     if name == "grid":
         grid_space(spec)
     for block, make in (("sampler", lambda: make_sampler(spec, 0)),

@@ -52,3 +52,55 @@ def tree_bytes():
 @pytest.fixture(scope="session")
 def tree_stat():
     return _tree_stat
+
+
+# ----------------------------------------------------------------------------- PostgreSQL
+def _postgres_base() -> str:
+    """SWEEP_TEST_POSTGRES (.ci/run starts a server and sets it): skip without it, except
+    under SWEEP_CI=1, where a missing or unreachable server fails the test."""
+    url = os.environ.get("SWEEP_TEST_POSTGRES", "").strip()
+    if not url:
+        msg = ("SWEEP_TEST_POSTGRES is not set (postgresql+psycopg://user:pw@127.0.0.1:5432/db; "
+               ".ci/run starts a server and sets it)")  # fmt: skip
+        if os.environ.get("SWEEP_CI") == "1":
+            pytest.fail(f"SWEEP_CI=1 but {msg}")
+        pytest.skip(msg)
+    return url
+
+
+@pytest.fixture
+def postgres_url():
+    """A PostgreSQL storage URL whose tables live in a fresh schema (``search_path``), dropped
+    afterwards: every test gets an empty database, whatever its study names."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    from sweep.space import mask_url
+
+    base = _postgres_base()
+    schema = f"sweep_t_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(base)
+    try:
+        with engine.begin() as con:
+            con.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    except Exception as e:
+        engine.dispose()
+        msg = f"PostgreSQL at {mask_url(base)} is unreachable: {type(e).__name__}"
+        if os.environ.get("SWEEP_CI") == "1":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    try:
+        yield f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
+    finally:
+        with engine.begin() as con:
+            con.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def storage_url(request, tmp_path):
+    """Each test using it runs twice: on a SQLite file and on PostgreSQL (a fresh schema)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'studies.db'}"
+    return request.getfixturevalue("postgres_url")

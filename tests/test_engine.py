@@ -39,9 +39,19 @@ storage: {storage}
 def write_space(tmp_path: Path, *, study="tiny", trials=4, storage="studies.db",
                 objectives="[{headline: maximize}]", sampler="tpe") -> Path:  # fmt: skip
     f = tmp_path / f"{study}.yaml"
-    f.write_text(TINY_SPACE.format(study=study, trials=trials, storage=tmp_path / storage,
+    f.write_text(TINY_SPACE.format(study=study, trials=trials, storage=where(tmp_path, storage),
                                    objectives=objectives, sampler=sampler))  # fmt: skip
     return f
+
+
+def where(tmp_path: Path, storage: str) -> str:
+    """A file name in tmp_path, or a URL (PostgreSQL) as it is."""
+    return storage if "://" in storage else str(tmp_path / storage)
+
+
+def storage_param(request, storage: str) -> str:
+    """``postgresql``: the URL of a fresh PostgreSQL schema (conftest.py), else ``storage``."""
+    return request.getfixturevalue("postgres_url") if storage == "postgresql" else storage
 
 
 def sweep(*args, cwd, timeout=300, **kw):
@@ -52,7 +62,7 @@ def sweep(*args, cwd, timeout=300, **kw):
 def load(tmp_path, study="tiny", storage="studies.db"):
     from sweep.space import make_storage, normalize_storage
 
-    url = normalize_storage(str(tmp_path / storage))
+    url = normalize_storage(where(tmp_path, storage))
     return optuna.load_study(study_name=study, storage=make_storage(url, heartbeat=False))
 
 
@@ -68,8 +78,9 @@ def workers_alive() -> int:
     return len(out.stdout.split())
 
 
-@pytest.mark.parametrize("storage", ["studies.db", "journal.log"])
-def test_two_workers_complete_the_budget_with_every_attribute(tmp_path, storage):
+@pytest.mark.parametrize("storage", ["studies.db", "journal.log", "postgresql"])
+def test_two_workers_complete_the_budget_with_every_attribute(tmp_path, storage, request):
+    storage = storage_param(request, storage)
     space = write_space(tmp_path, storage=storage)
     res = sweep("launch", str(space), "--no-progress", cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
@@ -106,8 +117,11 @@ def slow_trials(space: Path) -> None:
     space.write_text(space.read_text().replace("pretrain_epochs: 2", "pretrain_epochs: 10"))
 
 
-def test_killed_launcher_leaves_no_process_and_resume_completes_the_budget(tmp_path):
-    space = write_space(tmp_path, trials=8)
+@pytest.mark.parametrize("storage", ["studies.db", "postgresql"])
+def test_killed_launcher_leaves_no_process_and_resume_completes_the_budget(tmp_path, storage,
+                                                                           request):  # fmt: skip
+    storage = storage_param(request, storage)
+    space = write_space(tmp_path, trials=8, storage=storage)
     slow_trials(space)
     cmd = [sys.executable, "-m", "sweep", "launch", str(space), "--no-progress"]
     proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL,
@@ -116,7 +130,7 @@ def test_killed_launcher_leaves_no_process_and_resume_completes_the_budget(tmp_p
     while time.time() < deadline:  # wait until trials are running, one completed if possible
         time.sleep(0.5)
         try:
-            s = states(load(tmp_path))
+            s = states(load(tmp_path, storage=storage))
         except KeyError:
             continue
         if s.get("RUNNING", 0) >= 1 and s.get("COMPLETE", 0) >= 1:
@@ -125,13 +139,14 @@ def test_killed_launcher_leaves_no_process_and_resume_completes_the_budget(tmp_p
     proc.wait()
     time.sleep(1.5)
     assert workers_alive() == 0  # the workers died with their launcher
-    before = {t.number: t for t in load(tmp_path).get_trials() if t.state == TrialState.COMPLETE}
-    orphans = [t.number for t in load(tmp_path).get_trials() if t.state == TrialState.RUNNING]
+    trials = load(tmp_path, storage=storage).get_trials()
+    before = {t.number: t for t in trials if t.state == TrialState.COMPLETE}
+    orphans = [t.number for t in trials if t.state == TrialState.RUNNING]
     assert orphans, "the kill was meant to land mid-trial"
-    res = sweep("resume", "tiny", "--storage", str(tmp_path / "studies.db"), "--no-progress",
+    res = sweep("resume", "tiny", "--storage", where(tmp_path, storage), "--no-progress",
                 cwd=tmp_path)  # fmt: skip
     assert res.returncode == 0, res.stderr[-3000:]
-    study = load(tmp_path)
+    study = load(tmp_path, storage=storage)
     trials = study.get_trials()
     assert not [t for t in trials if t.state == TrialState.RUNNING]
     assert sum(t.state == TrialState.COMPLETE for t in trials) == 8  # the budget
