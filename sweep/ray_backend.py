@@ -40,6 +40,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -368,7 +369,7 @@ def run_workers(plan, study, remaining: int, n_workers: int, spec, progress: boo
         actors: dict[int, Any] = {}
         idents: dict[int, str] = {}
         pending: dict[Any, tuple[int, str]] = {}  # ObjectRef -> (slot, "start" | "trial")
-        tickets, start_failures, stopping = remaining, 0, False
+        tickets, start_failures, stopping, checked = remaining, 0, False, 0.0
 
         def start(slot: int) -> None:
             actors[slot] = cls.remote(payload, slot)
@@ -415,9 +416,11 @@ def run_workers(plan, study, remaining: int, n_workers: int, spec, progress: boo
                             pending[actors[slot].run_one.remote()] = (slot, "trial")
                         else:
                             retire(slot)
-                    bar.update()
-                    if counts(study)["FAIL"] >= max_failed + _retried(study):
-                        study.set_user_attr(ATTR_STOP, True)  # too many failures: drain
+                    if time.monotonic() - checked >= 0.5:  # as often as the local backend
+                        checked = time.monotonic()
+                        bar.update()
+                        if counts(study)["FAIL"] >= max_failed + _retried(study):
+                            study.set_user_attr(ATTR_STOP, True)  # too many failures: drain
         finally:
             for slot in list(actors):  # an interrupted run: no trial left RUNNING
                 with contextlib.suppress(Exception):

@@ -32,6 +32,8 @@ A study file (see ``search_spaces/*.yaml``) extends the file ``sweep trial`` rea
     pruner: none                      # none | median | successive_halving | hyperband
     budget: {trials: 20, workers: 1, timeout_s: null, max_failed: 5}
     storage: runs/studies.db          # see below
+    backend: local                    # or ray, or {name: ray, address: head:6379, resources:
+                                      # {cpus: 1, gpus: 0.5}, scheduler: asha} (Backend)
 
 Samplers: ``tpe`` (multivariate by default), ``random``, ``grid`` (every float parameter needs a
 ``step``), ``cmaes`` (single objective; needs the ``cmaes`` package), ``gp``, ``nsga2``, ``nsga3``,
