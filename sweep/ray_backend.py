@@ -180,7 +180,13 @@ class RayWorker:
             import torch
 
             torch.set_num_threads(cpus)
-        self.objective = Objective(spec, payload["profile"], device, payload["cache_dir"])
+        cache = payload["cache_dir"]
+        if cache:  # the launcher's path may not exist on another node: a local cache there
+            try:
+                Path(cache).mkdir(parents=True, exist_ok=True)
+            except OSError:
+                cache = str(Path(tempfile.gettempdir()) / "sweep-cache")
+        self.objective = Objective(spec, payload["profile"], device, cache)
         self.storage = payload["storage"]
 
     def identity(self) -> str:
@@ -364,6 +370,7 @@ def run_workers(plan, study, remaining: int, n_workers: int, spec, progress: boo
         "cache_dir": str(Path(plan.cache_dir).resolve()) if plan.cache_dir else None,
     }  # fmt: skip
     with ray_session(backend.address):
+        _check_fits(ray, res)
         cls = ray.remote(RayWorker).options(num_cpus=res["cpus"], num_gpus=res["gpus"],
                                             max_restarts=0, max_task_retries=0)  # fmt: skip
         actors: dict[int, Any] = {}
@@ -428,6 +435,17 @@ def run_workers(plan, study, remaining: int, n_workers: int, spec, progress: boo
             if idents:
                 with contextlib.suppress(Exception):
                     fail_orphans(study, dead=set(idents.values()))
+
+
+def _check_fits(ray, res: dict[str, float]) -> None:
+    """A trial's resources must fit on one node, or its actor would wait forever."""
+    nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+    if any(n.get("CPU", 0) >= res["cpus"] and n.get("GPU", 0) >= res["gpus"] for n in nodes):
+        return
+    have = ", ".join(f"{n.get('CPU', 0):g} CPUs/{n.get('GPU', 0):g} GPUs" for n in nodes)
+    raise SweepError(f"ray backend: no node of the Ray cluster can hold a trial's resources "
+                     f"({res['cpus']:g} CPUs, {res['gpus']:g} GPUs; nodes: {have or 'none'}); "
+                     "lower backend.resources, or --profile cpu without GPUs")  # fmt: skip
 
 
 def _first_line(e: BaseException) -> str:

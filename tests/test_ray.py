@@ -279,6 +279,17 @@ def test_ray_backend_runs_the_budget_with_the_local_backends_attributes(cluster,
                 assert password.encode() not in f.read_bytes(), f
 
 
+def test_resources_no_node_has_are_refused_instead_of_waiting(cluster, tmp_path):
+    from sweep.engine import run
+    from sweep.errors import SweepError
+
+    backend = "{name: ray, resources: {cpus: 1, gpus: 1}}"  # the cluster has no GPU
+    space = write(tmp_path, ANALYTIC, study="nogpu", trials=2, backend=backend)
+    with pytest.raises(SweepError, match=r"no node of the Ray cluster .* 1 GPUs; nodes: 2 CPUs"):
+        run(str(space), storage=str(tmp_path / "s.db"), device="cpu", progress=False,
+            quiet=True, cache_dir=None, address=cluster["address"])  # fmt: skip
+
+
 def test_asha_on_ray_records_stopped_trials_as_pruned(cluster, tmp_path):
     from sweep.engine import run
 
