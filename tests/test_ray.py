@@ -309,10 +309,10 @@ def test_asha_on_ray_records_stopped_trials_as_pruned(cluster, tmp_path):
             assert t.value == t.user_attrs["headline"]  # a final value, never a partial one
 
 
-def launch(tmp_path: Path, *args: str) -> subprocess.Popen:
+def launch(tmp_path: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "sweep", "launch", str(tmp_path / "space.yaml"), "--no-progress",
            *args]  # fmt: skip
-    return subprocess.Popen(cmd, cwd=tmp_path, env=ENV, stdout=subprocess.DEVNULL,
+    return subprocess.Popen(cmd, cwd=tmp_path, env=env or ENV, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
 
 
@@ -373,10 +373,13 @@ def test_a_killed_ray_worker_fails_its_trial_which_is_retried(cluster, tmp_path)
         assert t.user_attrs["device"] == "cpu" and t.value == t.user_attrs["headline"]
 
 
-def test_a_killed_driver_leaves_no_ray_process_and_resume_completes(cluster, storage_url,
-                                                                    tmp_path):  # fmt: skip
+def test_a_killed_driver_leaves_no_ray_process_and_resume_completes(
+    cluster, storage_url, tmp_path, request
+):
     write(tmp_path, TINY, trials=6, backend="ray", storage=storage_url)  # a local Ray
-    proc = launch(tmp_path)
+    ray_tmp = tempfile.mkdtemp(prefix="srd-", dir="/tmp")  # its session files, removed below
+    request.addfinalizer(lambda: shutil.rmtree(ray_tmp, ignore_errors=True))
+    proc = launch(tmp_path, env={**ENV, "RAY_TMPDIR": ray_tmp})
     seen: dict[int, int] = {}  # the driver's descendants: pid -> start time
     names: dict[int, str] = {}
 
