@@ -337,7 +337,8 @@ def test_a_killed_ray_worker_fails_its_trial_which_is_retried(cluster, tmp_path)
 
         def running(trials):
             for t in trials:
-                if t.state == TrialState.RUNNING and ":" in t.user_attrs.get("sweep:worker", ""):
+                worker = t.user_attrs.get("sweep:worker", "")
+                if t.state == TrialState.RUNNING and ":" in worker and t.params:  # mid-trial
                     return t.number, int(t.user_attrs["sweep:worker"].split(":")[1])
             return None
 

@@ -83,7 +83,10 @@ def test_every_search_space_file_loads_and_resolves(path):
     spec = load_study_config(path)
     text = path.read_text()
     assert text.startswith("# Question:"), "each file starts with the question it answers"
-    assert f"sweep launch search_spaces/{path.name}" in text and "sweep trial" in text
+    if "\ncalibration:" in text:  # a calibration file (sweep calibrate) says how to run it
+        assert f"sweep calibrate search_spaces/{path.name}" in text
+    else:
+        assert f"sweep launch search_spaces/{path.name}" in text and "sweep trial" in text
     assert spec.search and spec.question
     assert spec.storage == default_storage(spec.study)
     for prof in ("cpu", "gpu"):
