@@ -1066,26 +1066,29 @@ def _parse_objectives(cfg: Config) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
+def _name_and_options(cfg: Config, at: tuple, raw: Any, names) -> tuple[str, Mapping, tuple]:
+    """``NAME`` or ``{name: NAME, options: {...}}`` at ``at``: the name, its options and the key
+    path of the name (for errors about it)."""
+    if isinstance(raw, str):
+        return raw, {}, at
+    if not isinstance(raw, Mapping):
+        raise cfg.error(at, f"expected a name or {{name: ..., options: {{...}}}}, got {raw!r}")
+    for k in raw:
+        if k not in BLOCK_KEYS:
+            raise cfg.error((*at, k), f"unknown key{did_you_mean(str(k), BLOCK_KEYS)}; "
+                            f"valid: {', '.join(BLOCK_KEYS)}")  # fmt: skip
+    if "name" not in raw:
+        raise cfg.error(at, f"missing key 'name' (one of: {', '.join(names)})")
+    options = raw.get("options") or {}
+    if not isinstance(options, Mapping):
+        raise cfg.error((*at, "options"), "expected a mapping of options")
+    return raw["name"], options, (*at, "name")
+
+
 def _parse_block(cfg: Config, key: str, names: Mapping[str, str], default: str) -> dict:
     """``sampler: tpe`` or ``sampler: {name: tpe, options: {...}}`` (same for pruner)."""
-    raw = cfg.data.get(key, default)
     at: tuple = (key,)
-    if isinstance(raw, str):
-        name, options = raw, {}
-        name_keys = at
-    elif isinstance(raw, Mapping):
-        for k in raw:
-            if k not in BLOCK_KEYS:
-                raise cfg.error((*at, k), f"unknown key{did_you_mean(str(k), BLOCK_KEYS)}; "
-                                f"valid: {', '.join(BLOCK_KEYS)}")  # fmt: skip
-        if "name" not in raw:
-            raise cfg.error(at, f"missing key 'name' (one of: {', '.join(names)})")
-        name, options = raw["name"], raw.get("options") or {}
-        name_keys = (*at, "name")
-        if not isinstance(options, Mapping):
-            raise cfg.error((*at, "options"), "expected a mapping of keyword arguments")
-    else:
-        raise cfg.error(at, f"expected a name or {{name: ..., options: {{...}}}}, got {raw!r}")
+    name, options, name_keys = _name_and_options(cfg, at, cfg.data.get(key, default), names)
     if name not in names:
         hint = did_you_mean(str(name), names)
         raise cfg.error(name_keys, f"unknown {key} {name!r}{hint}; choose one of: "
@@ -1224,22 +1227,8 @@ def _opt_float(v: Any) -> float | None:
 
 
 def _parse_scheduler(cfg: Config, at: tuple, raw: Any) -> dict:
-    if raw is None:
-        raw = "none"
-    if isinstance(raw, str):
-        name, options, name_keys = raw, {}, at
-    elif isinstance(raw, Mapping):
-        for k in raw:
-            if k not in BLOCK_KEYS:
-                raise cfg.error((*at, k), f"unknown key{did_you_mean(str(k), BLOCK_KEYS)}; "
-                                f"valid: {', '.join(BLOCK_KEYS)}")  # fmt: skip
-        if "name" not in raw:
-            raise cfg.error(at, f"missing key 'name' (one of: {', '.join(SCHEDULERS)})")
-        name, options, name_keys = raw["name"], raw.get("options") or {}, (*at, "name")
-        if not isinstance(options, Mapping):
-            raise cfg.error((*at, "options"), "expected a mapping of scheduler options")
-    else:
-        raise cfg.error(at, f"expected a name or {{name: asha, options: {{...}}}}, got {raw!r}")
+    name, options, name_keys = _name_and_options(cfg, at, "none" if raw is None else raw,
+                                                 SCHEDULERS)  # fmt: skip
     if name == "pbt":
         raise cfg.error(name_keys, "pbt does not fit a proxy trial: it mutates hyperparameters "
                         "of running trials from checkpoints, but a trial's generator parameters "
