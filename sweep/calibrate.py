@@ -812,10 +812,17 @@ def table_rows(summary: Mapping[str, Any]) -> list[dict[str, str]]:
             "Spearman": _ci(t["spearman"]["value"], t["spearman"]["ci"]) if t else "target",
             "Kendall tau-b": _ci(t["kendall"]["value"], t["kendall"]["ci"]) if t else "",
             "corrected": _ci(t["corrected"]["value"], t["corrected"]["ci"]) if t else "",
-            f"top-{res['top_k']} recall": _ci(t["recall"]["value"], None) if t else "",
+            f"top-{res['top_k']} recall (chance)": _recall(t) if t else "",
             "regret": _show(t["regret"]["value"]) if t else "",
         })  # fmt: skip
     return rows
+
+
+def _recall(row: Mapping[str, Any]) -> str:
+    """Top-k recall next to a random pick's (older summaries lack the chance figure)."""
+    chance = row.get("recall_chance")
+    value = _ci(row["recall"]["value"], None)
+    return f"{value} ({_ci(chance, None)})" if chance is not None else value
 
 
 def baseline_rows(summary: Mapping[str, Any]) -> list[dict[str, str]]:
@@ -825,7 +832,7 @@ def baseline_rows(summary: Mapping[str, Any]) -> list[dict[str, str]]:
         "Spearman": _ci(b["spearman"]["value"], b["spearman"]["ci"]),
         "Kendall tau-b": _ci(b["kendall"]["value"], b["kendall"]["ci"]),
         "corrected": _ci(b["corrected"]["value"], b["corrected"]["ci"]),
-        f"top-{res['top_k']} recall": _ci(b["recall"]["value"], None),
+        f"top-{res['top_k']} recall (chance)": _recall(b),
         "regret": _show(b["regret"]["value"]),
     } for b in res["baselines"]]  # fmt: skip
 

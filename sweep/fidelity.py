@@ -232,6 +232,17 @@ def topk_recall(proxy: np.ndarray, target: np.ndarray, k: int, tie=0.0) -> np.nd
     return (_top_weights(proxy, k) * good).sum(-1) / k
 
 
+def topk_chance(target: np.ndarray, k: int, tie=0.0) -> np.ndarray:
+    """The top-``k`` recall of a random pick: the share of configurations that count as
+    target-best (within ``tie`` of the k-th best). When the target's own noise ties most
+    configurations, a recall of 1 says nothing; this is the number to compare it with."""
+    target = np.asarray(target, dtype=float)
+    k = int(min(k, target.shape[-1]))
+    kth_target = -np.sort(-target, axis=-1)[..., k - 1 : k]
+    good = target >= kth_target - np.asarray(tie, dtype=float)[..., None]
+    return good.mean(-1)
+
+
 def regret(proxy: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Target's best score minus the target score of the proxy's top pick (expected over ties)."""
     proxy, target = np.asarray(proxy, dtype=float), np.asarray(target, dtype=float)
@@ -312,7 +323,9 @@ def statistics(
     tie = mdd(vc["sigma_seed"][..., -1], s)  # pairs closer than the target's MDD are ties
     recall = topk_recall(means, target[..., None, :], k, tie[..., None])
     reg = regret(means, target[..., None, :])
+    chance = np.broadcast_to(topk_chance(target, k, tie)[..., None], recall.shape)
     return {"spearman": rho, "kendall": tau, "corrected": corr, "reliability": rel,
+            "recall_chance": chance,
             "icc1": vc["icc1"], "icck": vc["icck"], "sigma_seed": vc["sigma_seed"],
             "sigma_config": vc["sigma_config"], "mdd": mdd(vc["sigma_seed"], s),
             "recall": recall, "regret": reg}  # fmt: skip
@@ -384,7 +397,8 @@ def analyse(
             "spearman": triple("spearman", a, -1), "kendall": triple("kendall", a, -1),
             "ceiling": matrices["ceiling"]["value"][a, -1],
             "corrected": triple("corrected", a, -1),
-            "recall": triple("recall", a), "regret": triple("regret", a),
+            "recall": triple("recall", a), "recall_chance": point["recall_chance"][a],
+            "regret": triple("regret", a),
         })  # fmt: skip
     out_baselines = []
     for e, (b, name, y) in enumerate(extra):
@@ -396,6 +410,7 @@ def analyse(
         for key, idx in (("spearman", (0, 1)), ("kendall", (0, 1)), ("corrected", (0, 1)),
                          ("recall", (0,)), ("regret", (0,))):  # fmt: skip
             row[key] = {"value": p0[key][idx], "ci": bci[key][idx]}
+        row["recall_chance"] = p0["recall_chance"][0]
         out_baselines.append(row)
     verdict = None
     for row in vs_target:

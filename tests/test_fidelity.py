@@ -72,6 +72,13 @@ def test_topk_recall_and_regret():
     const = np.zeros(5)
     assert f.topk_recall(const, target, 2) == pytest.approx(2 / 5)
     assert f.regret(const, target) == pytest.approx(5.0 - 3.0)
+    # the chance level: a random pick's recall, k/C without ties, higher when noise ties them
+    assert f.topk_chance(target, 2) == pytest.approx(2 / 5)
+    assert f.topk_chance(target, 2, tie=1.5) == pytest.approx(3 / 5)
+    assert f.topk_chance(target, 2, tie=10.0) == 1.0  # everything tied: recall 1 means nothing
+    rng = np.random.default_rng(0)  # and it is what a random proxy's recall averages to
+    rand = np.mean([f.topk_recall(rng.permutation(5).astype(float), target, 2, tie=1.5) for _ in range(4000)])
+    assert rand == pytest.approx(f.topk_chance(target, 2, tie=1.5), abs=0.02)
 
 
 def test_bootstrap_draws_configs_then_seeds_the_same_for_every_level():
