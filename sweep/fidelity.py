@@ -56,20 +56,9 @@ MAX_SPLITS = 20
 # ----------------------------------------------------------------------------- correlations
 def ranks(x: np.ndarray) -> np.ndarray:
     """Average ranks (1 = lowest, ties share the mean of their ranks) along the last axis."""
-    x = np.asarray(x, dtype=float)
-    n = x.shape[-1]
-    order = np.argsort(x, axis=-1, kind="stable")
-    xs = np.take_along_axis(x, order, -1)
-    idx = np.broadcast_to(np.arange(n), x.shape)
-    first = np.ones(x.shape, dtype=bool)  # first element of a group of equal values
-    first[..., 1:] = xs[..., 1:] != xs[..., :-1]
-    last = np.ones(x.shape, dtype=bool)
-    last[..., :-1] = first[..., 1:]
-    start = np.maximum.accumulate(np.where(first, idx, 0), axis=-1)
-    end = np.flip(np.minimum.accumulate(np.flip(np.where(last, idx, n - 1), -1), axis=-1), -1)
-    out = np.empty(x.shape)
-    np.put_along_axis(out, order, (start + end) / 2 + 1, -1)
-    return out
+    from scipy.stats import rankdata
+
+    return rankdata(np.asarray(x, dtype=float), axis=-1, method="average")
 
 
 def _pearson(x: np.ndarray, y: np.ndarray) -> np.ndarray:

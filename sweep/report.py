@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from sweep.errors import SweepError
+from sweep.fidelity import ranks as _ranks  # average ranks, last axis
 from sweep.seeding import Seeds
 
 ATTR_CALIBRATION = "sweep:calibration"
@@ -62,13 +63,6 @@ def diversity_names() -> tuple[str, tuple[str, ...], tuple[str, ...]]:
 
 
 # ============================================================================ statistics
-def _ranks(a: np.ndarray) -> np.ndarray:
-    """Average ranks along the last axis (ties share their mean rank)."""
-    from scipy.stats import rankdata
-
-    return rankdata(a, axis=-1, method="average")
-
-
 def _pearson_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Row-wise Pearson correlation of 2-D arrays; NaN where a row is constant."""
     a = a - a.mean(axis=-1, keepdims=True)

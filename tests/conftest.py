@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -37,6 +42,51 @@ def _tree_stat(root: Path) -> dict[str, tuple[int, int, int]]:
         st = p.stat()
         out[p.relative_to(root).as_posix()] = (st.st_ino, st.st_size, st.st_mtime_ns)
     return out
+
+
+class _Dashboard:
+    """A running ``sweep dashboard``: its port, ``get(path)`` for its JSON API, and after the
+    ``with`` block its ``returncode`` and ``stderr``."""
+
+    def __init__(self, port: int) -> None:
+        self.port, self.returncode, self.stderr = port, None, ""
+
+    def get(self, path: str):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}") as r:
+            return json.loads(r.read())
+
+
+@contextlib.contextmanager
+def _dashboard(storage: Path, cwd: Path, tries: int = 150):
+    """Start ``sweep dashboard STORAGE`` on a free port, wait until ``/api/studies`` answers,
+    and stop it (SIGTERM) when the block ends."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "sweep", "dashboard", str(storage), "--port",
+                             str(port)], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)  # fmt: skip
+    dash = _Dashboard(port)
+    try:
+        for _ in range(tries):
+            time.sleep(0.2)
+            try:
+                dash.get("/api/studies")
+                break
+            except OSError:
+                continue
+        else:
+            raise AssertionError("the dashboard did not answer")
+        yield dash
+    finally:
+        proc.terminate()
+        _, dash.stderr = proc.communicate(timeout=30)
+        dash.returncode = proc.returncode
+
+
+@pytest.fixture(scope="session")
+def dashboard():
+    return _dashboard
 
 
 @pytest.fixture(scope="session")

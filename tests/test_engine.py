@@ -253,36 +253,13 @@ def test_validate_accepts_every_shipped_space_and_rejects_bad_files(tmp_path):
     assert not (tmp_path / "runs").exists()  # nothing written
 
 
-def test_dashboard_serves_the_study_on_localhost_only(tmp_path):
-    import socket
-    import urllib.request
-
+def test_dashboard_serves_the_study_on_localhost_only(tmp_path, dashboard):
     space = write_space(tmp_path, trials=1)
     assert sweep("launch", str(space), "--no-progress", cwd=tmp_path).returncode == 0
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    cmd = [sys.executable, "-m", "sweep", "dashboard", str(tmp_path / "studies.db"), "--port",
-           str(port)]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)  # fmt: skip
-    try:
-        body = None
-        for _ in range(100):
-            time.sleep(0.2)
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies") as r:
-                    body = json.loads(r.read())
-                break
-            except OSError:
-                continue
-        assert body is not None, "the dashboard did not answer"
-        names = [s["study_name"] for s in body["study_summaries"]]
+    with dashboard(tmp_path / "studies.db", tmp_path, tries=100) as dash:
+        names = [s["study_name"] for s in dash.get("/api/studies")["study_summaries"]]
         assert names == ["tiny"]
-    finally:
-        proc.terminate()
-        _, err = proc.communicate(timeout=30)
-    assert f"http://127.0.0.1:{port}/" in err
+    assert f"http://127.0.0.1:{dash.port}/" in dash.stderr
 
 
 def test_trial_timeout_fails_the_trial_with_a_reason(tmp_path):

@@ -11,8 +11,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 import warnings
 from pathlib import Path
 
@@ -360,36 +358,19 @@ def test_report_command_writes_one_offline_page_that_renders_without_errors(vit,
     assert res.returncode == 0 and system_attrs(load(db)) == before  # read only
 
 
-def test_dashboard_api_shows_the_study_its_diversity_and_the_attached_figures(vit, tmp_path):
+def test_dashboard_api_shows_the_study_its_diversity_and_the_attached_figures(
+    vit, tmp_path, dashboard
+):
     cwd, db = vit
     from sweep.report import write_report
 
     write_report("tiny", str(db), str(tmp_path / "r.html"))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "sweep", "dashboard", str(db), "--port",
-                             str(port)], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)  # fmt: skip
-    try:
-        studies = None
-        for _ in range(150):
-            time.sleep(0.2)
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies") as r:
-                    studies = json.loads(r.read())
-                break
-            except OSError:
-                continue
-        assert studies is not None, "the dashboard did not answer"
+    with dashboard(db, cwd) as dash:
+        studies = dash.get("/api/studies")
         (summary,) = [s for s in studies["study_summaries"] if s["study_name"] == "tiny"]
-        sid = summary["study_id"]
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies/{sid}") as r:
-            detail = json.loads(r.read())
-    finally:
-        proc.terminate()
-        _, err = proc.communicate(timeout=30)
-    assert proc.returncode is not None and f"http://127.0.0.1:{port}/" in err
+        detail = dash.get(f"/api/studies/{summary['study_id']}")
+    port = dash.port
+    assert dash.returncode is not None and f"http://127.0.0.1:{port}/" in dash.stderr
     with socket.socket() as s:  # stopped: the port is closed
         assert s.connect_ex(("127.0.0.1", port)) != 0
     trials = [t for t in detail["trials"] if t["state"] == "Complete"]
