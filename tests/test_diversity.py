@@ -134,6 +134,10 @@ def test_block_is_deterministic_and_complete():
     assert set(a) == keys and a["n"] == 100 and a["feature_size"] == 32
     # a left-right flip does not change magnitude spectra: the aug numbers equal the plain ones
     assert a["aug_vendi_q1"] == pytest.approx(a["vendi_q1"], rel=1e-4)
+    # an augmentation that changes the spectra changes the aug numbers, and only those
+    blank_half = lambda s: np.concatenate([s[:, :16], np.zeros_like(s[:, 16:])], 1)  # noqa: E731
+    c = D.diversity_block(x, y, n=100, seed=3, augment=blank_half)
+    assert c["vendi_q1"] == a["vendi_q1"] and c["aug_vendi_q1"] != pytest.approx(a["vendi_q1"])
     assert 1.0 <= a["within_vendi_q1"] <= 10.0 + 1e-9  # at most 10 images per class
     assert a["between_within"] == pytest.approx(a["vendi_q1"] / a["within_vendi_q1"])
 

@@ -254,7 +254,10 @@ def test_ray_backend_runs_the_budget_with_the_local_backends_attributes(cluster,
         assert out["counts"]["COMPLETE"] == 4, out
         trials[name] = load(storage_url, name).trials
     onray, local = trials["onray"], trials["loc"]
-    assert len({t.user_attrs["sweep:worker"] for t in onray}) == 2  # two Ray actors
+    # At most the budget's 2 actors; the analytic trials are so short that one actor can take
+    # all 4 before the other has started (that the workers are Ray actors is checked by
+    # test_a_killed_ray_worker_fails_its_trial_which_is_retried, through their command line).
+    assert 1 <= len({t.user_attrs["sweep:worker"] for t in onray}) <= 2
     # Same attributes, same shapes: a reader of the study cannot tell the backends apart.
     want = {k: shape(v) for k, v in local[0].user_attrs.items() if k != "time_total_s"}
     for t in onray + local:
