@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import logging
 import os
 import platform
 import queue
@@ -51,6 +52,8 @@ ATTR_GIT = "sweep:git_commit"
 ATTR_VERSIONS = "sweep:versions"
 WORKER_ATTR = "sweep:worker"
 RETRY_ATTR = "sweep:retry_of"
+#: a trial stopped by Ctrl-C (not its own failure): the next run retries it, same parameters
+INTERRUPTED_ATTR = "sweep:interrupted"
 #: a trial enqueued with fixed recipe overrides, seeds and labels (calibration trials)
 FIXED_ATTR = "sweep:fixed"
 
@@ -139,13 +142,24 @@ class _PopLock:
 
 
 def _worker(plan: Plan, index: int, tickets, parent: int) -> None:
-    """One worker process: take a ticket, run one trial, until tickets run out or a stop."""
+    """One worker process: take a ticket, run one trial, until tickets run out or a stop.
+
+    Ctrl-C (SIGINT to the process group) ends it quietly with status 130: Optuna has marked its
+    trial FAIL, and the next ``sweep resume`` retries it with the same parameters."""
+    try:
+        _worker_loop(plan, index, tickets, parent)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+def _worker_loop(plan: Plan, index: int, tickets, parent: int) -> None:
     _die_with_parent()
     import optuna
 
     from sweep.space import load_study_config, make_pruner, make_sampler, make_storage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    logging.getLogger("optuna.study._optimize").addFilter(_no_interrupt_traceback)
     spec = load_study_config(plan.path, storage=plan.storage)
     storage = make_storage(plan.storage)
     study = optuna.load_study(study_name=plan.study, storage=storage,
@@ -170,6 +184,13 @@ def _worker(plan: Plan, index: int, tickets, parent: int) -> None:
         # Any exception fails the trial (Optuna records it), never the worker.
         with _PopLock(plan.storage) as lock:  # held until the trial is RUNNING
             study.optimize(lock.released(objective), n_trials=1, catch=(Exception,))
+
+
+def _no_interrupt_traceback(record) -> bool:
+    """Optuna logs a trial failed by Ctrl-C with its traceback: keep the one line."""
+    if record.exc_info and record.exc_info[0] is KeyboardInterrupt:
+        record.exc_info, record.exc_text = None, None
+    return True
 
 
 def _worker_device(device: str, index: int) -> str:
@@ -221,6 +242,10 @@ class Objective:
             trial.set_user_attr("error_type", "timeout")
             trial.set_user_attr("error", str(e))
             raise TrialFailed(str(e)) from None
+        except KeyboardInterrupt:
+            trial.set_user_attr(INTERRUPTED_ATTR, True)
+            trial.set_user_attr("error", "interrupted (Ctrl-C); the next run retries it")
+            raise
         finally:
             if timeout:
                 signal.setitimer(signal.ITIMER_REAL, 0)
@@ -327,7 +352,8 @@ def _open_study(spec, profile: str, fork: str | None, *, create: bool):
 
 
 def fail_orphans(study, *, all_running: bool = False, dead=()) -> list[int]:
-    """Mark RUNNING trials whose worker is gone as FAIL and enqueue one retry of each.
+    """Mark RUNNING trials whose worker is gone as FAIL and enqueue one retry of each; enqueue
+    a retry of each trial stopped by Ctrl-C that has none yet.
 
     A worker on this host is gone when its pid no longer exists (or ``all_running``: the caller
     knows no worker of this study is alive; or its ``host:pid`` is in ``dead``: the Ray backend
@@ -336,6 +362,12 @@ def fail_orphans(study, *, all_running: bool = False, dead=()) -> list[int]:
     import optuna
     from optuna.trial import TrialState
 
+    trials = study.get_trials(deepcopy=False)
+    retried = {_retry_of(t) for t in trials} - {None}
+    for t in trials:
+        interrupted = t.state == TrialState.FAIL and t.user_attrs.get(INTERRUPTED_ATTR)
+        if interrupted and t.number not in retried:
+            _enqueue_retry(study, t)
     host = socket.gethostname()
     failed = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
@@ -349,12 +381,16 @@ def fail_orphans(study, *, all_running: bool = False, dead=()) -> list[int]:
         study.tell(t.number, state=TrialState.FAIL)
         failed.append(t.number)
         if RETRY_ATTR not in t.user_attrs:
-            keep = {k: t.user_attrs[k] for k in (FIXED_ATTR,) if k in t.user_attrs}
-            study.enqueue_trial(t.params, user_attrs={**keep, RETRY_ATTR: t.number},
-                                skip_if_exists=False)  # fmt: skip
+            _enqueue_retry(study, t)
     if failed:
         optuna.logging.get_logger("sweep").info("failed orphaned trials %s", failed)
     return failed
+
+
+def _enqueue_retry(study, t) -> None:
+    keep = {k: t.user_attrs[k] for k in (FIXED_ATTR,) if k in t.user_attrs}
+    study.enqueue_trial(t.params, user_attrs={**keep, RETRY_ATTR: t.number},
+                        skip_if_exists=False)  # fmt: skip
 
 
 def _alive(pid: int) -> bool:

@@ -160,6 +160,44 @@ def test_killed_launcher_leaves_no_process_and_resume_completes_the_budget(tmp_p
             assert t.params == trials[t.user_attrs["sweep:retry_of"]].params
 
 
+def test_ctrl_c_stops_quietly_and_resume_retries_the_interrupted_trials(tmp_path):
+    space = write_space(tmp_path, trials=5)
+    slow_trials(space)
+    cmd = [sys.executable, "-m", "sweep", "launch", str(space), "--no-progress"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)  # fmt: skip
+    deadline = time.time() + 120
+    while time.time() < deadline:  # one trial complete, one mid-trial (parameters drawn)
+        time.sleep(0.3)
+        try:
+            trials = load(tmp_path).get_trials()
+        except KeyError:
+            continue
+        done = [t for t in trials if t.state == TrialState.COMPLETE]
+        if done and any(t.state == TrialState.RUNNING and t.params for t in trials):
+            break
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-3000:]
+    assert "interrupted; run the same command again to resume" in err
+    assert "Traceback" not in err, err[-3000:]
+    trials = load(tmp_path).get_trials()
+    before = {t.number: t for t in trials if t.state == TrialState.COMPLETE}
+    stopped = [t for t in trials if t.user_attrs.get("sweep:interrupted")]
+    assert stopped and all(t.state == TrialState.FAIL for t in stopped)
+    res = sweep("resume", "tiny", "--storage", str(tmp_path / "studies.db"), "--no-progress",
+                cwd=tmp_path)  # fmt: skip
+    assert res.returncode == 0, res.stderr[-3000:]
+    trials = load(tmp_path).get_trials()
+    assert sum(t.state == TrialState.COMPLETE for t in trials) == 5  # the budget
+    for n, t in before.items():  # completed trials untouched
+        assert trials[n].state == TrialState.COMPLETE and trials[n].values == t.values
+    for t in stopped:  # each retried once, with its parameters
+        retries = [r for r in trials if r.user_attrs.get("sweep:retry_of") == t.number]
+        assert len(retries) == 1 and retries[0].state == TrialState.COMPLETE
+        assert retries[0].params == t.params
+
+
 def test_a_worker_killed_mid_trial_fails_its_trial_which_is_retried(tmp_path):
     space = write_space(tmp_path, trials=6)
     slow_trials(space)
