@@ -323,10 +323,12 @@ def _loss(model, criterion, xb: torch.Tensor, target: torch.Tensor) -> torch.Ten
 def _compiled_loss():
     """``_loss`` through torch.compile, created once per process. The model is an argument, so
     dynamo treats its parameters as graph inputs and re-uses the compiled graph for every new
-    model of the same architecture: later trials in a worker pay no compile time."""
+    model of the same architecture: later trials in a worker pay no compile time. Static shapes
+    (``dynamic=False``): pre-training and each downstream's fine-tuning (its batch and head size)
+    get a specialised graph each, compiled on first use."""
     fn = _COMPILED.get("loss")
     if fn is None:
-        fn = _COMPILED["loss"] = torch.compile(_loss)
+        fn = _COMPILED["loss"] = torch.compile(_loss, dynamic=False)
     return fn
 
 
@@ -427,6 +429,7 @@ class ViTProxy:
         # 3. evaluate -----------------------------------------------------------------
         t0 = time.perf_counter()
         scratch_s = 0.0
+        finetune_compiled: list[bool] = []
         for name in r.downstreams:
             d = load_downstream(
                 name, image_size=r.img_size, in_chans=r.in_chans, root=spec.roots.get(name),
@@ -435,8 +438,10 @@ class ViTProxy:
             )  # fmt: skip
             xtr, ytr = d.x_train.to(device), d.y_train.to(device)
             xte, yte = d.x_test.to(device), d.y_test.to(device)
+            ft_stats: dict[str, Any] = {}
             m = downstream_metrics(model, xtr, ytr, xte, yte, d.num_classes, r, device,
-                                   seeds, name)  # fmt: skip
+                                   seeds, name, ft_stats)  # fmt: skip
+            finetune_compiled.append(bool(ft_stats.get("compiled")))
             t1 = time.perf_counter()
             base = scratch_baseline(spec, r, name, d, xtr, ytr, xte, yte, device)
             scratch_s += time.perf_counter() - t1
@@ -452,6 +457,7 @@ class ViTProxy:
             metrics[f"{key}_mean"] = float(np.mean(vals))
             metrics[f"gain_{key}_mean"] = float(np.mean([metrics[f"{n}/gain_{key}"]
                                                          for n in r.downstreams]))  # fmt: skip
+        metrics["finetune_compiled"] = all(finetune_compiled)
         metrics["headline"] = metrics[f"{r.headline}_mean"]
         metrics["gain_headline"] = metrics[f"gain_{r.headline}_mean"]
         timings["total_s"] = time.perf_counter() - t_start
@@ -462,9 +468,11 @@ class ViTProxy:
         return TrialResult(COMPLETE, metrics=metrics, info=info)
 
 
-def downstream_metrics(model, xtr, ytr, xte, yte, num_classes, r: Recipe, device, seeds, name):
+def downstream_metrics(
+    model, xtr, ytr, xte, yte, num_classes, r: Recipe, device, seeds, name, stats=None
+):
     """kNN and linear probe on frozen features, RankMe and Vendi of those features, then full
-    fine-tuning of a copy of ``model``."""
+    fine-tuning of a copy of ``model`` (its training stats go to ``stats`` when given)."""
     from sweep.diversity import feature_block
 
     ftr = _features(model, xtr, r, device)
@@ -480,7 +488,9 @@ def downstream_metrics(model, xtr, ytr, xte, yte, num_classes, r: Recipe, device
     with scoped_torch_seed(seeds.key32("finetune-head", name), device):
         ft.reset_classifier(num_classes)
         ft.to(device)
-        finetune(ft, xtr, ytr, num_classes, r, device, seeds, name)
+        ft_stats = finetune(ft, xtr, ytr, num_classes, r, device, seeds, name)
+    if stats is not None:
+        stats.update(ft_stats)
     out["finetune"] = evaluate(ft, xte, yte, r, device)
     return out
 
@@ -519,12 +529,12 @@ def dataset_diversity(x: torch.Tensor, y: torch.Tensor, r: Recipe, spec: TrialSp
                                augment=pretrain_augment(r, spec.train_seed))  # fmt: skip
 
 
-def finetune(model, xtr, ytr, num_classes, r: Recipe, device, seeds, name) -> None:
-    train_classifier(
+def finetune(model, xtr, ytr, num_classes, r: Recipe, device, seeds, name) -> dict:
+    return train_classifier(
         model, xtr, ytr, num_classes, r, epochs=r.finetune_epochs, batch=r.finetune_batch,
         lr=r.finetune_lr, weight_decay=r.finetune_weight_decay, warmup=r.finetune_warmup_epochs,
         rrc_scale=r.finetune_rrc_scale, mix=False, device=device, seeds=seeds,
-        key=f"finetune-{name}",
+        key=f"finetune-{name}", compile=r.compile,
     )  # fmt: skip
 
 
@@ -541,6 +551,7 @@ def scratch_baseline(spec: TrialSpec, r: Recipe, name, d, xtr, ytr, xte, yte, de
     recipe, seed, device type) and cached as JSON under ``spec.cache_dir/scratch``."""
     rd = as_dict(r)
     key_data = {"downstream": name, "info": d.info.get("source", ""), "seed": spec.train_seed,
+                "sizes": [int(xtr.shape[0]), int(xte.shape[0])],
                 "device": device.type, "torch": torch.__version__.split("+")[0],
                 "recipe": {k: rd[k] for k in FINETUNE_FIELDS}}  # fmt: skip
     key = hashlib.sha256(json.dumps(key_data, sort_keys=True).encode()).hexdigest()[:20]

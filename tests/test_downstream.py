@@ -19,7 +19,7 @@ OFFLINE = ("digits", "mnist5k", "textures")
 COUNTS = {  # name: (classes, train, test)
     "digits": (10, 1198, 599),
     "mnist5k": (10, 4000, 1000),
-    "textures": (16, 1600, 800),
+    "textures": (16, 1600, 3200),
 }
 
 
@@ -105,7 +105,7 @@ def test_textures_train_and_test_crops_come_from_disjoint_halves():
     ds = load_downstream("textures", image_size=32)
     images = dsm._texture_images()
     assert len(images) == len(dsm.TEXTURE_IMAGES) >= 10
-    assert ds.info["train_per_class"] == [100] * 16 and ds.info["test_per_class"] == [50] * 16
+    assert ds.info["train_per_class"] == [100] * 16 and ds.info["test_per_class"] == [200] * 16
     for split in ("train", "test"):
         boxes, labels = ds.info[f"{split}_boxes"], getattr(ds, f"y_{split}").numpy()
         assert boxes.shape == (len(labels), 4)
