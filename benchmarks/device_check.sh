@@ -10,7 +10,7 @@ export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 NUMBA_CACHE
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
   python3 -c "import sys, torch, numpy, numba, triton; print(sys.version.split()[0], 'torch', torch.__version__, 'numpy', numpy.__version__, 'numba', numba.__version__, 'triton', triton.__version__)"
 } 2>&1 | tee "$out/env.txt"
-timeout 240 python3 -m pytest -q -m gpu tests -p no:cacheprovider -o addopts="" 2>&1 | tee "$out/gpu_tests.txt"
+timeout 240 python3 -m pytest -q -m gpu $(grep -l "mark.gpu" tests/test_*.py) -p no:cacheprovider -o addopts="" 2>&1 | tee "$out/gpu_tests.txt"
 gen=${GENERATORS:-all}
 for g in ${gen/all/visualatom rcdb fractaldb 1p-frac}; do
   timeout 150 python3 benchmarks/generate.py --generator "$g" --classes 10 --reference-images 0 \

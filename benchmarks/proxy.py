@@ -2,12 +2,14 @@
 
     python benchmarks/proxy.py                       # profile by device (gpu with CUDA)
     python benchmarks/proxy.py --seeds 0,1,2 --pack 2
+    python benchmarks/proxy.py --label lr2x --set lr=8e-3 --no-raw   # a recipe variant
 
 Lines (``kind``):
 
 * ``raw_step``: the raw training-step rate of the profile's model and batch on synthetic device
   tensors (same loss, optimiser, precision), eager and, on CUDA, torch.compile'd (with its
-  compile time): the ceiling a trial's pre-training phase is compared with;
+  compile time): the ceiling a trial's pre-training phase is compared with; ``--raw-batches``
+  adds the eager rate at other batch sizes;
 * ``trial``: one real trial per seed (VisualAtom, published ranges): status, the pre-training
   rate and its ratio to the raw step rate (compiled when the recipe compiles), the wall time split
   into generate / pre-train / evaluate / scratch, peak GPU memory and the downstream metrics;
@@ -16,7 +18,11 @@ Lines (``kind``):
   trials per GPU-hour from the warm trials (the first trial of a process pays compilation and the
   scratch baselines);
 * ``packing`` (``--pack N``): N worker processes on one device, each warmed up by one trial,
-  then one timed trial each started together: trials per hour packed against sequential.
+  then the seeds after the first timed in each, all started together: trials per hour packed
+  against sequential. The packed trials re-use the seeds of the sequential ones, so their scratch
+  baselines come from the cache, as in a sweep (one baseline per seed, not per trial).
+
+``--set key=value`` overrides recipe fields (YAML values); ``--label`` tags every line.
 """
 
 from __future__ import annotations
@@ -47,13 +53,14 @@ from proxy_tasks.vit import (  # noqa: E402
     resolve_profile,
     scoped_torch_seed,
 )
+from sweep.cli import parse_overrides  # noqa: E402
 
 
 def emit(row: dict) -> None:
     print(json.dumps(row, default=float), flush=True)
 
 
-def raw_step_rates(r, device: torch.device, steps: int = 30) -> dict:
+def raw_step_rates(r, device: torch.device, steps: int = 30, extra_batches=()) -> dict:
     from timm.loss import SoftTargetCrossEntropy
 
     out = {"kind": "raw_step", "model": r.model, "img_size": r.img_size, "patch": r.patch_size,
@@ -88,6 +95,23 @@ def raw_step_rates(r, device: torch.device, steps: int = 30) -> dict:
             step()
         _sync(device)
         out[f"{name}_images_per_s"] = steps * r.batch_size / (time.perf_counter() - t0)
+    for batch in extra_batches:  # eager only: a compiled graph per batch costs a compile each
+        with scoped_torch_seed(0, device):
+            model = create_vit(r, r.classes).to(device).train()
+            x = torch.randn(batch, r.in_chans, r.img_size, r.img_size, device=device)
+            t = torch.softmax(torch.randn(batch, r.classes, device=device), 1)
+        opt = make_adamw(model, 1e-3, 0.05, device)
+        for i in range(3 + steps):
+            if i == 3:
+                _sync(device)
+                t0 = time.perf_counter()
+            with _autocast(device, r.precision):
+                loss = _loss(model, crit, x, t)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        _sync(device)
+        out[f"eager_images_per_s_batch{batch}"] = steps * batch / (time.perf_counter() - t0)
     return out
 
 
@@ -97,10 +121,12 @@ def _sync(device: torch.device) -> None:
 
 
 def one_trial(seed: int, profile: str, device: str, cache: str, recipe: dict) -> dict:
+    t0 = time.perf_counter()
     res = run_trial(TrialSpec(generator="visualatom", profile=profile, device=device,
                               recipe=recipe, data_seed=seed, train_seed=seed,
                               cache_dir=cache))  # fmt: skip
-    row = {"kind": "trial", "seed": seed, "status": res.status}
+    row = {"kind": "trial", "seed": seed, "status": res.status,
+           "wall_s": time.perf_counter() - t0}  # fmt: skip
     if res.status != "complete":
         row.update(error_type=res.error_type, message=res.message)
         return row
@@ -111,16 +137,16 @@ def one_trial(seed: int, profile: str, device: str, cache: str, recipe: dict) ->
 
 
 def worker(args) -> None:
-    """--worker: warm up with one trial, signal ready, wait for go, time one trial."""
+    """--worker: warm up with the first seed, signal ready, wait for go, time the others."""
     ready, go = Path(args.ready), Path(args.go)
-    one_trial(1000 + args.seed, args.profile, args.device, args.cache, {})
+    seeds = [int(v) for v in args.seeds.split(",")]
+    one_trial(seeds[0], args.profile, args.device, args.cache, args.recipe)
     ready.write_text("ready")
     while not go.exists():
         time.sleep(0.05)
-    t0 = time.perf_counter()
-    row = one_trial(args.seed, args.profile, args.device, args.cache, {})
-    row["worker_wall_s"] = time.perf_counter() - t0
-    emit(row)
+    rows = [one_trial(s, args.profile, args.device, args.cache, args.recipe)
+            for s in seeds[1:] or seeds]  # fmt: skip
+    emit({"kind": "worker", "rows": rows})
 
 
 def packing(n: int, args, sequential_s: float) -> dict:
@@ -130,9 +156,10 @@ def packing(n: int, args, sequential_s: float) -> dict:
         for i in range(n):
             ready = Path(tmp) / f"ready{i}"
             readies.append(ready)
-            cmd = [sys.executable, __file__, "--worker", "--seed", str(50 + i), "--profile",
+            cmd = [sys.executable, __file__, "--worker", "--seeds", args.seeds, "--profile",
                    args.profile, "--device", args.device, "--cache", args.cache,
                    "--ready", str(ready), "--go", str(go)]  # fmt: skip
+            cmd += [a for item in args.set for a in ("--set", item)]
             procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True))
         deadline = time.time() + args.pack_timeout
         while not all(r.exists() for r in readies):
@@ -143,13 +170,17 @@ def packing(n: int, args, sequential_s: float) -> dict:
             time.sleep(0.1)
         t0 = time.perf_counter()
         go.write_text("go")
-        rows = [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in procs]
+        rows = [
+            r
+            for p in procs
+            for r in json.loads(p.communicate()[0].strip().splitlines()[-1])["rows"]
+        ]
         wall = time.perf_counter() - t0
     return {
-        "kind": "packing", "n": n, "wall_s": wall,
-        "trials_per_hour_packed": n * 3600 / wall,
+        "kind": "packing", "label": args.label, "n": n, "trials": len(rows), "wall_s": wall,
+        "trials_per_hour_packed": len(rows) * 3600 / wall,
         "trials_per_hour_sequential": 3600 / sequential_s,
-        "speedup": (n * 3600 / wall) / (3600 / sequential_s),
+        "speedup": (len(rows) * 3600 / wall) / (3600 / sequential_s),
         "statuses": [r["status"] for r in rows],
         "max_peak_mem_gib": max(r.get("gpu_peak_mem_gib", 0) for r in rows),
     }  # fmt: skip
@@ -164,11 +195,21 @@ def main() -> None:
     ap.add_argument("--pack-timeout", type=float, default=240)
     ap.add_argument("--cache", default=None, help="scratch cache (default: a temporary dir)")
     ap.add_argument("--no-raw", action="store_true")
+    ap.add_argument("--raw-batches", default="", help="also the eager raw rate at these batches")
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a recipe field (repeatable)",
+    )
+    ap.add_argument("--label", default="", help="a tag written into every line")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--ready", help=argparse.SUPPRESS)
     ap.add_argument("--go", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    args.recipe = parse_overrides(args.set)
     dev = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available()
                        else ("cpu" if args.device == "auto" else args.device))  # fmt: skip
     args.device = str(dev)
@@ -178,33 +219,44 @@ def main() -> None:
     if args.worker:
         worker(args)
         return
-    r = make_recipe(args.profile)
+    r = make_recipe(args.profile, args.recipe)
     raw = {}
     if not args.no_raw:
-        raw = raw_step_rates(r, dev)
-        emit(raw)
+        extra = [int(v) for v in args.raw_batches.split(",") if v]
+        raw = raw_step_rates(r, dev, extra_batches=extra)
+        emit({**raw, "label": args.label})
     ceiling = raw.get("compiled_images_per_s") or raw.get("eager_images_per_s")
     rows = []
     for s in (int(v) for v in args.seeds.split(",")):
-        t0 = time.perf_counter()
-        row = one_trial(s, args.profile, args.device, args.cache, {})
-        row["wall_s"] = time.perf_counter() - t0
+        row = one_trial(s, args.profile, args.device, args.cache, args.recipe)
+        row["label"] = args.label
         if ceiling and row["status"] == "complete":
             row["pretrain_vs_raw_step"] = row["pretrain_images_per_s"] / ceiling
         rows.append(row)
         emit(row)
     ok = [x for x in rows if x["status"] == "complete"]
-    summary = {"kind": "summary", "profile": args.profile, "device": args.device,
-               "trials": len(rows), "complete": len(ok)}  # fmt: skip
-    for key in ("finetune_mean", "linear_mean", "knn_mean", "gain_finetune_mean",
-                "gain_linear_mean", "gain_knn_mean", "headline", "pretrain_images_per_s",
-                "time_total_s"):  # fmt: skip
+    summary = {"kind": "summary", "label": args.label, "profile": args.profile,
+               "device": args.device, "recipe": args.recipe, "trials": len(rows),
+               "complete": len(ok)}  # fmt: skip
+    keys = ["finetune_mean", "linear_mean", "knn_mean", "gain_finetune_mean", "gain_linear_mean",
+            "gain_knn_mean", "headline", "pretrain_loss", "pretrain_images_per_s",
+            "time_total_s", "time_pretrain_s", "time_evaluate_s", "time_scratch_s"]  # fmt: skip
+    for name in r.downstreams:
+        keys += [f"{name}/{m}" for m in ("finetune", "gain_finetune", "linear", "gain_linear",
+                                          "knn", "gain_knn")]  # fmt: skip
+    for key in keys:
         vals = np.array([x[key] for x in ok], dtype=float)
         if len(vals):
             summary[key] = {"mean": vals.mean(),
                             "std": vals.std(ddof=1) if len(vals) > 1 else 0.0}  # fmt: skip
-    warm = [x["wall_s"] for x in ok[1:]] or [x["wall_s"] for x in ok]
+    # Warm trials: after the first of the process (compilation). A sweep computes each seed's
+    # scratch baselines once, so its steady-state trial is the warm wall time less their time.
+    warm_rows = ok[1:] or ok
+    warm = [x["wall_s"] - x["time_scratch_s"] for x in warm_rows]
     if warm:
+        summary["warm_trial_wall_s_with_scratch"] = float(
+            np.mean([x["wall_s"] for x in warm_rows])
+        )
         summary["warm_trial_wall_s"] = float(np.mean(warm))
         summary["trials_per_hour"] = 3600 / float(np.mean(warm))
     if ceiling and ok:
