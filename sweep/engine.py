@@ -22,7 +22,9 @@ Fault tolerance:
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import datetime
 import json
 import logging
 import os
@@ -52,6 +54,8 @@ ATTR_GIT = "sweep:git_commit"
 ATTR_VERSIONS = "sweep:versions"
 WORKER_ATTR = "sweep:worker"
 RETRY_ATTR = "sweep:retry_of"
+#: seconds after which a RUNNING trial that no worker has named is taken for an orphan
+ORPHAN_GRACE_S = 10.0
 #: a trial stopped by Ctrl-C (not its own failure): the next run retries it, same parameters
 INTERRUPTED_ATTR = "sweep:interrupted"
 #: a trial enqueued with fixed recipe overrides, seeds and labels (calibration trials)
@@ -144,15 +148,49 @@ class _PopLock:
 def _worker(plan: Plan, index: int, tickets, parent: int) -> None:
     """One worker process: take a ticket, run one trial, until tickets run out or a stop.
 
-    Ctrl-C (SIGINT to the process group) ends it quietly with status 130: Optuna has marked its
-    trial FAIL, and the next ``sweep resume`` retries it with the same parameters."""
+    Ctrl-C (SIGINT to the process group) ends it quietly with status 130. Inside the objective it
+    interrupts the trial at once (Optuna marks it FAIL; the next run retries it with the same
+    parameters); elsewhere (asking, telling: storage writes) it waits for that to finish, so a
+    storage write is never cut in half."""
+    interrupt = _Interrupt()
+    signal.signal(signal.SIGINT, interrupt.handler)
     try:
-        _worker_loop(plan, index, tickets, parent)
+        _worker_loop(plan, index, tickets, parent, interrupt)
     except KeyboardInterrupt:
+        sys.exit(130)
+    if interrupt.requested:
         sys.exit(130)
 
 
-def _worker_loop(plan: Plan, index: int, tickets, parent: int) -> None:
+class _Interrupt:
+    """SIGINT in a worker: a KeyboardInterrupt inside the objective, a flag outside it."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.inside = False
+
+    def handler(self, signum, frame) -> None:
+        if self.requested:
+            return  # the launcher passes Ctrl-C on: one interrupt is enough
+        self.requested = True
+        if self.inside:
+            raise KeyboardInterrupt
+
+    def guard(self, objective):
+        def run(trial):
+            if self.requested:  # Ctrl-C while the trial was being created
+                _mark_interrupted(trial)
+                raise KeyboardInterrupt
+            self.inside = True
+            try:
+                return objective(trial)
+            finally:
+                self.inside = False
+
+        return run
+
+
+def _worker_loop(plan: Plan, index: int, tickets, parent: int, interrupt: _Interrupt) -> None:
     _die_with_parent()
     import optuna
 
@@ -172,7 +210,7 @@ def _worker_loop(plan: Plan, index: int, tickets, parent: int) -> None:
         if "torch" in sys.modules:
             sys.modules["torch"].set_num_threads(threads)
     objective = Objective(spec, plan.profile, device, plan.cache_dir)
-    while True:
+    while not interrupt.requested:
         if os.getppid() != parent:
             return  # the launcher is gone
         try:
@@ -183,7 +221,8 @@ def _worker_loop(plan: Plan, index: int, tickets, parent: int) -> None:
             return
         # Any exception fails the trial (Optuna records it), never the worker.
         with _PopLock(plan.storage) as lock:  # held until the trial is RUNNING
-            study.optimize(lock.released(objective), n_trials=1, catch=(Exception,))
+            study.optimize(lock.released(interrupt.guard(objective)), n_trials=1,
+                           catch=(Exception,))  # fmt: skip
 
 
 def _no_interrupt_traceback(record) -> bool:
@@ -209,6 +248,11 @@ class TrialTimeout(BaseException):
 
 def _on_timeout(signum, frame) -> None:
     raise TrialTimeout("the trial ran past the budget's timeout_s")
+
+
+def _mark_interrupted(trial) -> None:
+    trial.set_user_attr(INTERRUPTED_ATTR, True)
+    trial.set_user_attr("error", "interrupted (Ctrl-C); the next run retries it")
 
 
 class TrialFailed(Exception):
@@ -243,8 +287,7 @@ class Objective:
             trial.set_user_attr("error", str(e))
             raise TrialFailed(str(e)) from None
         except KeyboardInterrupt:
-            trial.set_user_attr(INTERRUPTED_ATTR, True)
-            trial.set_user_attr("error", "interrupted (Ctrl-C); the next run retries it")
+            _mark_interrupted(trial)
             raise
         finally:
             if timeout:
@@ -351,13 +394,15 @@ def _open_study(spec, profile: str, fork: str | None, *, create: bool):
     return study
 
 
-def fail_orphans(study, *, all_running: bool = False, dead=()) -> list[int]:
+def fail_orphans(study, *, all_running: bool = False, dead=(), only_unnamed=False) -> list[int]:
     """Mark RUNNING trials whose worker is gone as FAIL and enqueue one retry of each; enqueue
     a retry of each trial stopped by Ctrl-C that has none yet.
 
     A worker on this host is gone when its pid no longer exists (or ``all_running``: the caller
     knows no worker of this study is alive; or its ``host:pid`` is in ``dead``: the Ray backend
-    saw that actor die). Returns the numbers of the trials failed.
+    saw that actor die). A trial that no worker named within ``ORPHAN_GRACE_S`` of its start
+    lost its worker before the objective began (``only_unnamed``: only those; the launcher
+    checks for them as it runs). Returns the numbers of the trials failed.
     """
     import optuna
     from optuna.trial import TrialState
@@ -370,11 +415,22 @@ def fail_orphans(study, *, all_running: bool = False, dead=()) -> list[int]:
             _enqueue_retry(study, t)
     host = socket.gethostname()
     failed = []
+    now = datetime.datetime.now()
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         worker = t.user_attrs.get(WORKER_ATTR, "")
         w_host, _, pid = worker.partition(":")
         here = w_host == host and pid.isdigit()
-        gone = all_running or worker in dead or (here and not _alive(int(pid)))
+        # A worker names itself on its trial milliseconds after creating it: a trial still
+        # unnamed after ORPHAN_GRACE_S lost its worker in between (a kill at that moment).
+        unnamed = (
+            not worker
+            and t.datetime_start is not None
+            and ((now - t.datetime_start).total_seconds() > ORPHAN_GRACE_S)
+        )
+        if only_unnamed:
+            gone = unnamed
+        else:
+            gone = all_running or worker in dead or (here and not _alive(int(pid))) or unnamed
         if not gone:
             continue
         study._storage.set_trial_user_attr(t._trial_id, "error", "worker died mid-trial")
@@ -515,20 +571,36 @@ def _run_workers(plan, study, remaining, n_workers, spec, progress, budget, max_
 
     for i in range(n_workers):
         start(i)
-    with _Progress(progress, study, budget, spec) as bar:
-        while procs:
-            time.sleep(0.5)
-            for i, p in list(procs.items()):
-                if p.is_alive():
-                    continue
-                del procs[i]
-                if p.exitcode != 0:  # died mid-trial: fail + retry its trial, replace it
-                    fail_orphans(study)
-                    tickets.put(1)
-                    start(i)
-            bar.update()
-            if counts(study)["FAIL"] >= max_failed + _retried(study):
-                study.set_user_attr(ATTR_STOP, True)  # too many failures: let workers drain
+    try:
+        with _Progress(progress, study, budget, spec) as bar:
+            ticks = 0
+            while procs:
+                time.sleep(0.5)
+                ticks += 1
+                if ticks % 20 == 0:  # every 10 s: trials whose worker died before naming itself
+                    fail_orphans(study, only_unnamed=True)  # (its ticket: the death path's)
+                for i, p in list(procs.items()):
+                    if p.is_alive():
+                        continue
+                    del procs[i]
+                    if p.exitcode != 0:  # died mid-trial: fail + retry its trial, replace it
+                        fail_orphans(study)
+                        tickets.put(1)
+                        start(i)
+                bar.update()
+                if counts(study)["FAIL"] >= max_failed + _retried(study):
+                    study.set_user_attr(ATTR_STOP, True)  # too many failures: let them drain
+    except KeyboardInterrupt:
+        # Ctrl-C: pass it on (a worker counts only the first) and let the workers record their
+        # trials before leaving; one that takes too long dies with us and is retried by resume.
+        for p in procs.values():
+            if p.is_alive() and p.pid:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(p.pid, signal.SIGINT)
+        deadline = time.monotonic() + 30
+        for p in procs.values():
+            p.join(max(0.0, deadline - time.monotonic()))
+        raise
 
 
 def _retry_of(t) -> int | None:
