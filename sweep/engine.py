@@ -407,12 +407,13 @@ def fail_orphans(study, *, all_running: bool = False, dead=(), only_unnamed=Fals
     import optuna
     from optuna.trial import TrialState
 
-    trials = study.get_trials(deepcopy=False)
-    retried = {_retry_of(t) for t in trials} - {None}
-    for t in trials:
-        interrupted = t.state == TrialState.FAIL and t.user_attrs.get(INTERRUPTED_ATTR)
-        if interrupted and t.number not in retried:
-            _enqueue_retry(study, t)
+    if not only_unnamed:  # (the launcher's periodic check reads only the RUNNING trials)
+        trials = study.get_trials(deepcopy=False)
+        retried = {_retry_of(t) for t in trials} - {None}
+        for t in trials:
+            interrupted = t.state == TrialState.FAIL and t.user_attrs.get(INTERRUPTED_ATTR)
+            if interrupted and t.number not in retried:
+                _enqueue_retry(study, t)
     host = socket.gethostname()
     failed = []
     now = datetime.datetime.now()

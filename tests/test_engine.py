@@ -198,6 +198,26 @@ def test_ctrl_c_stops_quietly_and_resume_retries_the_interrupted_trials(tmp_path
         assert retries[0].params == t.params
 
 
+def test_a_trial_no_worker_named_is_an_orphan_only_after_the_grace(tmp_path, monkeypatch):
+    # A worker killed between Optuna's ask and the objective leaves a RUNNING trial with no
+    # worker attribute: fresh, it may be a live worker's; past the grace, it is failed + retried.
+    from sweep import engine
+
+    study = optuna.create_study(study_name="s", storage=f"sqlite:///{tmp_path / 's.db'}")
+    named = study.ask()
+    named.set_user_attr(engine.WORKER_ATTR, f"{__import__('socket').gethostname()}:{os.getpid()}")
+    unnamed = study.ask()
+    assert engine.fail_orphans(study) == []  # within the grace; the named one's worker is alive
+    monkeypatch.setattr(engine, "ORPHAN_GRACE_S", 0.0)
+    time.sleep(0.05)
+    assert engine.fail_orphans(study, only_unnamed=True) == [unnamed.number]
+    trials = study.get_trials()
+    assert trials[unnamed.number].state == TrialState.FAIL
+    assert trials[named.number].state == TrialState.RUNNING  # its worker (this process) lives
+    retry = [t for t in trials if t.user_attrs.get("sweep:retry_of") == unnamed.number]
+    assert len(retry) == 1 and retry[0].state == TrialState.WAITING
+
+
 def test_a_worker_killed_mid_trial_fails_its_trial_which_is_retried(tmp_path):
     space = write_space(tmp_path, trials=6)
     slow_trials(space)
