@@ -17,6 +17,10 @@ Fault tolerance:
   killed launcher leaves RUNNING trials but no processes; ``resume`` fails those orphans (on this
   host: their pid is gone; elsewhere: their heartbeat is stale), retries them once, and runs the
   remaining budget: completed trials are never touched;
+* a trial that no worker named within ``ORPHAN_GRACE_S`` (its worker died between Optuna's ask
+  and the objective) is an orphan too, found at start and every 10 s;
+* Ctrl-C cuts running trials inside their objective only (never a storage write), marks them
+  ``sweep:interrupted`` and exits with status 130; the next run retries them, same parameters;
 * ``stop`` sets a study attribute: running trials finish, no new ones start.
 """
 
