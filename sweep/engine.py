@@ -167,7 +167,11 @@ def _worker(plan: Plan, index: int, tickets, parent: int) -> None:
 
 
 class _Interrupt:
-    """SIGINT in a worker: a KeyboardInterrupt inside the objective, a flag outside it."""
+    """SIGINT in a worker: a KeyboardInterrupt while the proxy computes, a flag elsewhere.
+
+    Storage writes (Optuna's ask and tell, the trial's attributes, intermediate values) are
+    never cut: a SIGINT during one is raised at the next safe point, or, when the trial has
+    finished computing, lets it complete and stops the worker after it."""
 
     def __init__(self) -> None:
         self.requested = False
@@ -180,18 +184,45 @@ class _Interrupt:
         if self.inside:
             raise KeyboardInterrupt
 
+    @contextlib.contextmanager
+    def interruptible(self):
+        """The proxy's computation: Ctrl-C interrupts it at once."""
+        if self.requested:
+            raise KeyboardInterrupt
+        self.inside = True
+        try:
+            yield
+        finally:
+            self.inside = False
+
+    @contextlib.contextmanager
+    def deferred(self):
+        """A storage write inside the computation (the report callback): not cut."""
+        was, self.inside = self.inside, False
+        try:
+            yield
+        finally:
+            self.inside = was
+        if was and self.requested:
+            raise KeyboardInterrupt
+
     def guard(self, objective):
         def run(trial):
             if self.requested:  # Ctrl-C while the trial was being created
                 _mark_interrupted(trial)
                 raise KeyboardInterrupt
-            self.inside = True
-            try:
-                return objective(trial)
-            finally:
-                self.inside = False
+            return objective(trial)
 
         return run
+
+
+class _NoInterrupt:
+    """Outside a local worker (the Ray backend, tests): Ctrl-C acts as Python's default."""
+
+    def interruptible(self):
+        return contextlib.nullcontext()
+
+    deferred = interruptible
 
 
 def _worker_loop(plan: Plan, index: int, tickets, parent: int, interrupt: _Interrupt) -> None:
@@ -214,6 +245,7 @@ def _worker_loop(plan: Plan, index: int, tickets, parent: int, interrupt: _Inter
         if "torch" in sys.modules:
             sys.modules["torch"].set_num_threads(threads)
     objective = Objective(spec, plan.profile, device, plan.cache_dir)
+    objective.interrupt = interrupt
     while not interrupt.requested:
         if os.getppid() != parent:
             return  # the launcher is gone
@@ -269,6 +301,7 @@ class Objective:
     def __init__(self, spec, profile: str, device: str, cache_dir: str | None) -> None:
         self.spec, self.profile, self.device, self.cache_dir = spec, profile, device, cache_dir
         self.timeout_s = spec.budget_for(profile).timeout_s
+        self.interrupt: _Interrupt | _NoInterrupt = _NoInterrupt()
 
     def __call__(self, trial):
         from sweep.space import suggest
@@ -319,15 +352,18 @@ class Objective:
             def report(name: str, step: int, value: float, r=r) -> None:
                 if single and name == "pretrain_loss":
                     # Intermediate value: the pre-training loss, signed like the objective.
-                    trial.report(-sign * value, r * 10_000 + step)
-                    if trial.should_prune():
+                    with self.interrupt.deferred():
+                        trial.report(-sign * value, r * 10_000 + step)
+                        prune = trial.should_prune()
+                    if prune:
                         raise optuna.TrialPruned(f"pruned at pre-training epoch {step}")
 
-            res = run_trial(TrialSpec(
-                generator=spec.generator, params=params, task=spec.task, profile=self.profile,
-                recipe=recipe, data_seed=seed, train_seed=seed, device=self.device,
-                cache_dir=self.cache_dir, roots=spec.roots(),
-            ), report)  # fmt: skip
+            with self.interrupt.interruptible():
+                res = run_trial(TrialSpec(
+                    generator=spec.generator, params=params, task=spec.task,
+                    profile=self.profile, recipe=recipe, data_seed=seed, train_seed=seed,
+                    device=self.device, cache_dir=self.cache_dir, roots=spec.roots(),
+                ), report)  # fmt: skip
             if res.status == "pruned":
                 raise optuna.TrialPruned(res.message)
             if res.status != "complete":
