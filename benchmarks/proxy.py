@@ -48,6 +48,7 @@ from proxy_tasks.vit import (  # noqa: E402
     _autocast,
     _compiled_loss,
     _loss,
+    _sync,
     create_vit,
     make_adamw,
     resolve_profile,
@@ -61,63 +62,50 @@ def emit(row: dict) -> None:
 
 
 def raw_step_rates(r, device: torch.device, steps: int = 30, extra_batches=()) -> dict:
-    from timm.loss import SoftTargetCrossEntropy
-
     out = {"kind": "raw_step", "model": r.model, "img_size": r.img_size, "patch": r.patch_size,
            "embed_dim": r.embed_dim, "depth": r.depth, "batch": r.batch_size,
            "precision": r.precision}  # fmt: skip
-    with scoped_torch_seed(0, device):
-        x = torch.randn(r.batch_size, r.in_chans, r.img_size, r.img_size, device=device)
-        t = torch.softmax(torch.randn(r.batch_size, r.classes, device=device), 1)
     modes = [("eager", _loss)]
     if device.type == "cuda" and r.compile:
         modes.append(("compiled", _compiled_loss()))
     for name, fn in modes:
-        with scoped_torch_seed(0, device):
-            model = create_vit(r, r.classes).to(device).train()
-        opt = make_adamw(model, 1e-3, 0.05, device)
-        crit = SoftTargetCrossEntropy()
-
-        def step():
-            with _autocast(device, r.precision):
-                loss = fn(model, crit, x, t)  # noqa: B023
-            opt.zero_grad(set_to_none=True)  # noqa: B023
-            loss.backward()
-            opt.step()  # noqa: B023
-
-        t0 = time.perf_counter()
-        for _ in range(3):
-            step()
-        _sync(device)
-        out[f"{name}_warmup_s"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            step()
-        _sync(device)
-        out[f"{name}_images_per_s"] = steps * r.batch_size / (time.perf_counter() - t0)
+        out[f"{name}_warmup_s"], out[f"{name}_images_per_s"] = _step_rate(
+            r, device, r.batch_size, fn, steps
+        )
     for batch in extra_batches:  # eager only: a compiled graph per batch costs a compile each
-        with scoped_torch_seed(0, device):
-            model = create_vit(r, r.classes).to(device).train()
-            x = torch.randn(batch, r.in_chans, r.img_size, r.img_size, device=device)
-            t = torch.softmax(torch.randn(batch, r.classes, device=device), 1)
-        opt = make_adamw(model, 1e-3, 0.05, device)
-        for i in range(3 + steps):
-            if i == 3:
-                _sync(device)
-                t0 = time.perf_counter()
-            with _autocast(device, r.precision):
-                loss = _loss(model, crit, x, t)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        _sync(device)
-        out[f"eager_images_per_s_batch{batch}"] = steps * batch / (time.perf_counter() - t0)
+        out[f"eager_images_per_s_batch{batch}"] = _step_rate(r, device, batch, _loss, steps)[1]
     return out
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+def _step_rate(r, device: torch.device, batch: int, fn, steps: int) -> tuple[float, float]:
+    """(seconds of 3 warm-up steps, images/s of ``steps`` timed steps): one fresh model trained
+    on synthetic device tensors with the recipe's loss, optimiser and precision."""
+    from timm.loss import SoftTargetCrossEntropy
+
+    with scoped_torch_seed(0, device):
+        model = create_vit(r, r.classes).to(device).train()
+        x = torch.randn(batch, r.in_chans, r.img_size, r.img_size, device=device)
+        t = torch.softmax(torch.randn(batch, r.classes, device=device), 1)
+    opt = make_adamw(model, 1e-3, 0.05, device)
+    crit = SoftTargetCrossEntropy()
+
+    def step():
+        with _autocast(device, r.precision):
+            loss = fn(model, crit, x, t)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    t0 = time.perf_counter()
+    for _ in range(3):
+        step()
+    _sync(device)
+    warmup = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    _sync(device)
+    return warmup, steps * batch / (time.perf_counter() - t0)
 
 
 def one_trial(seed: int, profile: str, device: str, cache: str, recipe: dict) -> dict:

@@ -447,8 +447,11 @@ def fail_orphans(study, *, all_running: bool = False, dead=(), only_unnamed=Fals
     import optuna
     from optuna.trial import TrialState
 
-    if not only_unnamed:  # (the launcher's periodic check reads only the RUNNING trials)
+    if only_unnamed:  # the launcher's periodic check: the RUNNING trials are enough
+        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    else:
         trials = study.get_trials(deepcopy=False)
+        running = [t for t in trials if t.state == TrialState.RUNNING]
         retried = {_retry_of(t) for t in trials} - {None}
         for t in trials:
             interrupted = t.state == TrialState.FAIL and t.user_attrs.get(INTERRUPTED_ATTR)
@@ -457,7 +460,7 @@ def fail_orphans(study, *, all_running: bool = False, dead=(), only_unnamed=Fals
     host = socket.gethostname()
     failed = []
     now = datetime.datetime.now()
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+    for t in running:
         worker = t.user_attrs.get(WORKER_ATTR, "")
         w_host, _, pid = worker.partition(":")
         here = w_host == host and pid.isdigit()

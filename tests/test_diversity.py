@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from spaces import vit_space_head
 
 from sweep import diversity as D
 from sweep.dataset import Dataset, DatasetSpec
@@ -191,22 +192,15 @@ def test_cli_bad_input_is_one_line_exit_2(run_sweep, tmp_path):
 
 
 # ----------------------------------------------------------------------------- every trial
-SPACE = """\
-study: divtiny
-generator: {{name: visualatom}}
-search:
-  freq: {{type: int_range, low: 0, high: 8, min_width: 1, targets: [freq1, freq2]}}
-proxy:
-  task: vit
-  profile: cpu
-  recipe: {{classes: 8, instances: 16, embed_dim: 32, depth: 1, num_heads: 2, pretrain_epochs: 1,
-           batch_size: 32, finetune_epochs: 1, finetune_batch: 64, probe_epochs: 5,
-           downstream_train: 200, downstream_test: 100}}
+SPACE = (
+    vit_space_head("divtiny", pretrain=1, finetune=1, probe=5)
+    + """\
 objectives: [{{headline: maximize}}]
 seeds: [0, 1]
 budget: {{trials: 2, workers: 1}}
 storage: {storage}
 """
+)
 
 
 def test_every_trial_stores_the_block_and_its_dataset(run_sweep, tmp_path):

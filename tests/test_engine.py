@@ -13,27 +13,20 @@ from pathlib import Path
 import optuna
 import pytest
 from optuna.trial import TrialState
+from spaces import vit_space_head
 
 ROOT = Path(__file__).resolve().parents[1]
 
-TINY_SPACE = """\
-study: {study}
-question: a tiny study for the engine's tests
-generator: {{name: visualatom}}
-search:
-  freq: {{type: int_range, low: 0, high: 8, min_width: 1, targets: [freq1, freq2]}}
-proxy:
-  task: vit
-  profile: cpu
-  recipe: {{classes: 8, instances: 16, embed_dim: 32, depth: 1, num_heads: 2, pretrain_epochs: 2,
-           batch_size: 32, finetune_epochs: 2, finetune_batch: 64, probe_epochs: 10,
-           downstream_train: 200, downstream_test: 100}}
+TINY_SPACE = (
+    vit_space_head(question="a tiny study for the engine's tests")
+    + """\
 objectives: {objectives}
 sampler: {sampler}
 pruner: none
 budget: {{trials: {trials}, workers: 2, max_failed: 3}}
 storage: {storage}
 """
+)
 
 
 def write_space(tmp_path: Path, *, study="tiny", trials=4, storage="studies.db",

@@ -17,37 +17,22 @@ from pathlib import Path
 import optuna
 import pytest
 from optuna.trial import TrialState
+from spaces import ANALYTIC_SPACE, vit_space_head
 
 RAY = str(Path(sys.executable).with_name("ray"))
 ENV = {**{k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}, "RAY_AUTH_MODE": "disabled"}
 
-ANALYTIC = """\
-study: {study}
-generator: {{name: visualatom}}
-search:
-  freq: {{type: int_range, low: 0, high: 20, min_width: 1, targets: [freq1, freq2]}}
-proxy: {{task: analytic, profile: cpu}}
-objectives: [{{headline: maximize}}]
-budget: {{trials: {trials}, workers: 2}}
-backend: {backend}
-"""
+ANALYTIC = ANALYTIC_SPACE + "backend: {backend}\n"
 
-TINY = """\
-study: tiny
-generator: {{name: visualatom}}
-search:
-  freq: {{type: int_range, low: 0, high: 8, min_width: 1, targets: [freq1, freq2]}}
-proxy:
-  task: vit
-  profile: cpu
-  recipe: {{classes: 8, instances: 16, embed_dim: 32, depth: 1, num_heads: 2, pretrain_epochs: 10,
-           batch_size: 32, finetune_epochs: 2, finetune_batch: 64, probe_epochs: 10,
-           downstream_train: 200, downstream_test: 100}}
+TINY = (
+    vit_space_head("tiny", pretrain=10)
+    + """\
 objectives: [{{headline: maximize}}]
 budget: {{trials: {trials}, workers: 2, max_failed: 3}}
 backend: {backend}
 storage: {storage}
 """
+)
 
 
 # ----------------------------------------------------------------------------- /proc

@@ -13,16 +13,9 @@ from pathlib import Path
 import optuna
 import pytest
 from optuna.trial import TrialState
+from spaces import ANALYTIC_SPACE
 
-SPACE = """\
-study: {study}
-generator: {{name: visualatom}}
-search:
-  freq: {{type: int_range, low: 0, high: 20, min_width: 1, targets: [freq1, freq2]}}
-proxy: {{task: analytic, profile: cpu}}
-objectives: [{{headline: maximize}}]
-budget: {{trials: {trials}, workers: 2}}
-"""
+SPACE = ANALYTIC_SPACE
 
 
 def write(tmp_path: Path, study: str = "st", trials: int = 4) -> Path:
