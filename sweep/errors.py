@@ -12,9 +12,21 @@ from collections.abc import Iterable
 
 
 class SweepError(Exception):
-    """A user error: bad input, reported on one line; the CLI exits with status 2."""
+    """A user error: bad input, reported on one line; the CLI exits with status 2.
+
+    ``SweepError(message, key=label)`` is about one key, flag or parameter: its text is
+    ``label: message``, and ``err.key`` / ``err.message`` keep the two parts, so a caller that
+    knows where the key was written (the study file's schema) re-locates the message without
+    reading it back out of the text.
+    """
 
     exit_code = 2
+
+    def __init__(self, message: str = "", *, key: str | None = None) -> None:
+        if key is not None:
+            self.key, self.message = key, message
+            message = f"{key}: {message}"
+        super().__init__(message)
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:

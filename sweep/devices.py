@@ -1,0 +1,76 @@
+"""Devices and profiles: which torch device a trial runs on, and which recipe preset it gets.
+
+A profile is a recipe preset (``cpu``: laptops; ``gpu``: one CUDA device); ``auto`` picks
+``gpu`` when the trial's device is CUDA. The engine, ``sweep trial`` and ``sweep calibrate``
+pick the profile through :func:`pick_profile`, which says once, on stderr, why ``auto`` chose
+what it chose.
+
+Imports: the standard library and :mod:`sweep.errors`. torch is imported only when a device
+must be checked (``auto``, or a ``cuda`` device); an explicit ``cpu`` never imports it.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+from sweep.errors import SweepError
+
+PROFILES = ("cpu", "gpu")
+DEVICE_CHOICES = "auto, cpu, cuda or cuda:N"
+
+
+def torch_device(device: str, label: str, choices: str = DEVICE_CHOICES):
+    """``device`` as a ``torch.device`` that exists here; a one-line SweepError otherwise."""
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise SweepError(f"{label}: unknown device '{device}'; use {choices}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise SweepError(f"{label}: '{device}' asked for, but no CUDA device is available")
+    return dev
+
+
+def device_type(device: str, label: str = "device") -> str:
+    """``cpu`` or ``cuda`` for a ``--device`` value (``auto``: CUDA when available)."""
+    if device == "cpu":
+        return "cpu"
+    if device == "auto":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return str(torch_device(device, label).type)
+
+
+@dataclass(frozen=True)
+class ProfileChoice:
+    """The profile a run uses and, for ``auto``, why."""
+
+    profile: str
+    device_type: str
+    asked: str
+
+    @property
+    def why(self) -> str:
+        return "a CUDA device is available" if self.device_type == "cuda" else "no CUDA device"
+
+    def announce(self, quiet: bool = False) -> None:
+        """``sweep: profile 'cpu' (no CUDA device); override with --profile`` for ``auto``."""
+        if self.asked == "auto" and not quiet:
+            print(f"sweep: profile '{self.profile}' ({self.why}); override with --profile",
+                  file=sys.stderr)  # fmt: skip
+
+
+def resolve_profile(profile: str, device_type: str) -> str:
+    """``auto`` -> ``gpu`` on a CUDA device, else ``cpu``; an explicit profile as it is."""
+    if profile == "auto":
+        return "gpu" if device_type == "cuda" else "cpu"
+    return profile
+
+
+def pick_profile(asked: str, device: str = "auto") -> ProfileChoice:
+    """The profile for ``asked`` (auto, cpu or gpu) on ``device``; checks the device exists."""
+    kind = device_type(device)
+    return ProfileChoice(resolve_profile(asked, kind), kind, asked)

@@ -1,0 +1,286 @@
+"""The trial record: what a study and its trials store, in one place.
+
+Every study attribute key, every trial attribute key and prefix, the encoding of the
+pre-training loss's steps, retry detection and budget counting live here, and every reader
+(the engine, the Ray backend, the calibration, ``sweep status``/``export`` and the report)
+goes through this module instead of spelling the strings itself. :class:`TrialRecord` is a
+typed, immutable view of one Optuna trial as the engine wrote it.
+
+Changing a key here changes the on-disk format: studies written by sweep 0.1.0 use exactly
+these strings, so keep them stable (add new keys; never rename old ones).
+
+Imports: the standard library and :mod:`sweep.values` (Optuna objects are duck-typed:
+``FrozenTrial`` and ``Study`` are read through their public attributes).
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sweep.values import is_number, is_real
+
+#: a study name: letters, digits, '.', '_' and '-', starting with a letter or digit
+STUDY_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+# ----------------------------------------------------------------------------- study attributes
+#: the resolved study file (every section, the profile applied), JSON data
+STUDY_CONFIG = "sweep:config"
+#: absolute path of the study file at launch
+STUDY_FILE = "sweep:file"
+#: the study file's text at launch (``resume`` runs from it)
+STUDY_FILE_TEXT = "sweep:file_text"
+#: hash of what is searched (:meth:`sweep.study_config.StudyConfig.space_hash`)
+STUDY_HASH = "sweep:space_hash"
+#: the resolved profile (cpu or gpu)
+STUDY_PROFILE = "sweep:profile"
+#: ``{"trials": ..., "workers": ..., "max_failed": ...}`` of the last launch
+STUDY_BUDGET = "sweep:budget"
+#: set by ``sweep stop`` (and by too many failures): running trials finish, none start
+STUDY_STOP = "sweep:stop"
+STUDY_GIT = "sweep:git_commit"
+STUDY_VERSIONS = "sweep:versions"
+#: the study file's ``question:``
+STUDY_QUESTION = "question"
+#: the calibration plan of a calibration study (design, configurations, levels, hash)
+STUDY_CALIBRATION_PLAN = "sweep:calibration_plan"
+#: the calibration's summary (:func:`sweep.calibration.analysis.analyze`), written by it
+STUDY_CALIBRATION = "sweep:calibration"
+
+# ----------------------------------------------------------------------------- trial attributes
+#: ``host:pid`` of the worker running the trial
+WORKER = "sweep:worker"
+#: the number of the failed trial this one retries (same parameters)
+RETRY_OF = "sweep:retry_of"
+#: a trial stopped by Ctrl-C (not its own failure): the next run retries it
+INTERRUPTED = "sweep:interrupted"
+#: ``{"recipe": {...}, "seeds": [...], "attrs": {...}}`` of an enqueued trial with fixed
+#: recipe overrides, seeds and labels (calibration cells)
+FIXED = "sweep:fixed"
+#: Optuna's own retry link (heartbeat retries), a system attribute
+OPTUNA_RETRY = "failed_trial"
+#: Optuna's failure reason, a system attribute
+OPTUNA_FAIL_REASON = "fail_reason"
+ERROR = "error"
+ERROR_TYPE = "error_type"
+DATASET = "dataset"
+DATASET_FINGERPRINT = "dataset_fingerprint"
+SEEDS = "seeds"
+DEVICE = "device"
+TIME_TOTAL = "time_total_s"
+#: ``param:<name>``: a searched parameter's resolved value (a range pair as ``[min, max]``)
+PARAM_PREFIX = "param:"
+#: ``diversity/<metric>``: the dataset's diversity block (:mod:`sweep.diversity`)
+DIVERSITY_PREFIX = "diversity/"
+#: diversity attributes that describe the sample, not the data
+DIVERSITY_BOOKKEEPING = ("n", "feature_size")
+#: labels of calibration cells (their values come from ``FIXED["attrs"]``)
+LABEL_CONFIG = "calibration:config"
+LABEL_LEVEL = "calibration:level"
+LABEL_SEED = "calibration:seed"
+#: the attribute prefixes that are not metrics
+NOT_METRIC_PREFIXES = (PARAM_PREFIX, "sweep:")
+
+# ----------------------------------------------------------------------------- loss steps
+#: a trial reports its pre-training loss at step ``replicate * LOSS_STEP + epoch``
+LOSS_STEP = 10_000
+
+#: the trial states, as Optuna names them, in the order ``sweep status`` prints them
+STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
+
+
+def loss_step(replicate: int, epoch: int) -> int:
+    """The intermediate-value step of ``epoch`` of replicate ``replicate``."""
+    return replicate * LOSS_STEP + epoch
+
+
+def split_loss_step(step: int) -> tuple[int, int]:
+    """``(replicate, epoch)`` of an intermediate-value step (inverse of :func:`loss_step`)."""
+    rep, epoch = divmod(int(step), LOSS_STEP)
+    return rep, epoch
+
+
+def param_attr(name: str) -> str:
+    return f"{PARAM_PREFIX}{name}"
+
+
+def resolved_params(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """The resolved searched values a trial stored (``param:*``), by parameter name."""
+    n = len(PARAM_PREFIX)
+    return {k[n:]: v for k, v in attrs.items() if k.startswith(PARAM_PREFIX)}
+
+
+def metric_attrs(attrs: Mapping[str, Any]) -> dict[str, float]:
+    """The numeric user attributes that are metrics (not parameters nor bookkeeping)."""
+    return {
+        k: float(v)
+        for k, v in attrs.items()
+        if is_real(v) and not k.startswith(NOT_METRIC_PREFIXES)
+    }
+
+
+# ----------------------------------------------------------------------------- retries, budget
+def retry_of(t: Any) -> int | None:
+    """The trial a retry replaces: ours (``sweep:retry_of``) or Optuna's heartbeat retry."""
+    if RETRY_OF in t.user_attrs:
+        return int(t.user_attrs[RETRY_OF])
+    v = t.system_attrs.get(OPTUNA_RETRY)
+    return None if v is None else int(v)
+
+
+def retried_numbers(trials: Iterable[Any]) -> set[int]:
+    """Numbers of the trials that a later trial retries."""
+    return {n for n in (retry_of(t) for t in trials) if n is not None}
+
+
+def n_retries(trials: Iterable[Any]) -> int:
+    return sum(retry_of(t) is not None for t in trials)
+
+
+def counts(trials: Iterable[Any]) -> dict[str, int]:
+    """Trials per state, every state of :data:`STATES` present."""
+    c = Counter(t.state.name for t in trials)
+    return {k: c.get(k, 0) for k in STATES}
+
+
+def used_budget(trials: Iterable[Any]) -> int:
+    """Trials that consumed a ticket: finished ones, except failures that were retried."""
+    trials = list(trials)
+    retried = retried_numbers(trials)
+    used = 0
+    for t in trials:
+        name = t.state.name
+        if name in ("COMPLETE", "PRUNED") or (name == "FAIL" and t.number not in retried):
+            used += 1
+    return used
+
+
+def fixed_labels(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """The labels of an enqueued fixed trial (``calibration:*``), ``{}`` for others."""
+    return dict((attrs.get(FIXED) or {}).get("attrs") or {})
+
+
+# ----------------------------------------------------------------------------- the typed view
+@dataclass(frozen=True)
+class TrialRecord:
+    """One trial as the engine wrote it: what every reader of a study needs, typed.
+
+    ``params`` are the resolved searched values (``param:*``); a study that ``sweep launch``
+    did not write has none, and then Optuna's raw parameters stand in (``sweep_study=False``).
+    ``intermediate`` maps Optuna steps to reported values as stored (see :func:`loss_step`).
+    """
+
+    number: int
+    state: str
+    values: tuple[float, ...] | None
+    params: Mapping[str, Any]
+    metrics: Mapping[str, float]
+    attrs: Mapping[str, Any] = field(repr=False)
+    raw_params: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    intermediate: Mapping[int, float] = field(default_factory=dict, repr=False)
+    datetime_start: datetime.datetime | None = None
+    datetime_complete: datetime.datetime | None = None
+    duration_s: float | None = None
+    system_attrs: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_trial(cls, t: Any, *, sweep_study: bool = True) -> TrialRecord:
+        """The record of an Optuna ``FrozenTrial``."""
+        a = dict(t.user_attrs)
+        params = resolved_params(a)
+        if not params and not sweep_study:
+            params = dict(t.params)
+        return cls(
+            number=int(t.number),
+            state=t.state.name,
+            values=tuple(float(v) for v in t.values) if t.values is not None else None,
+            params=params,
+            metrics=metric_attrs(a),
+            attrs=a,
+            raw_params=dict(t.params),
+            intermediate={int(k): float(v) for k, v in sorted(t.intermediate_values.items())},
+            datetime_start=t.datetime_start,
+            datetime_complete=t.datetime_complete,
+            duration_s=t.duration.total_seconds() if t.duration else None,
+            system_attrs=dict(t.system_attrs),
+        )
+
+    @property
+    def complete(self) -> bool:
+        return self.state == "COMPLETE"
+
+    @property
+    def worker(self) -> str | None:
+        return self.attrs.get(WORKER)
+
+    @property
+    def retry_of(self) -> int | None:
+        v = self.attrs.get(RETRY_OF, self.system_attrs.get(OPTUNA_RETRY))
+        return None if v is None else int(v)
+
+    @property
+    def interrupted(self) -> bool:
+        return bool(self.attrs.get(INTERRUPTED))
+
+    @property
+    def error(self) -> str | None:
+        err = self.attrs.get(ERROR) or self.system_attrs.get(OPTUNA_FAIL_REASON)
+        return str(err) if err is not None else None
+
+    @property
+    def error_type(self) -> str | None:
+        return self.attrs.get(ERROR_TYPE)
+
+    @property
+    def seeds(self) -> list[int] | None:
+        return self.attrs.get(SEEDS)
+
+    @property
+    def device(self) -> str | None:
+        return self.attrs.get(DEVICE)
+
+    @property
+    def fingerprint(self) -> str | None:
+        return self.attrs.get(DATASET_FINGERPRINT)
+
+    @property
+    def dataset(self) -> Mapping[str, Any] | None:
+        return self.attrs.get(DATASET)
+
+    @property
+    def labels(self) -> dict[str, Any]:
+        """Calibration labels (``calibration:config|level|seed``) of a fixed trial."""
+        return fixed_labels(self.attrs)
+
+    def metric(self, name: str) -> float | None:
+        v = self.attrs.get(name)
+        return float(v) if is_number(v) else None
+
+    def diversity(self) -> dict[str, float]:
+        """The dataset's diversity block, bookkeeping left out."""
+        n = len(DIVERSITY_PREFIX)
+        return {
+            k[n:]: v
+            for k, v in self.metrics.items()
+            if k.startswith(DIVERSITY_PREFIX) and k[n:] not in DIVERSITY_BOOKKEEPING
+        }
+
+    def loss_curves(self) -> dict[int, list[tuple[int, float]]]:
+        """The stored intermediate values per replicate, as ``(epoch, value)`` pairs."""
+        out: dict[int, list[tuple[int, float]]] = {}
+        for step, v in self.intermediate.items():
+            rep, epoch = split_loss_step(step)
+            out.setdefault(rep, []).append((epoch, v))
+        return {r: sorted(p) for r, p in sorted(out.items())}
+
+
+def records(study: Any, *, states: tuple | None = None) -> list[TrialRecord]:
+    """Every trial of ``study`` as a :class:`TrialRecord` (a sweep study: ``param:*`` params)."""
+    sweep_study = STUDY_CONFIG in study.user_attrs
+    kw = {"states": states} if states is not None else {}
+    return [TrialRecord.from_trial(t, sweep_study=sweep_study)
+            for t in study.get_trials(deepcopy=False, **kw)]  # fmt: skip

@@ -1,0 +1,274 @@
+"""Study storages: URLs and paths, SQLite (WAL, busy timeout), journal files, PostgreSQL.
+
+A storage is named by a URL ``sqlite:///path.db``, ``postgresql+psycopg://user:password@host/db``
+or ``journal:///path.log`` (our scheme for an Optuna journal file), or by a bare path:
+``*.db``/``*.sqlite``/``*.sqlite3`` is a SQLite file, ``*.log``/``*.jsonl``/``*.journal`` a journal
+file. Relative paths are resolved against the current directory. The default is the SQLite file
+``./runs/studies.db`` (:func:`default_storage`). Passwords are never printed (:func:`mask_url`).
+
+SQLite suits a few workers on one machine (WAL mode, 60 s busy timeout); a journal file suits many
+workers on one machine; PostgreSQL suits several machines. :class:`PopLock` makes popping an
+enqueued trial atomic on SQLite.
+
+Imports: the standard library, :mod:`sweep.errors` and :mod:`sweep.registry`; Optuna and
+SQLAlchemy lazily.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sweep.errors import SweepError, did_you_mean
+from sweep.registry import Registry
+
+SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
+JOURNAL_SUFFIXES = (".log", ".jsonl", ".journal")
+NETWORK_FS = ("nfs", "nfs4", "cifs", "smb3", "smbfs", "fuse.sshfs", "lustre", "gpfs", "ceph",
+              "glusterfs", "fuse.glusterfs", "9p", "afs", "beegfs")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class StorageKind:
+    """One kind of study storage: how its URLs look and what it offers.
+
+    ``example`` is a URL with ``{dir}`` standing for a directory (file storages) or None for a
+    server storage, whose URL the user (or the test suite: ``SWEEP_TEST_POSTGRES``) gives.
+    ``heartbeat``: Optuna heartbeats (a dead worker's trial is failed by the storage itself);
+    ``atomic_pop``: two workers never pop the same enqueued trial (SQLite needs :class:`PopLock`).
+    """
+
+    name: str
+    prefix: str
+    example: str | None
+    heartbeat: bool
+    atomic_pop: bool
+    shared: str  # who can share it: this machine, or several machines
+
+
+#: every storage kind sweep supports; the conformance tests run over all of them
+STORAGE_KINDS: Registry[StorageKind] = Registry("storage kind")
+STORAGE_KINDS.register("sqlite", StorageKind(
+    "sqlite", "sqlite:///", "sqlite:///{dir}/studies.db", heartbeat=True, atomic_pop=False,
+    shared="a few workers on one machine"))  # fmt: skip
+STORAGE_KINDS.register("journal", StorageKind(
+    "journal", "journal://", "journal:///{dir}/studies.log", heartbeat=False, atomic_pop=True,
+    shared="many workers on one machine"))  # fmt: skip
+STORAGE_KINDS.register("postgresql", StorageKind(
+    "postgresql", "postgresql", None, heartbeat=True, atomic_pop=True,
+    shared="workers on several machines"))  # fmt: skip
+
+
+def storage_kind(url: str) -> StorageKind:
+    """The kind of a storage URL or path (anything :func:`normalize_storage` takes)."""
+    url = normalize_storage(url)
+    for name in STORAGE_KINDS.names():
+        kind = STORAGE_KINDS.get(name)
+        if url.startswith(kind.prefix):
+            return kind
+    raise SweepError(f"storage '{mask_url(url)}': no storage kind matches")  # unreachable
+
+
+def default_storage(study: str = "") -> str:
+    """The default storage: the SQLite file ``runs/studies.db`` under the current directory,
+    holding every study by name (``study`` is accepted for future per-study layouts)."""
+    return f"sqlite:///{(Path.cwd() / 'runs' / 'studies.db').resolve()}"
+
+
+def mask_url(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (user:password@ and password= forms)."""
+    s = str(url)
+    scheme, sep, rest = s.partition("://")
+    if sep:
+        at = rest.rfind("@")
+        if at >= 0 and ":" in rest[:at]:
+            user = rest[:at].split(":", 1)[0]
+            rest = f"{user}:***{rest[at:]}"
+        s = f"{scheme}://{rest}"
+    return re.sub(r"(?i)\b((?:password|passwd|pwd)=)[^&;\s]*", r"\1***", s)
+
+
+def normalize_storage(value: Any, label: str = "storage") -> str:
+    """A storage URL or path -> a canonical URL (absolute paths); SweepError ``label: ...``."""
+    kinds = "a URL (sqlite:///x.db, postgresql+psycopg://user@host/db, journal:///x.log) or a path"
+    if not isinstance(value, str) or not value.strip():
+        raise SweepError(key=label, message=f"expected {kinds}, got {value!r}")
+    v = value.strip()
+    shown = mask_url(v)
+    scheme, sep, rest = v.partition("://")
+    if not sep:
+        path = _abs_path(v)
+        if path.suffix in SQLITE_SUFFIXES:
+            return _file_url("sqlite:///", path, shown, label)
+        if path.suffix in JOURNAL_SUFFIXES:
+            return _file_url("journal://", path, shown, label)
+        raise SweepError(key=label, message=f"cannot tell the storage kind of '{shown}': name a "
+                         f"SQLite file {'/'.join(SQLITE_SUFFIXES)}, a journal file "
+                         f"{'/'.join(JOURNAL_SUFFIXES)}, or give a URL")  # fmt: skip
+    s = scheme.lower()
+    if s == "sqlite":
+        if not rest.startswith("/") or rest[1:] in ("", ":memory:") or rest.startswith("/?"):
+            why = "three slashes before the path"
+            if rest.startswith("/") or not rest:
+                why = "an in-memory database cannot be shared by worker processes"
+            raise SweepError(
+                key=label, message=f"'{shown}': write sqlite:///path/to/file.db ({why})"
+            )
+        return _file_url("sqlite:///", _abs_path(rest[1:]), shown, label)
+    if s == "journal":
+        if not rest:
+            raise SweepError(key=label, message=f"'{shown}': write journal:///path/to/file.log")
+        return _file_url("journal://", _abs_path(rest), shown, label)
+    if s == "postgresql" or s.startswith("postgresql+"):
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            url = make_url(v)
+            _ = url.port  # a non-numeric port raises here
+        except (ArgumentError, ValueError):
+            raise SweepError(key=label, message=f"'{shown}' is not a valid PostgreSQL URL; write "
+                             "postgresql+psycopg://user:password@host:5432/dbname"
+                             ) from None  # fmt: skip
+        if not url.host or not url.database:
+            raise SweepError(key=label, message=f"'{shown}': name the host and the database, e.g. "
+                             "postgresql+psycopg://user:password@host:5432/dbname")  # fmt: skip
+        return v
+    if s.split("+")[0] in ("mysql", "mariadb", "oracle", "mssql"):
+        raise SweepError(key=label, message=f"'{shown}': {s.split('+')[0]} is not supported; "
+                         f"use {kinds}")  # fmt: skip
+    hint = did_you_mean(s, ("sqlite", "postgresql", "journal"))
+    raise SweepError(key=label, message=f"'{shown}': unsupported storage scheme '{scheme}'"
+                     f"{hint}; use {kinds}")  # fmt: skip
+
+
+def _abs_path(text: str) -> Path:
+    p = Path(text).expanduser()
+    return p if p.is_absolute() else (Path.cwd() / p).resolve()
+
+
+def _file_url(prefix: str, path: Path, shown: str, label: str) -> str:
+    if path.is_dir():
+        raise SweepError(key=label, message=f"'{shown}' is a directory; name a file inside it")
+    return f"{prefix}{path}"
+
+
+def make_storage(url: str, *, heartbeat: bool = True):
+    """An Optuna storage for ``url`` (anything :func:`normalize_storage` takes).
+
+    SQLite: WAL journal mode set once on the file (not on a network filesystem), a 60 s busy
+    timeout. SQLite and PostgreSQL: with ``heartbeat``, a 10 s heartbeat, 30 s grace period and
+    one retry of a trial whose worker died (``RetryHeartbeatStaleTrialCallback``). Journal files
+    have no heartbeat (a resume must fail stale RUNNING trials itself).
+    """
+    import optuna
+
+    url = normalize_storage(url)
+    shown = mask_url(url)
+    if url.startswith("journal://"):
+        from optuna.storages.journal import JournalFileBackend
+
+        path = Path(url[len("journal://") :])
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+        except OSError as e:
+            raise SweepError(f"storage {shown}: cannot open the journal file: {e}") from None
+    kwargs: dict[str, Any] = {}
+    if heartbeat:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)
+        kwargs = {"heartbeat_interval": 10, "grace_period": 30,
+                  "heartbeat_stale_trial_callback": retry}  # fmt: skip
+    if url.startswith("sqlite:///"):
+        path = Path(url[len("sqlite:///") :])
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _enable_wal(path)
+        except (OSError, __import__("sqlite3").Error) as e:
+            raise SweepError(f"storage {shown}: cannot open the SQLite file: {e}") from None
+        engine_kwargs: dict[str, Any] = {"connect_args": {"timeout": 60}}
+    else:
+        engine_kwargs = {"pool_pre_ping": True}
+    try:
+        with warnings.catch_warnings():  # heartbeat arguments are "experimental" in Optuna 5.0
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+    except Exception as e:  # driver missing, unreachable server, bad credentials, ...
+        first = (str(e).strip().splitlines() or [""])[0]
+        msg = mask_url(first).replace(url, shown)
+        if isinstance(e, ImportError):
+            msg = "the database driver is missing (PostgreSQL: pip install 'psycopg[binary]')"
+        raise SweepError(f"storage {shown}: cannot open: {type(e).__name__}: {msg}") from None
+
+
+def _enable_wal(path: Path) -> None:
+    import sqlite3
+
+    if _on_network_fs(path):
+        return  # WAL needs shared memory that network filesystems do not provide
+    con = sqlite3.connect(str(path), timeout=60)
+    try:
+        mode = con.execute("PRAGMA journal_mode").fetchone()[0]
+        if str(mode).lower() != "wal":
+            con.execute("PRAGMA journal_mode=WAL")
+    finally:
+        con.close()
+
+
+def _on_network_fs(path: Path) -> bool:
+    try:
+        mounts = Path("/proc/mounts").read_text().splitlines()
+    except OSError:
+        return False
+    target, best, fstype = str(path.resolve()), "", ""
+    for line in mounts:
+        parts = line.split()
+        if len(parts) < 3:
+            continue
+        mnt = parts[1].replace("\\040", " ")
+        inside = target == mnt or target.startswith(mnt.rstrip("/") + "/")
+        if inside and len(mnt) > len(best):
+            best, fstype = mnt, parts[2]
+    return fstype in NETWORK_FS
+
+
+class PopLock:
+    """SQLite cannot pop an enqueued (WAITING) trial atomically: two workers may both take it
+    and run it twice (optuna issue 4002; enqueued trials are retries and sweep calibrate's
+    cells). A local worker of a SQLite storage holds this file lock (``<db>.pop-lock``) from
+    before ``ask`` until its objective starts, when the trial is RUNNING. Other storages pop
+    atomically: a no-op."""
+
+    def __init__(self, url: str) -> None:
+        self.fh = None
+        if url.startswith("sqlite:///"):
+            try:
+                import fcntl
+
+                self.fh = open(url[len("sqlite:///") :] + ".pop-lock", "a")
+                fcntl.flock(self.fh, fcntl.LOCK_EX)
+            except (ImportError, OSError):
+                self.release()
+
+    def release(self) -> None:
+        if self.fh is not None:
+            self.fh.close()  # closing the file drops the lock
+            self.fh = None
+
+    def released(self, objective):
+        def run(trial):
+            self.release()
+            return objective(trial)
+
+        return run
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
