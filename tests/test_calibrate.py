@@ -62,15 +62,15 @@ def write(tmp_path: Path, calibration: str = CALIBRATION, seeds: str = "[0]",
 
 
 def load_cal(path):
-    from sweep.calibrate import load_calibration
-    from sweep.space import load_study_config
+    from sweep.calibration.plan import load_calibration
+    from sweep.study_config import load_study_config
 
     spec = load_study_config(path)
     return spec, load_calibration(spec)
 
 
 def open_study(tmp_path: Path, name: str):
-    from sweep.space import make_storage, normalize_storage
+    from sweep.storage import make_storage, normalize_storage
 
     url = normalize_storage(str(tmp_path / "studies.db"))
     return optuna.load_study(study_name=name, storage=make_storage(url, heartbeat=False))
@@ -186,8 +186,9 @@ def test_engine_replicates_each_seed_and_fixed_trials(tmp_path):
     recipe and seeds and is never pruned."""
     from proxy_tasks import run_trial
     from proxy_tasks.spec import TrialSpec
-    from sweep.engine import FIXED_ATTR, Objective
-    from sweep.space import load_study_config
+    from sweep.engine import Objective
+    from sweep.record import FIXED as FIXED_ATTR
+    from sweep.study_config import load_study_config
 
     spec = load_study_config(write(tmp_path, seeds="[0, 1, 2]"))
     objective = Objective(spec, "cpu", "cpu", str(tmp_path / "cache"))
@@ -288,7 +289,7 @@ def test_stored_analysis_matches_the_trials_and_gives_a_verdict(calibrated):
 
 
 def test_report_section_has_the_three_figures_and_the_verdict(calibrated):
-    from sweep.calibrate import report_section
+    from reports.sections.calibration import report_section
 
     tmp, _, _ = calibrated
     section = report_section(open_study(tmp, "tinycal-calibration-cpu"))

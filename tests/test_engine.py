@@ -53,7 +53,7 @@ def sweep(*args, cwd, timeout=300, **kw):
 
 
 def load(tmp_path, study="tiny", storage="studies.db"):
-    from sweep.space import make_storage, normalize_storage
+    from sweep.storage import make_storage, normalize_storage
 
     url = normalize_storage(where(tmp_path, storage))
     return optuna.load_study(study_name=study, storage=make_storage(url, heartbeat=False))
@@ -194,11 +194,12 @@ def test_ctrl_c_stops_quietly_and_resume_retries_the_interrupted_trials(tmp_path
 def test_a_trial_no_worker_named_is_an_orphan_only_after_the_grace(tmp_path, monkeypatch):
     # A worker killed between Optuna's ask and the objective leaves a RUNNING trial with no
     # worker attribute: fresh, it may be a live worker's; past the grace, it is failed + retried.
-    from sweep import engine
+    from sweep import record
+    from sweep.engine import study as engine  # fail_orphans and its ORPHAN_GRACE_S
 
     study = optuna.create_study(study_name="s", storage=f"sqlite:///{tmp_path / 's.db'}")
     named = study.ask()
-    named.set_user_attr(engine.WORKER_ATTR, f"{__import__('socket').gethostname()}:{os.getpid()}")
+    named.set_user_attr(record.WORKER, f"{__import__('socket').gethostname()}:{os.getpid()}")
     unnamed = study.ask()
     assert engine.fail_orphans(study) == []  # within the grace; the named one's worker is alive
     monkeypatch.setattr(engine, "ORPHAN_GRACE_S", 0.0)

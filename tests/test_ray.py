@@ -123,7 +123,7 @@ def write(tmp_path: Path, text: str, **kw) -> Path:
 
 
 def load(url: str, study: str):
-    from sweep.space import make_storage
+    from sweep.storage import make_storage
 
     return optuna.load_study(study_name=study, storage=make_storage(url, heartbeat=False))
 
@@ -191,7 +191,7 @@ def test_scheduler_replay_from_the_study_decides_as_ray_tune_does(direction, bra
     import numpy as np
     from ray.tune.schedulers import AsyncHyperBandScheduler, TrialScheduler
 
-    from sweep.ray_backend import TuneSchedulerPruner, _TuneTrial
+    from sweep.engine.ray_backend import TuneSchedulerPruner, _TuneTrial
 
     max_t, rng = 27, np.random.default_rng(0)
     pruner = TuneSchedulerPruner(max_t=max_t, grace_period=1, reduction_factor=3,

@@ -25,7 +25,7 @@ def write(tmp_path: Path, study: str = "st", trials: int = 4) -> Path:
 
 
 def load(url: str, study: str = "st"):
-    from sweep.space import make_storage
+    from sweep.storage import make_storage
 
     return optuna.load_study(study_name=study, storage=make_storage(url, heartbeat=False))
 
@@ -41,7 +41,7 @@ def sweep(capfd, *args) -> tuple[int, str, str]:
 
 
 def test_storage_opens_with_heartbeats_and_keeps_a_study(storage_url):
-    from sweep.space import make_storage
+    from sweep.storage import make_storage
 
     st = make_storage(storage_url)
     assert isinstance(st, optuna.storages.RDBStorage) and st.get_heartbeat_interval() == 10
@@ -68,7 +68,8 @@ def test_two_local_workers_share_the_storage(storage_url, tmp_path):
 def test_a_dead_workers_trial_is_failed_retried_once_and_completed(storage_url, tmp_path):
     """A RUNNING trial whose worker (a real process on this host) is gone: the next launch fails
     it, enqueues one retry with the same parameters, and completes the budget with it."""
-    from sweep.engine import WORKER_ATTR, run
+    from sweep.engine import run
+    from sweep.record import WORKER as WORKER_ATTR
 
     space = write(tmp_path, trials=3)
     run(str(space), storage=storage_url, trials=1, device="cpu", progress=False, quiet=True,

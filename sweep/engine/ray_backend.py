@@ -1,0 +1,462 @@
+"""The Ray backend of the sweep engine: Ray-launched Optuna workers on a shared study database.
+
+``backend: ray`` (or ``sweep launch --backend ray [--address ADDR]``) runs a study's trials on
+Ray actors instead of local worker processes. Each actor holds the per-trial resources
+(``resources: {cpus: 1, gpus: 0.5}``, fractional GPUs allowed), opens the SAME study database
+and runs the engine's own :class:`sweep.engine.objective.Objective` with
+``study.optimize(n_trials=1)``
+per budget ticket: the sampler stays Optuna's, RDB heartbeats work, and every trial carries
+exactly the attributes the local backend writes (``param:*``, metrics, ``*_std``,
+``dataset_fingerprint``, seeds, device, ``sweep:worker`` = ``host:pid``).
+
+Why not Ray Tune with ``OptunaSearch``: measured on Ray 2.60 (``shared/docs/optuna-ray-notes.md``),
+``Tuner.restore`` after a killed driver fails with ``UpdateFinishedTrialError`` (it re-runs trials
+that are COMPLETE in the study), trials stay RUNNING (no heartbeat under ask/tell), Ray processes
+outlive the driver, ASHA-stopped trials reach Optuna as COMPLETE with a partial value, no user
+attribute reaches the study, and Ray keeps a second per-trial record. Here the study database is
+the only record, and the crash paths are the local backend's:
+
+* an actor that dies mid-trial (killed, out of memory, node lost): the driver sees the actor
+  error, marks the trial FAIL (``error``: "worker died mid-trial"), enqueues ONE retry with the
+  same parameters (``sweep:retry_of``) and starts a replacement actor for the ticket;
+* a killed driver: when it had started the local Ray itself, a reaper process (started before
+  Ray, in its own session) notices the driver's death through a pipe and kills every Ray process
+  the driver started, so nothing is left behind; on a cluster (``address``) Ray kills the job's
+  actors. ``sweep resume`` then fails the orphans (pid gone on this host; heartbeat stale
+  elsewhere), retries them once and runs the remaining budget; completed trials are untouched.
+
+Ray Tune schedulers (``scheduler: asha`` or ``hyperband``, single objective) decide early stops
+with Ray Tune's own ``AsyncHyperBandScheduler`` rung logic, replayed from the intermediate values
+stored in the study (:class:`TuneSchedulerPruner`): a stopped trial is recorded PRUNED with its
+partial curve, never COMPLETE, and a restarted driver loses no scheduler state. PBT is refused:
+it mutates running trials' hyperparameters from checkpoints, which a proxy trial (its dataset is
+fixed when it starts) and an Optuna sampler do not have.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from optuna.pruners import BasePruner
+
+from sweep.errors import SweepError
+
+ROOT = Path(__file__).resolve().parents[2]
+#: packages shipped to a remote cluster (``runtime_env.py_modules``): the driver's exact code
+PY_MODULES = (ROOT / "sweep", ROOT / "proxy_tasks")
+#: a Ray worker that fails to start this many times in a row ends the run
+MAX_START_FAILURES = 3
+
+
+# ----------------------------------------------------------------------------- scheduler
+class TuneSchedulerPruner(BasePruner):
+    """Ray Tune's asynchronous successive halving (``AsyncHyperBandScheduler``) as an Optuna
+    pruner whose state is the study database.
+
+    For each decision a fresh scheduler is fed, in trial order, the intermediate values (the
+    pre-training loss per epoch, signed like the objective) of every other COMPLETE, PRUNED or
+    RUNNING trial, then this trial's own: each rung then holds what Ray Tune would have recorded,
+    and the scheduler's answer for this trial's latest epoch is the decision. ``brackets > 1``
+    (``hyperband``) puts each trial in a bracket drawn as Ray Tune draws it (softmax over the
+    bracket sizes), seeded by the trial number, so a replay always finds the same bracket.
+    Reaching ``max_t`` ends a trial normally (never pruned).
+    """
+
+    def __init__(self, *, max_t: int, grace_period: int = 1, reduction_factor: float = 4,
+                 brackets: int = 1) -> None:  # fmt: skip
+        self.max_t, self.grace_period = int(max_t), int(grace_period)
+        self.reduction_factor, self.brackets = float(reduction_factor), int(brackets)
+        if self.grace_period > self.max_t:
+            raise SweepError(f"scheduler: grace_period {grace_period} > max_t {max_t}")
+
+    def _scheduler(self):
+        from ray.tune.schedulers import AsyncHyperBandScheduler
+
+        sched = AsyncHyperBandScheduler(
+            time_attr="t", metric="v", mode="max", max_t=self.max_t,
+            grace_period=self.grace_period, reduction_factor=self.reduction_factor,
+            brackets=self.brackets,
+        )  # fmt: skip
+        if not (hasattr(sched, "_brackets") and hasattr(sched, "_trial_info")):
+            raise RuntimeError("this Ray version's AsyncHyperBandScheduler has no _brackets/"
+                               "_trial_info: sweep.ray_backend needs updating")  # fmt: skip
+        return sched
+
+    def bracket(self, number: int, sched) -> int:
+        import numpy as np
+
+        sizes = np.array([len(b._rungs) for b in sched._brackets])
+        probs = np.e ** (sizes - sizes.max())
+        return int(np.random.default_rng(number).choice(len(sizes), p=probs / probs.sum()))
+
+    def prune(self, study, trial) -> bool:
+        from optuna.study import StudyDirection
+        from optuna.trial import TrialState
+        from ray.tune.schedulers import TrialScheduler
+
+        step = trial.last_step
+        if step is None or step >= self.max_t:
+            return False
+        sign = 1.0 if study.direction == StudyDirection.MAXIMIZE else -1.0
+        states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+        others = [t for t in study.get_trials(deepcopy=False, states=states)
+                  if t.number != trial.number and t.intermediate_values]  # fmt: skip
+        sched = self._scheduler()
+        action = TrialScheduler.CONTINUE
+        for t in [*others, trial]:
+            key = _TuneTrial(str(t.number))
+            sched._trial_info[key.trial_id] = sched._brackets[self.bracket(t.number, sched)]
+            for s, v in sorted(t.intermediate_values.items()):
+                if t is trial and s > step:
+                    break
+                action = sched.on_trial_result(None, key, {"t": s, "v": sign * v})
+        return action == TrialScheduler.STOP
+
+
+class _TuneTrial:
+    """What Ray Tune's bracket bookkeeping reads from a trial: its id."""
+
+    __slots__ = ("trial_id",)
+
+    def __init__(self, trial_id: str) -> None:
+        self.trial_id = trial_id
+
+
+def scheduler_pruner(spec, profile: str):
+    """The pruner for ``spec.backend.scheduler`` (None for ``none``); ``max_t`` defaults to the
+    profile's pre-training epochs (the steps the proxy reports)."""
+    sched = spec.backend.scheduler
+    if sched["name"] == "none":
+        return None
+    opts = dict(sched.get("options") or {})
+    if opts.get("max_t") is None:
+        from proxy_tasks.recipe import make_recipe
+
+        opts["max_t"] = max(1, int(make_recipe(profile, spec.recipe(profile)).pretrain_epochs))
+    opts.setdefault("brackets", 3 if sched["name"] == "hyperband" else 1)
+    return TuneSchedulerPruner(**opts)
+
+
+# ----------------------------------------------------------------------------- worker actor
+class RayWorker:
+    """One Ray actor: the engine's worker loop body, one ``study.optimize(n_trials=1)`` per call.
+
+    ``payload`` carries the search-space file's text (a remote node does not have the file),
+    the storage URL, study name, profile, device and per-trial CPUs."""
+
+    def __init__(self, payload: dict[str, Any], index: int) -> None:
+        cpus = max(1, int(payload["cpus"]))
+        os.environ["OMP_NUM_THREADS"] = str(cpus)  # before torch is imported
+        import optuna
+
+        from sweep.engine.objective import Objective
+        from sweep.samplers import make_pruner, make_sampler
+        from sweep.storage import make_storage
+        from sweep.study_config import load_study_config
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self._tmp = tempfile.TemporaryDirectory(prefix="sweep-ray-")
+        path = Path(self._tmp.name) / payload["file_name"]
+        path.write_text(payload["file_text"])
+        spec = load_study_config(path, storage=payload["storage"])
+        spec = _with_scheduler(spec, payload["scheduler"])
+        pruner = scheduler_pruner(spec, payload["profile"]) or make_pruner(spec)
+        self.study = optuna.load_study(
+            study_name=payload["study"], storage=make_storage(payload["storage"]),
+            sampler=make_sampler(spec, seed=1000 + index), pruner=pruner,
+        )  # fmt: skip
+        device = payload["device"]
+        if device != "cpu":  # Ray sets CUDA_VISIBLE_DEVICES to this actor's GPU(s)
+            import ray
+
+            device = "cuda:0" if ray.get_gpu_ids() else "cpu"
+        if device == "cpu":
+            import torch
+
+            torch.set_num_threads(cpus)
+        cache = payload["cache_dir"]
+        if cache:  # the launcher's path may not exist on another node: a local cache there
+            try:
+                Path(cache).mkdir(parents=True, exist_ok=True)
+            except OSError:
+                cache = str(Path(tempfile.gettempdir()) / "sweep-cache")
+        self.objective = Objective(spec, payload["profile"], device, cache)
+        self.storage = payload["storage"]
+
+    def identity(self) -> str:
+        """``host:pid``, as the trials this actor runs record in ``sweep:worker``."""
+        import socket
+
+        return f"{socket.gethostname()}:{os.getpid()}"
+
+    def run_one(self) -> None:
+        from sweep.storage import PopLock
+
+        # Any exception fails the trial (Optuna records it), never the actor. On SQLite, the
+        # local workers' lock keeps two actors of this host from popping the same retry.
+        with PopLock(self.storage) as lock:
+            self.study.optimize(lock.released(self.objective), n_trials=1, catch=(Exception,))
+
+
+def _with_scheduler(spec, scheduler: dict):
+    import dataclasses
+
+    return dataclasses.replace(spec, backend=dataclasses.replace(spec.backend,
+                                                                 scheduler=scheduler))  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- Ray session
+_REAPER = r"""
+import os, select, signal, sys
+driver, me = int(sys.argv[1]), os.getpid()
+
+def stat(pid):
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        return int(fields[1]), int(fields[19])  # ppid, start time
+    except (OSError, IndexError, ValueError):
+        return None
+
+def is_ray(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"ray" in f.read()
+    except OSError:
+        return False
+
+t0 = stat(me)[1]
+seen = {}  # pid -> start time: Ray processes of the driver, and their descendants
+
+def scan():
+    table = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            st = stat(int(d))
+            if st:
+                table[int(d)] = st
+    kids = {}
+    for pid, (ppid, _) in table.items():
+        kids.setdefault(ppid, []).append(pid)
+    todo = [(p, False) for p in kids.get(driver, [])] + [(p, True) for p in list(seen)]
+    while todo:
+        pid, ours = todo.pop()
+        if pid == me or pid not in table or table[pid][1] < t0:
+            continue
+        ours = ours or is_ray(pid)
+        if ours:
+            seen.setdefault(pid, table[pid][1])
+        todo.extend((k, ours) for k in kids.get(pid, []) if k not in seen)
+
+while True:
+    ready, _, _ = select.select([0], [], [], 0.5)
+    if ready and not os.read(0, 4096):
+        break  # EOF: the driver exited or died
+    scan()
+scan()
+for pid, start in seen.items():
+    st = stat(pid)
+    if st and st[1] == start:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+"""
+
+
+class _Reaper:
+    """A process that outlives the driver by a moment: when the driver's pipe closes (it exited,
+    or was killed with SIGKILL), it kills every Ray process the driver started (polled from
+    /proc while the driver lives), so a killed launcher leaves no Ray process behind."""
+
+    def __init__(self) -> None:
+        self.proc = None
+        if sys.platform.startswith("linux"):
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", _REAPER, str(os.getpid())], stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            )  # fmt: skip
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.stdin is not None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+
+
+@contextlib.contextmanager
+def ray_session(address: str | None) -> Iterator[bool]:
+    """Connect to Ray for one run; yields whether this run started or joined Ray itself.
+
+    A Ray already initialised in this process (a Python caller's) is used as it is. Otherwise
+    ``address`` (or ``RAY_ADDRESS``) joins that cluster, shipping ``sweep`` and ``proxy_tasks``
+    with ``runtime_env.py_modules``; no address starts a local Ray with this machine's CPUs and
+    GPUs, watched by a :class:`_Reaper`, and shuts it down at the end."""
+    import ray
+
+    if ray.is_initialized():
+        yield False
+        return
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    common: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False,
+                              "namespace": "sweep"}  # fmt: skip
+    reaper = None
+    try:
+        if address:
+            probe_address(address)
+            env = {"py_modules": [str(p) for p in PY_MODULES],
+                   "excludes": ["__pycache__", "*.pyc", "*.nbi", "*.nbc"]}  # fmt: skip
+            try:
+                ray.init(address=address, runtime_env=env, **common)
+            except Exception as e:  # ConnectionError, ValueError (bad format), timeouts
+                first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+                raise SweepError(f"ray backend: cannot join the Ray cluster at '{address}': "
+                                 f"{first}") from None  # fmt: skip
+        else:
+            reaper = _Reaper()
+            ray.init(address="local", num_cpus=os.cpu_count() or 1, include_dashboard=False,
+                     **common)  # fmt: skip
+        yield True
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+        if reaper is not None:
+            reaper.close()
+
+
+def probe_address(address: str, timeout: float = 5.0) -> None:
+    """A quick TCP check of ``host:port`` (Ray itself retries an unreachable address for
+    minutes); ``auto`` is left to Ray."""
+    import socket
+
+    if address == "auto":
+        return
+    hostport = address.split("://", 1)[-1]
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise SweepError(f"ray backend: address '{address}': expected auto, host:port (the "
+                         "head's GCS port, 6379 by default) or ray://host:10001")  # fmt: skip
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as e:
+        why = e.strerror or str(e) or type(e).__name__
+        raise SweepError(f"ray backend: cannot reach the Ray cluster at '{address}': {why}; "
+                         "is 'ray start --head' running there?") from None  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- driver
+def run_workers(plan, study, remaining: int, n_workers: int, spec, progress: bool, budget: int,
+                max_failed: int) -> None:  # fmt: skip
+    """Run ``remaining`` trials on ``n_workers`` Ray actors (see the module docstring)."""
+    import ray
+    from ray.exceptions import RayActorError, RayTaskError
+
+    from sweep import record
+    from sweep.engine.progress import Progress
+    from sweep.engine.study import counts, fail_orphans, retried
+
+    backend = spec.backend
+    res = backend.resources(plan.profile)
+    payload = {
+        "file_name": Path(plan.path).name, "file_text": Path(plan.path).read_text(),
+        "storage": plan.storage, "study": plan.study, "profile": plan.profile,
+        "device": plan.device, "cpus": res["cpus"], "scheduler": dict(backend.scheduler),
+        "cache_dir": str(Path(plan.cache_dir).resolve()) if plan.cache_dir else None,
+    }  # fmt: skip
+    with ray_session(backend.address):
+        _check_fits(ray, res)
+        cls = ray.remote(RayWorker).options(num_cpus=res["cpus"], num_gpus=res["gpus"],
+                                            max_restarts=0, max_task_retries=0)  # fmt: skip
+        actors: dict[int, Any] = {}
+        idents: dict[int, str] = {}
+        pending: dict[Any, tuple[int, str]] = {}  # ObjectRef -> (slot, "start" | "trial")
+        tickets, start_failures, stopping, checked = remaining, 0, False, 0.0
+
+        def start(slot: int) -> None:
+            actors[slot] = cls.remote(payload, slot)
+            pending[actors[slot].identity.remote()] = (slot, "start")
+
+        def retire(slot: int) -> None:
+            ray.kill(actors.pop(slot), no_restart=True)
+            idents.pop(slot, None)
+
+        try:
+            for i in range(n_workers):
+                start(i)
+            with Progress(progress, study, budget, spec) as bar:
+                while pending:
+                    ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
+                    for ref in ready:
+                        slot, kind = pending.pop(ref)
+                        try:
+                            value = ray.get(ref)
+                        except RayActorError as e:  # died: killed, out of memory, node lost
+                            if kind == "trial":
+                                fail_orphans(study, dead={idents.pop(slot)})
+                                tickets += 1
+                            else:
+                                start_failures += 1
+                                if start_failures >= MAX_START_FAILURES:
+                                    raise SweepError(f"ray backend: the worker actor failed to "
+                                                     f"start {start_failures} times: "
+                                                     f"{_first_line(e)}") from None  # fmt: skip
+                            actors.pop(slot, None)
+                            if tickets > 0 and not stopping:
+                                start(slot)
+                            continue
+                        except RayTaskError as e:  # outside the trial: the storage, ...
+                            fail_orphans(study, dead={idents[slot]})
+                            retire(slot)
+                            raise SweepError(f"ray backend: a worker failed outside a trial: "
+                                             f"{_first_line(e)}") from None  # fmt: skip
+                        if kind == "start":
+                            idents[slot], start_failures = value, 0
+                        stopping = stopping or bool(study.user_attrs.get(record.STUDY_STOP))
+                        if tickets > 0 and not stopping:
+                            tickets -= 1
+                            pending[actors[slot].run_one.remote()] = (slot, "trial")
+                        else:
+                            retire(slot)
+                    if time.monotonic() - checked >= 0.5:  # as often as the local backend
+                        checked = time.monotonic()
+                        bar.update()
+                        if counts(study)["FAIL"] >= max_failed + retried(study):
+                            # too many failures: drain
+                            study.set_user_attr(record.STUDY_STOP, True)
+        finally:
+            for slot in list(actors):  # an interrupted run: no trial left RUNNING
+                with contextlib.suppress(Exception):
+                    ray.kill(actors.pop(slot), no_restart=True)
+            if idents:
+                with contextlib.suppress(Exception):
+                    fail_orphans(study, dead=set(idents.values()))
+
+
+def _check_fits(ray, res: dict[str, float]) -> None:
+    """A trial's resources must fit on one node, or its actor would wait forever."""
+    nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+    if any(n.get("CPU", 0) >= res["cpus"] and n.get("GPU", 0) >= res["gpus"] for n in nodes):
+        return
+    have = ", ".join(f"{n.get('CPU', 0):g} CPUs/{n.get('GPU', 0):g} GPUs" for n in nodes)
+    raise SweepError(f"ray backend: no node of the Ray cluster can hold a trial's resources "
+                     f"({res['cpus']:g} CPUs, {res['gpus']:g} GPUs; nodes: {have or 'none'}); "
+                     "lower backend.resources, or --profile cpu without GPUs")  # fmt: skip
+
+
+def _first_line(e: BaseException) -> str:
+    from sweep.storage import mask_url
+
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    # Ray wraps the cause: its last line is the most telling ("ValueError: ...").
+    return mask_url(lines[-1] if lines else type(e).__name__)
