@@ -6,6 +6,14 @@ label smoothing 0.1, drop-path 0.1, mixup 0.8 / cutmix 1.0, random-resized-crop 
 flip, then fully fine-tunes on real datasets. A recipe keeps every ingredient and scales the
 sizes down: a micro ViT at 16-32 px for CPUs (preset ``cpu``), ViT-Tiny at 64 px for one GPU
 (preset ``gpu``). Any field can be overridden (``--set recipe.pretrain_epochs=20``).
+
+A bad override raises :class:`RecipeError`, which names the offending field (``err.field``) and
+says what is wrong with it (``err.message``); ``str(err)`` is ``recipe.<field>: <message>``.
+:func:`check_field` checks one override on its own (its type), :func:`make_recipe` the whole
+combination (ranges, fields that constrain each other). The study file's schema
+(:mod:`sweep.schema.recipe`) mirrors :class:`Recipe`'s fields from :data:`FIELDS`.
+
+Imports: the standard library and :mod:`sweep.errors`.
 """
 
 from __future__ import annotations
@@ -106,11 +114,25 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 HEADLINES = ("finetune", "linear", "knn")
 PRECISIONS = ("bf16", "fp32")
+#: every field of :class:`Recipe`, by name, in declaration order
+FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(Recipe)}
+
+
+class RecipeError(SweepError):
+    """A bad recipe override: ``field`` names it, ``message`` says what is wrong."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"recipe.{field}: {message}")
+        self.field = field
+        self.message = message
+
+    def __reduce__(self):  # picklable (worker processes)
+        return (type(self), (self.field, self.message))
 
 
 def _check(name: str, ok: bool, msg: str) -> None:
     if not ok:
-        raise SweepError(f"recipe.{name}: {msg}")
+        raise RecipeError(name, msg)
 
 
 def make_recipe(profile: str, overrides: dict[str, Any] | None = None) -> Recipe:
@@ -120,18 +142,25 @@ def make_recipe(profile: str, overrides: dict[str, Any] | None = None) -> Recipe
             f"unknown profile '{profile}'{did_you_mean(profile, PRESETS)}; "
             f"choose one of: {', '.join(PRESETS)}"
         )
-    fields = {f.name: f for f in dataclasses.fields(Recipe)}
     values = dict(PRESETS[profile])
     for key, value in (overrides or {}).items():
-        if key not in fields:
-            raise SweepError(
-                f"recipe.{key}: unknown recipe field{did_you_mean(key, fields)}; "
-                f"valid: {', '.join(fields)}"
-            )
-        values[key] = _coerce(key, fields[key], value)
+        values[key] = check_field(key, value)
     recipe = Recipe(**values)
     validate(recipe)
     return recipe
+
+
+def unknown_field_message(key: str) -> str:
+    """What is said about a field :class:`Recipe` does not have."""
+    return f"unknown recipe field{did_you_mean(key, FIELDS)}; valid: {', '.join(FIELDS)}"
+
+
+def check_field(key: str, value: Any) -> Any:
+    """One override on its own: ``value`` as the field's type (a pair as a tuple, an int as a
+    float for float fields); :class:`RecipeError` for an unknown field or a wrong type."""
+    if key not in FIELDS:
+        raise RecipeError(key, unknown_field_message(key))
+    return _coerce(key, FIELDS[key], value)
 
 
 def _coerce(key: str, f: dataclasses.Field, value: Any) -> Any:

@@ -1,4 +1,14 @@
-"""``sweep trial``: one proxy trial (or its replicates) from a search-space file."""
+"""``sweep trial``: one proxy trial (or its replicates) from a study file.
+
+The file is read into its typed model (:func:`sweep.schema.document.load_study_file`) and the
+chosen profile's fixed values checked (:func:`sweep.schema.fixed.check_fixed`); a file without
+a ``search:`` section runs too (the searched parameters keep their fixed values). ``--set``
+values are routed by :func:`sweep.schema.recipe.split_overrides` and checked before anything
+runs.
+
+Imports: the standard library, numpy, :mod:`sweep.devices`, :mod:`sweep.schema`,
+:mod:`sweep.generators`, :mod:`proxy_tasks` (lazily).
+"""
 
 from __future__ import annotations
 
@@ -7,52 +17,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-
-from sweep.config import (
-    Config,
-    generator_overrides,
-    load_config,
-    recipe_overrides,
-    split_overrides,
-)
-from sweep.errors import SweepError
-
-
-def _rewrap(cfg: Config, keys: tuple, err: SweepError, prefix: str) -> SweepError:
-    msg = str(err)
-    return cfg.error(keys, msg[len(prefix) :] if msg.startswith(prefix) else msg)
-
-
-def validate_file_values(cfg: Config, profile: str) -> tuple[str, dict, dict]:
-    """Generator name, fixed generator parameters and recipe overrides of the file, each value
-    checked, errors pointing at the file line of the offending key."""
-    from proxy_tasks.recipe import make_recipe
-    from sweep.generators import generator_class
-
-    name = cfg.data["generator"]["name"]
-    try:
-        gen_cls = generator_class(name)
-    except SweepError as e:
-        raise cfg.error(("generator", "name"), str(e)) from None
-    params = generator_overrides(cfg, profile)
-    for key, value in params.items():
-        src = ("profiles", profile, "generator", key)
-        keys = src if key in (cfg.data.get("profiles", {}).get(profile, {}).get("generator")
-                              or {}) else ("generator", "params", key)  # fmt: skip
-        try:
-            gen_cls.resolve_params({key: value})
-        except SweepError as e:
-            raise _rewrap(cfg, keys, e, f"{key}: ") from None
-    recipe = recipe_overrides(cfg, profile)
-    try:  # the whole combination: fields constrain each other (num_heads | embed_dim, ...)
-        make_recipe(profile, recipe)
-    except SweepError as e:
-        key = str(e).split(":", 1)[0].removeprefix("recipe.")
-        keys = ("proxy", "recipe", key) if key in recipe else ("proxy", "recipe")
-        if key in (cfg.data.get("profiles", {}).get(profile, {}).get("recipe") or {}):
-            keys = ("profiles", profile, "recipe", key)
-        raise _rewrap(cfg, keys, e, f"recipe.{key}: ") from None
-    return name, params, recipe
 
 
 def run_from_file(
@@ -68,42 +32,36 @@ def run_from_file(
     cache_dir: str | None = "runs/cache",
     quiet: bool = False,
 ) -> dict[str, Any]:
-    from proxy_tasks import PROXY_TASKS, run_trial
+    """Run the trial of the study file at ``path`` once per seed; the result (one seed) or
+    the replicates with the mean and standard deviation of every metric."""
+    from proxy_tasks import run_trial
     from proxy_tasks.recipe import make_recipe
     from proxy_tasks.spec import TrialSpec
-    from proxy_tasks.vit import resolve_profile, resolve_torch_device
+    from sweep.devices import pick_profile
     from sweep.generators import get_generator
+    from sweep.schema.document import load_study_file
+    from sweep.schema.fixed import check_fixed
+    from sweep.schema.recipe import split_overrides
 
-    cfg = load_config(path)
-    proxy = cfg.data.get("proxy") or {}
-    task = proxy.get("task", "vit")
-    if task not in PROXY_TASKS:
-        try:
-            PROXY_TASKS.get(task)
-        except SweepError as e:
-            raise cfg.error(("proxy", "task"), str(e)) from None
-    dev = resolve_torch_device(device)
-    asked = profile or proxy.get("profile", "auto")
-    if asked not in ("auto", "cpu", "gpu"):
-        raise cfg.error(("proxy", "profile"), f"unknown profile '{asked}'; use auto, cpu or gpu")
-    prof = resolve_profile(asked, dev)
-    if asked == "auto" and not quiet:
-        why = "a CUDA device is available" if dev.type == "cuda" else "no CUDA device"
-        print(f"sweep: profile '{prof}' ({why}); override with --profile", file=sys.stderr)
-    name, params, recipe = validate_file_values(cfg, prof)
+    doc = load_study_file(path)
+    choice = pick_profile(profile or doc.proxy.profile, device)
+    choice.announce(quiet)
+    prof = choice.profile
+    _, params, recipe = check_fixed(doc, prof)
+    name = doc.generator.name
     gen_set, rec_set = split_overrides(name, sets or {})
     params.update(gen_set)
     recipe.update(rec_set)
     get_generator(name, params)  # validates --set values before anything runs
     make_recipe(prof, recipe)
-    seeds = seeds or cfg.data.get("seeds") or [0]
-    all_roots = dict(proxy.get("roots") or {})
-    all_roots.update(roots or {})
+    seeds = seeds or list(doc.seeds)
+    all_roots = {**doc.proxy.roots, **(roots or {})}
+    dev = choice.device_type if device == "auto" else device
     results = []
     for s in seeds:
         spec = TrialSpec(
-            generator=name, params=params, task=task, profile=prof, recipe=recipe,
-            data_seed=s if data_seed is None else data_seed, train_seed=s, device=str(dev),
+            generator=name, params=params, task=doc.proxy.task, profile=prof, recipe=recipe,
+            data_seed=s if data_seed is None else data_seed, train_seed=s, device=dev,
             cache_dir=cache_dir, roots=all_roots, download=download,
         )  # fmt: skip
         results.append(run_trial(spec, None if quiet else _printer(s)).as_dict())

@@ -16,22 +16,11 @@ import pytest
 
 from sweep.errors import SweepError
 from sweep.generators import generator_class
-from sweep.space import (
-    PARAM_TYPES,
-    SAMPLERS,
-    Budget,
-    default_storage,
-    grid_size,
-    load_study_config,
-    make_pruner,
-    make_sampler,
-    make_storage,
-    mask_url,
-    normalize_storage,
-    search_space,
-    suggest,
-    values_from_params,
-)
+from sweep.samplers import SAMPLERS, make_pruner, make_sampler
+from sweep.schema.engine import Budget
+from sweep.space import PARAM_TYPES, grid_size, search_space, suggest, values_from_params
+from sweep.storage import default_storage, make_storage, mask_url, normalize_storage
+from sweep.study_config import load_study_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SPACES = sorted((ROOT / "search_spaces").glob("*.yaml"))

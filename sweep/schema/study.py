@@ -1,0 +1,331 @@
+"""The study file as typed, frozen models: :class:`StudyFile` and its sections.
+
+A study file (``search_spaces/*.yaml``) describes one question about a generator's design
+space::
+
+    study: visualatom-freq            # the study's name (default: the file name without .yaml)
+    question: Does a wider frequency band give better pre-training data?
+    generator: {name: visualatom, params: {orbits: [1, 200]}}   # fixed parameters
+    search:                           # the searched parameters (sweep.space)
+      freq: {type: int_range, low: 0, high: 20, min_width: 1, targets: [freq1, freq2]}
+    proxy: {task: vit, profile: auto, recipe: {}, roots: {}}
+    profiles:                         # per-profile overrides (cpu: laptops; gpu: CUDA)
+      cpu: {recipe: {pretrain_epochs: 8}, generator: {}, budget: {trials: 16}}
+    seeds: [0]                        # replicates: every configuration runs once per seed
+    data_seed: null                   # fix the synthetic dataset's seed across replicates
+    storage: runs/studies.db          # sweep.storage
+    objectives: [{headline: maximize}]
+    sampler: tpe                      # or {name: tpe, options: {...}} (sweep.samplers)
+    pruner: none
+    budget: {trials: 20, workers: 1, timeout_s: null, max_failed: 5}
+    backend: local                    # or ray, or {name: ray, ...}
+    calibration: {...}                # sweep calibrate (sweep.schema.calibration)
+
+This module checks each key's shape and type; what depends on other keys (a generator
+parameter's domain, a searched range against its targets, sampler options against Optuna, the
+storage URL) is the second pass, :func:`sweep.study_config.load_study_config`. Values the
+second pass checks (the generator's parameters, a search entry's bounds) are kept as written.
+
+Imports: the standard library, pydantic, :mod:`sweep.errors`, :mod:`sweep.record`,
+:mod:`sweep.values`, :mod:`sweep.samplers` and :mod:`sweep.space` (names only), the registries
+(:mod:`sweep.generators`, :mod:`proxy_tasks`: names only) and this package's ``base``,
+``errors``, ``yamlfile``, ``recipe``, ``engine``, ``calibration``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BeforeValidator, Field, PrivateAttr, WithJsonSchema, field_validator
+
+from proxy_tasks import PROXY_TASKS
+from sweep.errors import did_you_mean, unknown
+from sweep.generators import GENERATORS
+from sweep.record import STUDY_NAME_RE
+from sweep.samplers import PRUNERS, SAMPLERS
+from sweep.schema.base import NUMBER_SCHEMA, Direction, Section, mapping_or_empty
+from sweep.schema.calibration import CalibrationSection
+from sweep.schema.engine import (
+    BackendSection,
+    Budget,
+    Objective,
+    PrunerChoice,
+    PrunerName,
+    SamplerChoice,
+    SamplerName,
+    read_backend,
+    read_choice,
+    read_objectives,
+)
+from sweep.schema.errors import Invalid, SchemaError
+from sweep.schema.recipe import RecipeOverrides
+from sweep.schema.yamlfile import Source
+from sweep.space import PARAM_TYPES
+from sweep.values import is_int
+
+Params = Annotated[dict[str, Any], BeforeValidator(mapping_or_empty)]
+Number = Annotated[Any, WithJsonSchema(NUMBER_SCHEMA)]
+NAMES_SCHEMA = {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
+
+
+def _enum(names: list[str]) -> dict[str, Any]:
+    return {"enum": names}
+
+
+class GeneratorSection(Section):
+    """The generator (``sweep ls``) and its fixed parameters (published defaults otherwise)."""
+
+    required: ClassVar[dict[str, str]] = {"name": "missing key 'name' (see 'sweep ls')"}
+
+    name: str = Field(json_schema_extra=_enum(GENERATORS.names()))
+    """a registered generator"""
+    params: Params = Field(default_factory=dict)
+    """fixed generator parameters, ranges as [min, max] (sweep ls NAME lists them)"""
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _registered(cls, v: Any) -> str:
+        if not isinstance(v, str) or v not in GENERATORS:
+            raise Invalid(str(unknown("generator", str(v), GENERATORS.names())))
+        return v
+
+
+class SearchEntry(Section):
+    """One searched parameter. Its bounds are checked against its targets' own checks (the
+    generator's domains, the recipe's fields) by :mod:`sweep.schema.search`."""
+
+    type: Annotated[Any, WithJsonSchema({"enum": list(PARAM_TYPES)})] = None
+    """int, float, categorical, int_range or float_range (default: the first target's type)"""
+    low: Number = None
+    """lower bound, inclusive (int types: an integer)"""
+    high: Number = None
+    """upper bound, inclusive"""
+    log: Annotated[Any, WithJsonSchema({"type": "boolean"})] = None
+    """log-uniform (low > 0; no step)"""
+    choices: Annotated[Any, WithJsonSchema({"type": "array"})] = None
+    """categorical: the values (numbers, strings, true/false, null, [min, max] pairs)"""
+    targets: Annotated[Any, WithJsonSchema(NAMES_SCHEMA)] = None
+    """generator parameters it sets (default: [its name]); recipe.<field> sets a recipe field"""
+    step: Number = None
+    """a grid step (int default 1; a float needs one for the grid sampler)"""
+    min_width: Number = None
+    """ranges only: max - min >= min_width (default 0)"""
+
+
+class ProxySection(Section):
+    """The proxy task a trial runs, its profile and its recipe."""
+
+    task: str = Field(default="vit", json_schema_extra=_enum(PROXY_TASKS.names()))
+    """a proxy task (sweep ls tasks)"""
+    profile: Literal["auto", "cpu", "gpu"] = "auto"
+    """auto (gpu with CUDA, else cpu), cpu or gpu; --profile overrides it"""
+    recipe: RecipeOverrides = Field(default_factory=RecipeOverrides)
+    """overrides of the profile's recipe preset"""
+    roots: Annotated[dict[str, str], BeforeValidator(mapping_or_empty)] = Field(
+        default_factory=dict
+    )
+    """local directories of downstream datasets, by name"""
+
+    @field_validator("task", mode="before")
+    @classmethod
+    def _task(cls, v: Any) -> str:
+        if not isinstance(v, str) or v not in PROXY_TASKS:
+            names = PROXY_TASKS.names()
+            raise Invalid(f"unknown proxy task {v!r}{did_you_mean(str(v), names)}; choose one "
+                          f"of: {', '.join(names)}")  # fmt: skip
+        return v
+
+    @field_validator("profile", mode="before")
+    @classmethod
+    def _profile(cls, v: Any) -> str:
+        if v not in ("auto", "cpu", "gpu"):
+            hint = did_you_mean(str(v), ("auto", "cpu", "gpu"))
+            raise Invalid(f"unknown profile {v!r}{hint}; use auto, cpu or gpu")
+        return v
+
+    @field_validator("recipe", mode="before")
+    @classmethod
+    def _recipe(cls, v: Any) -> Any:
+        return {} if v is None else v
+
+    @field_validator("roots", mode="before")
+    @classmethod
+    def _roots(cls, v: Any) -> Any:
+        v = {} if v is None else v
+        if not isinstance(v, dict) or not all(
+            isinstance(k, str) and isinstance(d, str) for k, d in v.items()
+        ):
+            raise Invalid("expected a mapping of dataset name to directory", kind="type")
+        return v
+
+
+class ProfileSection(Section):
+    """Overrides for one profile."""
+
+    generator: Params = Field(default_factory=dict)
+    """fixed generator parameters of this profile (over generator.params)"""
+    recipe: RecipeOverrides = Field(default_factory=RecipeOverrides)
+    """recipe overrides of this profile (over proxy.recipe)"""
+    budget: Budget | None = None
+    """this profile's budget (keys not written: the file's budget)"""
+
+    @field_validator("recipe", mode="before")
+    @classmethod
+    def _recipe(cls, v: Any) -> Any:
+        return {} if v is None else v
+
+
+class Profiles(Section):
+    """Per-profile overrides, chosen by --profile or the device."""
+
+    unknown_noun = "profile"
+
+    cpu: ProfileSection | None = None
+    """laptops and CI: the cpu recipe preset"""
+    gpu: ProfileSection | None = None
+    """one CUDA device: the gpu recipe preset"""
+
+    @classmethod
+    def not_mapping(cls, value: Any) -> str:
+        return "expected a mapping"
+
+    @field_validator("cpu", "gpu", mode="before")
+    @classmethod
+    def _block(cls, v: Any) -> Any:
+        if v is None:
+            raise Invalid(ProfileSection.not_mapping(v), kind="type")
+        return v
+
+
+def _seeds(v: Any) -> tuple[int, ...]:
+    if not isinstance(v, list | tuple) or not v or not all(is_int(s) and s >= 0 for s in v):
+        raise Invalid(f"expected a list of non-negative integers, got {v!r}", kind="type")
+    return tuple(v)
+
+
+def _sampler(v: Any) -> dict[str, Any]:
+    return read_choice(v, "sampler", SAMPLERS)
+
+
+def _pruner(v: Any) -> dict[str, Any]:
+    return read_choice(v, "pruner", PRUNERS)
+
+
+def _search(v: Any) -> Any:
+    if not isinstance(v, dict):
+        raise Invalid("expected a mapping", kind="type")
+    return v
+
+
+class StudyFile(Section):
+    """A study file: one question about a generator's design space (see search_spaces/)."""
+
+    required: ClassVar[dict[str, str]] = {
+        "generator": "missing key 'generator' (with at least 'name')"
+    }
+
+    study: str | None = None
+    """the study's name: letters, digits, '.', '_' and '-' (default: the file name)"""
+    question: str | None = None
+    """the question the study answers, in a sentence"""
+    generator: GeneratorSection
+    """the generator and its fixed parameters"""
+    search: Annotated[dict[str, SearchEntry], BeforeValidator(_search)] = Field(
+        default_factory=dict
+    )
+    """the searched parameters, by name (Optuna's parameter names)"""
+    proxy: ProxySection = Field(default_factory=ProxySection)
+    """the proxy task each trial runs"""
+    profiles: Profiles = Field(default_factory=Profiles)
+    """per-profile overrides (cpu, gpu)"""
+    seeds: Annotated[
+        tuple[int, ...], BeforeValidator(_seeds, json_schema_input_type=list[int])
+    ] = (0,)
+    """replicates: every configuration runs once per seed (training and data seeds)"""
+    calibration: CalibrationSection | None = None
+    """sweep calibrate: how far to trust the cheap proxy"""
+    data_seed: int | None = None
+    """fix the synthetic dataset's seed across replicates (null: each replicate's seed)"""
+    storage: Annotated[Any, WithJsonSchema({"type": "string"})] = None
+    """a URL (sqlite:///x.db, postgresql+psycopg://user@host/db, journal:///x.log) or a path
+    (*.db, *.log); default runs/studies.db"""
+    objectives: Annotated[
+        tuple[Objective, ...],
+        BeforeValidator(
+            read_objectives,
+            json_schema_input_type=list[Objective | dict[str, Direction]] | dict[str, Direction],
+        ),
+    ] = (Objective(metric="headline", direction="maximize"),)
+    """metrics to optimise, in order: - headline: maximize (short form) or {metric, direction}"""
+    sampler: Annotated[
+        SamplerChoice,
+        BeforeValidator(_sampler, json_schema_input_type=SamplerName | SamplerChoice),
+    ] = SamplerChoice(name="tpe")
+    """the Optuna sampler: NAME or {name: NAME, options: {...}}"""
+    pruner: Annotated[
+        PrunerChoice,
+        BeforeValidator(_pruner, json_schema_input_type=PrunerName | PrunerChoice),
+    ] = PrunerChoice(name="none")
+    """the Optuna pruner: NAME or {name: NAME, options: {...}}"""
+    budget: Budget | None = None
+    """trials, workers, per-trial timeout, failures before stopping"""
+    backend: Annotated[
+        BackendSection,
+        BeforeValidator(
+            read_backend, json_schema_input_type=Literal["local", "ray"] | BackendSection
+        ),
+    ] = BackendSection()
+    """where trials run: local, ray or {name: ray, address, resources, scheduler}"""
+
+    _source: Source | None = PrivateAttr(None)
+
+    @property
+    def source(self) -> Source:
+        """The file it was read from and the line of every key path."""
+        if self._source is None:
+            raise RuntimeError("a StudyFile built in Python has no source file")
+        return self._source
+
+    def error(self, keys: tuple, message: str, kind: str = "value") -> SchemaError:
+        """A :class:`SchemaError` about ``keys`` of this file."""
+        return self.source.error(keys, message, kind)
+
+    @field_validator("study", mode="before")
+    @classmethod
+    def _study(cls, v: Any) -> Any:
+        if not isinstance(v, str) or not STUDY_NAME_RE.match(v):
+            raise Invalid(f"expected a name of letters, digits, '.', '_' or '-', got {v!r}")
+        return v
+
+    @field_validator("question", mode="before")
+    @classmethod
+    def _question(cls, v: Any) -> Any:
+        if v is not None and not isinstance(v, str):
+            raise Invalid(f"expected a sentence (a string), got {v!r}", kind="type")
+        return v
+
+    @field_validator("data_seed", mode="before")
+    @classmethod
+    def _data_seed(cls, v: Any) -> Any:
+        if v is not None and not (is_int(v) and v >= 0):
+            raise Invalid(f"expected a non-negative integer or null, got {v!r}", kind="type")
+        return v
+
+    # ------------------------------------------------------------------ per profile
+    def profile(self, profile: str) -> ProfileSection:
+        """The block of ``profiles.<profile>`` (empty when the file has none)."""
+        return getattr(self.profiles, profile, None) or ProfileSection()
+
+    def generator_overrides(self, profile: str) -> dict[str, Any]:
+        """Fixed generator parameters: the file's, then the profile's (as written)."""
+        return {**self.generator.params, **self.profile(profile).generator}
+
+    def recipe_overrides(self, profile: str) -> dict[str, Any]:
+        """Recipe overrides: ``proxy.recipe``, then the profile's (as written)."""
+        return {**self.proxy.recipe.written(), **self.profile(profile).recipe.written()}
+
+    def budget_for(self, profile: str) -> Budget:
+        """The file's budget with the profile's ``budget`` keys applied."""
+        base = self.budget or Budget()
+        block = self.profile(profile).budget
+        return block.over(base) if block is not None else base

@@ -1,0 +1,301 @@
+"""The resolved study: a study file, read and checked, as :class:`StudyConfig`.
+
+:func:`load_study_config` reads the file once into its typed model
+(:func:`sweep.schema.document.load_study_file`), then runs the checks that span keys: the fixed
+generator parameters and recipe of both profiles (:mod:`sweep.schema.fixed`), the searched
+parameters against their targets (:mod:`sweep.schema.search`), sampler and pruner options
+against Optuna (:mod:`sweep.samplers`), the storage URL (:mod:`sweep.storage`), the engine's
+combinations (a sampler or scheduler against the number of objectives), and a probe of the
+searched ranges. Every mistake is one :class:`~sweep.schema.errors.SchemaError`
+``file:line: key.path: message``.
+
+:meth:`StudyConfig.space_hash` is stored on every study: its output must not change for a given
+file (existing studies compare it on resume).
+
+Imports: the standard library, :mod:`proxy_tasks.recipe` (lazily), :mod:`sweep.devices`,
+:mod:`sweep.errors`, :mod:`sweep.record`, :mod:`sweep.values`, :mod:`sweep.storage`,
+:mod:`sweep.samplers`, :mod:`sweep.space`, :mod:`sweep.generators` (lazily) and the
+:mod:`sweep.schema` package; no command module.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sweep.devices import PROFILES
+from sweep.errors import SweepError
+from sweep.record import STUDY_NAME_RE
+from sweep.samplers import CMAES_MISSING, SINGLE_OBJECTIVE_SAMPLERS, check_options, has_cmaes
+from sweep.samplers import make_pruner as _make_pruner
+from sweep.samplers import make_sampler as _make_sampler
+from sweep.schema.document import load_study_file
+from sweep.schema.engine import BACKENDS, BackendSection, Budget
+from sweep.schema.errors import Invalid, SchemaError, detail
+from sweep.schema.fixed import check_combined, check_fixed
+from sweep.schema.search import parse_search, probe
+from sweep.schema.study import StudyFile
+from sweep.space import ParamSpec, grid_space
+from sweep.storage import default_storage, mask_url, normalize_storage
+from sweep.values import jsonable
+
+
+@dataclass(frozen=True)
+class Backend:
+    """Where trials run (``backend:``): local worker processes, or Ray actors (``ray``) on a
+    local Ray or the cluster at ``address``, each trial holding ``cpus`` and ``gpus`` (None:
+    1 CPU; 1 GPU in the gpu profile, none in the cpu profile), stopped early by ``scheduler``."""
+
+    name: str = "local"
+    address: str | None = None
+    cpus: float | None = None
+    gpus: float | None = None
+    scheduler: Mapping[str, Any] = dataclasses.field(
+        default_factory=lambda: {"name": "none", "options": {}}
+    )
+
+    @classmethod
+    def of(cls, section: BackendSection) -> Backend:
+        """The file's ``backend:`` section, resolved."""
+        if section.name == "local":
+            return cls()
+        return cls(name="ray", address=section.address, cpus=section.resources.cpus,
+                   gpus=section.resources.gpus,
+                   scheduler={"name": section.scheduler.name,
+                              "options": dict(section.scheduler.options)})  # fmt: skip
+
+    def resources(self, profile: str) -> dict[str, float]:
+        """``{"cpus": ..., "gpus": ...}`` per trial in ``profile`` (cpu or gpu)."""
+        gpus = self.gpus if self.gpus is not None else (1.0 if profile == "gpu" else 0.0)
+        return {"cpus": self.cpus if self.cpus is not None else 1.0, "gpus": gpus}
+
+    def as_dict(self, profile: str) -> dict[str, Any]:
+        return {"name": self.name, "address": mask_url(self.address) if self.address else None,
+                "resources": self.resources(profile) if self.name == "ray" else None,
+                "scheduler": dict(self.scheduler)}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """A validated study file. Profile-dependent parts take the resolved profile (cpu or gpu)."""
+
+    path: Path
+    file: StudyFile  # the typed file, as written
+    study: str
+    question: str
+    storage: str
+    objectives: tuple[tuple[str, str], ...]
+    sampler: dict
+    pruner: dict
+    budget: Budget
+    seeds: tuple[int, ...]
+    generator: str
+    search: tuple[ParamSpec, ...]
+    task: str
+    profile: str
+    data_seed: int | None = None
+    profile_budgets: Mapping[str, Budget] = dataclasses.field(default_factory=dict)
+    backend: Backend = dataclasses.field(default_factory=Backend)
+
+    @property
+    def directions(self) -> list[str]:
+        return [d for _, d in self.objectives]
+
+    @property
+    def metric_names(self) -> list[str]:
+        return [m for m, _ in self.objectives]
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.objectives) > 1
+
+    def error(self, keys: tuple, message: str, kind: str = "value") -> SchemaError:
+        """A :class:`SchemaError` about ``keys`` of the file (``file:line: key.path: ...``)."""
+        return self.file.error(keys, message, kind)
+
+    def generator_params(self, profile: str) -> dict:
+        """Fixed generator parameters: the file's, then the profile block's."""
+        return jsonable(self.file.generator_overrides(_check_profile(profile)))
+
+    def recipe(self, profile: str) -> dict:
+        """Recipe overrides: the file's ``proxy.recipe``, then the profile block's."""
+        return jsonable(self.file.recipe_overrides(_check_profile(profile)))
+
+    def roots(self) -> dict:
+        return dict(self.file.proxy.roots)
+
+    def budget_for(self, profile: str) -> Budget:
+        """The budget with the profile block's ``budget`` applied (``profiles.gpu.budget``)."""
+        return self.profile_budgets.get(_check_profile(profile), self.budget)
+
+    def grid_space(self) -> dict[str, list]:
+        """The grid sampler's space (:func:`sweep.space.grid_space`)."""
+        return grid_space(self)
+
+    def resolved(self, profile: str) -> dict:
+        """Everything the file says, with ``profile`` applied, as JSON-serialisable data."""
+        from proxy_tasks.recipe import as_dict, make_recipe
+        from sweep.generators import generator_class
+
+        gen: Any = generator_class(self.generator)
+        params = self.generator_params(profile)
+        recipe = self.recipe(profile)
+        return jsonable({
+            "path": str(self.path),
+            "study": self.study,
+            "question": self.question,
+            "generator": {"name": self.generator, "version": gen.version, "params": params,
+                          "resolved": gen.resolve_params(params)},
+            "search": [p.as_dict() for p in self.search],
+            "proxy": {"task": self.task, "profile": profile, "file_profile": self.profile,
+                      "recipe": recipe, "resolved": as_dict(make_recipe(profile, recipe)),
+                      "roots": self.roots()},
+            "objectives": [{"metric": m, "direction": d} for m, d in self.objectives],
+            "sampler": self.sampler,
+            "pruner": self.pruner,
+            "budget": self.budget_for(profile).model_dump(),
+            "seeds": list(self.seeds),
+            "data_seed": self.data_seed,
+            "storage": mask_url(self.storage),
+            "backend": self.backend.as_dict(profile),
+            "space_hash": self.space_hash(profile),
+        })  # fmt: skip
+
+    def space_hash(self, profile: str) -> str:
+        """sha256 (16 hex digits) of WHAT is searched: generator and version, its resolved fixed
+        parameters (searched ones left out), the search parameters, proxy task and resolved
+        recipe, objectives, seeds and data seed. Budget, workers, storage, sampler and pruner
+        do not count: a study can be resumed with more trials or another sampler."""
+        from proxy_tasks.recipe import as_dict, make_recipe
+        from sweep.generators import generator_class
+
+        gen: Any = generator_class(self.generator)
+        searched = {t for p in self.search for t in p.targets}
+        params = gen.resolve_params(self.generator_params(profile))
+        recipe = as_dict(make_recipe(profile, self.recipe(profile)))
+        payload = jsonable({
+            "generator": self.generator,
+            "version": gen.version,
+            "params": {k: v for k, v in params.items() if k not in searched},
+            "search": [p.as_dict() for p in self.search],
+            "task": self.task,
+            "recipe": {k: v for k, v in recipe.items() if f"recipe.{k}" not in searched},
+            "objectives": [list(o) for o in self.objectives],
+            "seeds": list(self.seeds),
+            "data_seed": self.data_seed,
+        })  # fmt: skip
+        text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _check_profile(profile: str) -> str:
+    if profile not in PROFILES:
+        raise SweepError(f"profile '{profile}': resolve it to cpu or gpu first "
+                         "(sweep.devices.pick_profile)")  # fmt: skip
+    return profile
+
+
+# ----------------------------------------------------------------------------- loading
+def load_study_config(path: str | Path, *, storage: str | None = None) -> StudyConfig:
+    """Load and validate a study file; every mistake raises a one-line SchemaError
+    ``file:line: key.path: message`` (``storage`` is a ``--storage`` override)."""
+    doc = load_study_file(path)
+    path = Path(path)
+    study = doc.study if doc.study is not None else path.stem
+    if not STUDY_NAME_RE.match(study):
+        raise doc.error(("study",), f"expected a name of letters, digits, '.', '_' or '-', got "
+                        f"{study!r}")  # fmt: skip
+    gen_cls = {prof: check_fixed(doc, prof)[0] for prof in PROFILES}["cpu"]
+    for prof in PROFILES:
+        check_combined(doc, gen_cls, prof)
+    search = parse_search(doc, gen_cls)
+    for key in ("sampler", "pruner"):
+        block = getattr(doc, key)
+        try:
+            check_options(key, block.name, block.options)
+        except Invalid as e:
+            raise doc.error((key, *e.path), e.message, e.kind) from None
+    budget = doc.budget or Budget()
+    profile_budgets = {prof: doc.budget_for(prof) for prof in PROFILES
+                       if doc.profile(prof).budget is not None}  # fmt: skip
+    if storage is not None:
+        url = normalize_storage(storage, label="--storage")
+    elif "storage" in doc.model_fields_set:
+        try:
+            url = normalize_storage(doc.storage, label="storage")
+        except SweepError as e:
+            raise doc.error(("storage",), detail(e, "storage")) from None
+    else:
+        url = default_storage(study)
+    spec = StudyConfig(
+        path=path, file=doc, study=study, question=(doc.question or "").strip(), storage=url,
+        objectives=tuple((o.metric, o.direction) for o in doc.objectives),
+        sampler=jsonable(doc.sampler.model_dump()), pruner=jsonable(doc.pruner.model_dump()),
+        budget=budget, seeds=doc.seeds, generator=doc.generator.name, search=search,
+        task=doc.proxy.task, profile=doc.proxy.profile, data_seed=doc.data_seed,
+        profile_budgets=profile_budgets, backend=Backend.of(doc.backend),
+    )  # fmt: skip
+    _check_engine(spec)
+    for prof in PROFILES:
+        probe(spec, gen_cls, prof)
+    return spec
+
+
+def _check_engine(spec: StudyConfig) -> None:
+    """Checks across keys: sampler vs objectives, pruner vs objectives, options by construction."""
+    doc, name = spec.file, spec.sampler["name"]
+    name_keys = doc.source.first_written(("sampler", "name"), ("sampler",))
+    if name in SINGLE_OBJECTIVE_SAMPLERS and spec.multi_objective:
+        raise spec.error(name_keys, f"the {name} sampler handles one objective; the file has "
+                         f"{len(spec.objectives)}: use nsga2, tpe or gp")  # fmt: skip
+    if name == "cmaes" and not has_cmaes():
+        raise spec.error(name_keys, CMAES_MISSING)
+    if spec.pruner["name"] != "none" and spec.multi_objective:
+        raise spec.error(("pruner",), "pruning works for single-objective studies only; set "
+                         "pruner: none")  # fmt: skip
+    scheduler = spec.backend.scheduler["name"]
+    if scheduler != "none":
+        keys = doc.source.first_written(("backend", "scheduler"), ("backend",))
+        if spec.multi_objective:
+            n = len(spec.objectives)
+            raise spec.error(keys, f"the {scheduler} scheduler stops trials on one objective; "
+                             f"the file has {n}: use scheduler: none")  # fmt: skip
+        if spec.pruner["name"] != "none":
+            raise spec.error(keys, f"the {scheduler} scheduler does the early stopping on the "
+                             f"ray backend: set pruner: none (or scheduler: none)")  # fmt: skip
+    if name == "grid":
+        grid_space(spec)
+    for block, make in (("sampler", lambda: _make_sampler(spec, 0)),
+                        ("pruner", lambda: _make_pruner(spec))):  # fmt: skip
+        try:
+            make()
+        except SweepError:
+            raise
+        except Exception as e:  # an option value the Optuna class rejects
+            keys = doc.source.first_written((block, "options"), (block,))
+            msg = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise spec.error(keys, f"{getattr(spec, block)['name']}: {msg}") from None
+
+
+def with_backend(spec: StudyConfig, name: str | None, address: str | None) -> StudyConfig:
+    """``spec`` with ``--backend``/``--address`` applied (``--address`` implies ray)."""
+    if name is None and address is None:
+        return spec
+    name = name or ("ray" if address else spec.backend.name)
+    if name not in BACKENDS:
+        raise SweepError(f"--backend {name}: choose one of: {', '.join(BACKENDS)}")
+    if name == "local":
+        if address:
+            raise SweepError("--address applies to the ray backend: add --backend ray")
+        return dataclasses.replace(spec, backend=Backend())
+    if address is not None and not address.strip():
+        raise SweepError("--address: expected a Ray address (auto, host:6379, ray://host:10001)")
+    base = spec.backend if spec.backend.name == "ray" else Backend(name="ray")
+    backend = dataclasses.replace(base, name="ray", address=address.strip() if address else
+                                  base.address)  # fmt: skip
+    return dataclasses.replace(spec, backend=backend)
