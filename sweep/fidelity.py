@@ -29,15 +29,22 @@ one ``(C, S)`` array per level. The estimators (shared/docs/diversity-and-proxie
   best count as tied with it; :func:`regret`: the target's best score minus the target score of
   the proxy's top pick. Ties in the proxy are broken at random, in expectation, so a constant
   proxy scores what a random pick scores;
-* :func:`two_stage_resample`: the two-stage bootstrap, configurations with replacement, then
-  seeds with replacement within each drawn configuration, the same draw for every level (the
-  trials of one configuration and seed at two levels share their data seed). It is known to be
+* :func:`bootstrap`: the two-stage bootstrap (:func:`sweep.stats.two_stage_resample`),
+  configurations with replacement, then seeds with replacement within each drawn configuration,
+  the same draw for every level (the trials of one configuration and seed at two levels share
+  their data seed). It is known to be
   conservative (seed noise enters twice); on simulated calibrations the 95% interval of the
   corrected correlation covered the planted value 96-99% of the time (tests/test_fidelity.py).
 
 :func:`analyse` puts them together for a ladder of levels (cheapest first, the last is the
 target) and returns a JSON-able dict including the verdict: the cheapest level whose corrected
 correlation with the target is at least ``threshold``, or ``None``.
+
+The rank statistics themselves (ranks, Spearman, its matrix, the resampling indices and the
+percentile interval) are :mod:`sweep.stats`, shared with the report; here an undefined rank
+correlation (a constant score) is 0 (:data:`NO_INFORMATION`).
+
+Imports: numpy, :mod:`sweep.stats` and :mod:`sweep.values` only.
 """
 
 from __future__ import annotations
@@ -49,30 +56,19 @@ from typing import Any
 
 import numpy as np
 
+from sweep import stats
+from sweep.values import jsonable
+
 #: maximum number of seed splits averaged by :func:`split_half`
 MAX_SPLITS = 20
+#: the value of an undefined rank correlation (a constant score carries no information)
+NO_INFORMATION = 0.0
 
 
 # ----------------------------------------------------------------------------- correlations
-def ranks(x: np.ndarray) -> np.ndarray:
-    """Average ranks (1 = lowest, ties share the mean of their ranks) along the last axis."""
-    from scipy.stats import rankdata
-
-    return rankdata(np.asarray(x, dtype=float), axis=-1, method="average")
-
-
-def _pearson(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    x = x - x.mean(-1, keepdims=True)
-    y = y - y.mean(-1, keepdims=True)
-    num = (x * y).sum(-1)
-    den = np.sqrt((x * x).sum(-1) * (y * y).sum(-1))
-    ok = den > 1e-12 * np.maximum(1.0, np.abs(num))
-    return np.where(ok, num / np.where(ok, den, 1.0), 0.0)
-
-
 def spearman(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Spearman's rho along the last axis (average ranks; 0 when either side is constant)."""
-    return _pearson(ranks(x), ranks(y))
+    """Spearman's rho along the last axis (:func:`sweep.stats.spearman`; a constant side: 0)."""
+    return stats.spearman(x, y, undefined=NO_INFORMATION)
 
 
 def kendall_tau_b(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -89,12 +85,9 @@ def kendall_tau_b(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def spearman_matrix(x: np.ndarray) -> np.ndarray:
-    """Spearman's rho between every pair of rows: ``x`` ``(..., L, C)`` -> ``(..., L, L)``."""
-    r = ranks(x)
-    r = r - r.mean(-1, keepdims=True)
-    norm = np.sqrt((r * r).sum(-1, keepdims=True))
-    r = np.where(norm > 0, r / np.where(norm > 0, norm, 1.0), 0.0)
-    return np.clip(r @ np.swapaxes(r, -1, -2), -1.0, 1.0)
+    """Spearman's rho between every pair of rows: ``x`` ``(..., L, C)`` -> ``(..., L, L)``
+    (:func:`sweep.stats.spearman_matrix`; a constant row: 0)."""
+    return stats.spearman_matrix(x, undefined=NO_INFORMATION)
 
 
 def kendall_matrix(x: np.ndarray) -> np.ndarray:
@@ -240,15 +233,6 @@ def regret(proxy: np.ndarray, target: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- bootstrap
-def two_stage_resample(rng: np.random.Generator, c: int, s: int, n: int):
-    """Indices of ``n`` two-stage bootstrap replicates: configurations ``(n, C)``, then seeds
-    within each drawn configuration ``(n, C, S)``. ``y[i[..., None], j]`` is the replicate of
-    a ``(C, S)`` array ``y``."""
-    i = rng.integers(0, c, size=(n, c))
-    j = rng.integers(0, s, size=(n, c, s))
-    return i, j
-
-
 def bootstrap(ys: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     """Two-stage bootstrap replicates of a calibration ``ys`` ``(..., L, C, S)``: returns
     ``(..., n, L, C, S)``; every level of a replicate uses the same configuration and seed draw
@@ -257,39 +241,12 @@ def bootstrap(ys: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     *lead, n_levels, c, s = ys.shape
     batch = math.prod(lead)
     flat = ys.reshape(batch, n_levels, c, s)
-    i, j = two_stage_resample(rng, c, s, batch * n)
+    i, j = stats.two_stage_resample(rng, c, s, batch * n)
     i, j = i.reshape(batch, n, c), j.reshape(batch, n, c, s)
     b = np.arange(batch)[:, None, None, None, None]
     lv = np.arange(n_levels)[None, None, :, None, None]
     out = flat[b, lv, i[:, :, None, :, None], j[:, :, None, :, :]]
     return out.reshape(*lead, n, n_levels, c, s)
-
-
-def interval(samples: np.ndarray, level: float = 0.95, axis: int = 0) -> np.ndarray:
-    """Percentile interval ``[lo, hi]`` (stacked on a new last axis), NaN-aware; NaN where more
-    than half of the replicates are NaN (an undefined corrected correlation)."""
-    samples = np.asarray(samples, dtype=float)
-    alpha = (1 - level) / 2
-    bad = np.isnan(samples).mean(axis) > 0.5
-    with np.errstate(invalid="ignore"), _quiet_nan():
-        lo = np.nanquantile(samples, alpha, axis=axis)
-        hi = np.nanquantile(samples, 1 - alpha, axis=axis)
-    out = np.stack([lo, hi], axis=-1)
-    out[bad] = np.nan
-    return out
-
-
-class _quiet_nan:
-    def __enter__(self):
-        import warnings
-
-        self._w = warnings.catch_warnings()
-        self._w.__enter__()
-        warnings.simplefilter("ignore", RuntimeWarning)
-
-    def __exit__(self, *exc):
-        self._w.__exit__(*exc)
-        return False
 
 
 # ----------------------------------------------------------------------------- the analysis
@@ -360,7 +317,7 @@ def analyse(
     point = statistics(ys, k, min_reliability)
     boot_all = bootstrap(stack, n_boot, rng)  # (B, L + baselines, C, S): one draw for all
     boot = statistics(boot_all[:, :n_levels], k, min_reliability)
-    ci = {key: interval(v, level) for key, v in boot.items()}
+    ci = {key: stats.interval(v, level) for key, v in boot.items()}
 
     def triple(key, *idx):
         return {"value": point[key][idx], "ci": ci[key][idx]}
@@ -394,7 +351,7 @@ def analyse(
         pair = np.stack([y, ys[-1]])  # the baseline at its level, then the target
         p0 = statistics(pair, k, min_reliability)
         bb = statistics(boot_all[:, [n_levels + e, n_levels - 1]], k, min_reliability)
-        bci = {key: interval(v, level) for key, v in bb.items()}
+        bci = {key: stats.interval(v, level) for key, v in bb.items()}
         row: dict[str, Any] = {"baseline": b, "level": name}
         for key, idx in (("spearman", (0, 1)), ("kendall", (0, 1)), ("corrected", (0, 1)),
                          ("recall", (0,)), ("regret", (0,))):  # fmt: skip
@@ -422,19 +379,4 @@ def analyse(
                               and top_ci[0] >= threshold),
         },
     }  # fmt: skip
-    return jsonable(result)
-
-
-def jsonable(value: Any) -> Any:
-    """Arrays to lists, NumPy scalars to Python numbers, NaN and inf to None."""
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, np.ndarray):
-        return jsonable(value.tolist())
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+    return jsonable(result, nan_to_none=True)

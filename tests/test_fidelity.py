@@ -16,6 +16,7 @@ import pytest
 from scipy import stats
 
 from sweep import fidelity as f
+from sweep import stats as rank_stats
 
 
 def simulate(rng, r, c, s, rho, sigmas, seed_effect=0.0):
@@ -35,7 +36,7 @@ def test_rank_correlations_match_scipy_with_ties():
     x = rng.integers(0, 4, (30, 11)).astype(float)  # many ties
     y = rng.integers(0, 6, (30, 11)).astype(float)
     x[0] = 1.0  # a constant row: no information, correlation 0
-    assert np.allclose(f.ranks(x), stats.rankdata(x, axis=-1))
+    assert np.allclose(rank_stats.ranks(x), stats.rankdata(x, axis=-1))
     rho, tau = f.spearman(x, y), f.kendall_tau_b(x, y)
     for a in range(1, 30):
         assert rho[a] == pytest.approx(stats.spearmanr(x[a], y[a]).statistic)
@@ -129,7 +130,7 @@ def test_estimators_recover_planted_correlation_and_noise_and_intervals_cover_it
     # two-stage bootstrap intervals, vectorised over the simulated calibrations
     lo, hi = [], []
     for chunk in np.array_split(ys, 6):
-        ci = f.interval(f.statistics(f.bootstrap(chunk, 300, rng))["corrected"], axis=1)
+        ci = rank_stats.interval(f.statistics(f.bootstrap(chunk, 300, rng))["corrected"], axis=1)
         lo.append(ci[:, 0, 1, 0])
         hi.append(ci[:, 0, 1, 1])
     lo, hi = np.concatenate(lo), np.concatenate(hi)

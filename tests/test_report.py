@@ -65,7 +65,7 @@ def launch(tmp: Path, *, study="tiny", task="vit", trials=5, seeds="[0, 1]", ext
 
 
 def load(db: Path, study="tiny"):
-    from sweep.space import make_storage
+    from sweep.storage import make_storage
 
     return optuna.load_study(study_name=study, storage=make_storage(str(db), heartbeat=False))
 
@@ -79,7 +79,7 @@ def vit(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def vit_data(vit):
-    from sweep.report import report_data
+    from reports import report_data
 
     return report_data(load(vit[1]))
 
@@ -131,7 +131,7 @@ def completed(study):
 
 # ------------------------------------------------------------------------------ statistics
 def test_spearman_partial_and_bootstrap_against_independent_computations():
-    from sweep.report import correlation, partial_spearman, spearman
+    from reports import correlation, partial_spearman, spearman
 
     rng = Seeds(7).rng("test")
     n = 30
@@ -173,7 +173,7 @@ def test_replicates_pool_seed_std_and_a_repeated_run_is_not_a_replicate():
     from optuna.distributions import FloatDistribution
     from optuna.trial import create_trial
 
-    from sweep.report import report_data
+    from reports import report_data
 
     study = optuna.create_study(direction="maximize")
     with warnings.catch_warnings():
@@ -203,8 +203,8 @@ def test_replicates_pool_seed_std_and_a_repeated_run_is_not_a_replicate():
 
 
 def test_report_data_matches_the_trials(vit, vit_data):
+    from reports import correlation, dataset_spec, partial_spearman, view_study
     from sweep.dataset import Dataset
-    from sweep.report import correlation, dataset_spec, partial_spearman, view_study
 
     study = load(vit[1])
     data = vit_data
@@ -279,8 +279,8 @@ def test_report_data_matches_the_trials(vit, vit_data):
 def test_dataset_spec_rebuilt_for_studies_without_the_dataset_attribute(vit):
     """Older trials have no ``dataset`` attribute: the spec comes from the stored config and
     must reproduce the recorded fingerprint, or no thumbnail is drawn."""
+    from reports import dataset_spec
     from sweep.dataset import Dataset
-    from sweep.report import dataset_spec
 
     study = load(vit[1])
     t = completed(study)[0]
@@ -294,7 +294,7 @@ def test_dataset_spec_rebuilt_for_studies_without_the_dataset_attribute(vit):
 def test_figures_draw_the_data(vit_data):
     import plotly.graph_objects as go
 
-    from sweep.report import figures
+    from reports import figures
 
     data = vit_data
     figs = figures(data)
@@ -362,7 +362,7 @@ def test_dashboard_api_shows_the_study_its_diversity_and_the_attached_figures(
     vit, tmp_path, dashboard
 ):
     cwd, db = vit
-    from sweep.report import write_report
+    from reports import write_report
 
     write_report("tiny", str(db), str(tmp_path / "r.html"))
     with dashboard(db, cwd) as dash:
@@ -399,7 +399,7 @@ def test_studies_with_no_completed_trials_still_give_a_report_that_says_so(tmp_p
     db = launch(tmp_path, study="failing", trials=2, seeds="[0]", extra=", timeout_s: 0.3")
     assert {t.state for t in load(db, "failing").get_trials()} == {TrialState.FAIL}
     # And a study with no trials at all, made by Optuna directly (no sweep attributes).
-    from sweep.space import make_storage
+    from sweep.storage import make_storage
 
     optuna.create_study(study_name="empty", storage=make_storage(str(db), heartbeat=False))
     pages = {}
@@ -419,7 +419,7 @@ def test_studies_with_no_completed_trials_still_give_a_report_that_says_so(tmp_p
 
 
 def test_multi_objective_study_has_its_pareto_front(tmp_path):
-    from sweep.report import figures, report_data
+    from reports import figures, report_data
 
     db = launch(tmp_path, study="multi", task="analytic", trials=8, seeds="[0]",
                 objectives="[{headline: maximize}, {time_total_s: minimize}]",
@@ -439,22 +439,21 @@ def test_multi_objective_study_has_its_pareto_front(tmp_path):
 
 
 def test_calibration_section_is_included_when_calibrate_offers_one(vit, monkeypatch):
-    import types
-
     import plotly.graph_objects as go
 
-    from sweep.report import calibration_section, figures, render_html
+    from reports import calibration_section, figures, render_html
+    from reports.sections import calibration as provider  # the registry's calibration section
 
     study = load(vit[1])
     assert calibration_section(study) is None  # no sweep:calibration attribute
     study.set_user_attr("sweep:calibration", {"levels": 2})
     try:
-        fake = types.ModuleType("sweep.calibrate")  # stands in for issue 7's module
-        monkeypatch.setitem(sys.modules, "sweep.calibrate", fake)
-        assert calibration_section(study) is None  # no report_section yet: skipped silently
-        fake.report_section = lambda s: {"title": "Proxy calibration", "html": "<p>rho 0.8</p>",
-                                         "figures": [go.Figure(go.Bar(x=[1], y=[2]))]}  # fmt: skip
-        from sweep.report import report_data
+        monkeypatch.setattr(provider, "report_section", lambda s: None)
+        assert calibration_section(study) is None  # the provider offers none: skipped silently
+        monkeypatch.setattr(provider, "report_section", lambda s: {
+            "title": "Proxy calibration", "html": "<p>rho 0.8</p>",
+            "figures": [go.Figure(go.Bar(x=[1], y=[2]))]})  # fmt: skip
+        from reports import report_data
 
         data = report_data(study, samples=False)
         page = render_html(data, figures(data), calibration=calibration_section(study))

@@ -1,0 +1,79 @@
+"""The report's data: everything the page shows, read from a study as plain dicts and lists.
+
+:func:`report_data` is the one entry point; each part comes from its module (``_get_X_info`` in
+Optuna's terms): :mod:`reports.study` (summary, trials, columns), :mod:`reports.view`
+(importances), :mod:`reports.correlations` (diversity), :mod:`reports.outcomes` (replicates,
+learning curves, failures) and :mod:`reports.samples` (thumbnails). No figures here
+(:mod:`reports.figures`) and no HTML (:mod:`reports.page`).
+
+Imports: the standard library, :mod:`sweep.record` and the ``reports`` data modules above.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any, TypedDict
+
+from reports import correlations, outcomes, samples, study, view
+from sweep import record
+from sweep.record import TrialRecord
+
+#: the version of the data layout embedded in the page (``sweep-report-data``)
+FORMAT = 1
+
+
+class ReportData(TypedDict):
+    format: int
+    generated: str
+    seed: int
+    summary: study.Summary
+    objectives: list[study.Objective]
+    columns: list[study.Column]
+    trials: list[study.TrialRow]
+    best: list[int]
+    importances: view.ImportancesInfo
+    diversity: correlations.DiversityInfo
+    replicates: outcomes.ReplicatesInfo
+    learning: outcomes.LearningInfo
+    failures: list[outcomes.Failure]
+    samples: samples.SamplesInfo
+
+
+def report_data(
+    s, *, seed: int = 0, n_boot: int = correlations.N_BOOT, samples: bool = True
+) -> dict[str, Any]:
+    """Everything the report shows, as plain dicts and lists (no figures).
+
+    ``seed`` seeds the bootstrap intervals and fANOVA importances (through
+    :class:`sweep.seeding.Seeds`); ``samples=False`` skips re-rendering thumbnails."""
+    with view.quiet_optuna():
+        return dict(_report_data(s, seed, n_boot, samples))
+
+
+def _report_data(s, seed: int, n_boot: int, with_samples: bool) -> ReportData:
+    sweep_study = record.STUDY_CONFIG in s.user_attrs
+    trials = sorted(s.get_trials(deepcopy=False), key=lambda t: t.number)
+    recs = [TrialRecord.from_trial(t, sweep_study=sweep_study) for t in trials]
+    objectives = study.objectives(s)
+    columns = study.param_columns(s, trials)
+    rows = [study.trial_row(r, columns) for r in recs]
+    head: dict[str, Any] = {
+        "format": FORMAT,
+        "generated": datetime.datetime.now().isoformat(timespec="seconds"),
+        "seed": seed,
+        "summary": study.summary(s, recs, rows, objectives),
+        "objectives": objectives,
+        "columns": columns,
+        "trials": rows,
+        "best": study.best(s, rows, objectives),
+    }
+    v = view.view_study(head)
+    return {
+        **head,  # type: ignore[typeddict-item]
+        "importances": view.importances(v, columns, objectives, seed),
+        "diversity": correlations.diversity(rows, objectives, seed, n_boot),
+        "replicates": outcomes.replicates(rows, objectives),
+        "learning": outcomes.learning_curves(rows, objectives, sweep_study),
+        "failures": outcomes.failures(rows),
+        "samples": samples.samples(s, rows, objectives, with_samples),
+    }

@@ -1,0 +1,221 @@
+"""The report's figures: plotly figures drawn from the report's data (``plot_X`` of ``X`` info).
+
+:func:`figures` returns every figure by name (a string instead of a figure says why it is
+missing): the diversity scatters (ours), the replicate spread and the learning curves (ours),
+and Optuna's own plots (importances, parallel coordinates, slice, contour, optimisation
+history, Pareto front) drawn on the *view* study (:mod:`reports.view`).
+
+Imports: the standard library, plotly and Optuna (lazily), :mod:`reports.text` and
+:mod:`reports.view`.
+"""
+
+from __future__ import annotations
+
+import html
+import warnings
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from reports.text import fmt_ci, params_text
+from reports.view import evaluator, objective_value, quiet_optuna, view_study
+
+MAX_CONTOUR_PARAMS = 4  # a contour matrix grows as the square of this
+
+
+def layout(fig, title: str, height: int = 420):
+    """The report's common layout: title, white template, height, margins."""
+    fig.update_layout(
+        title={"text": title, "font": {"size": 15}},
+        template="plotly_white",
+        height=height,
+        margin={"l": 60, "r": 30, "t": 100, "b": 50},
+    )
+    return fig
+
+
+def _error_bars(values: list, color: str = "#9ab") -> dict[str, Any]:
+    return {"type": "data", "array": [v or 0 for v in values], "thickness": 1, "color": color}
+
+
+def diversity_figure(corr: Mapping[str, Any]):
+    """The scatter of one diversity metric against downstream accuracy, one point per trial."""
+    import plotly.graph_objects as go
+
+    pts = corr["points"]
+    err = {}
+    if any(p["x_std"] is not None for p in pts):
+        err["error_x"] = _error_bars([p["x_std"] for p in pts])
+    if any(p["y_std"] is not None for p in pts):
+        err["error_y"] = _error_bars([p["y_std"] for p in pts])
+    fig = go.Figure(
+        go.Scatter(
+            x=[p["x"] for p in pts],
+            y=[p["y"] for p in pts],
+            mode="markers",
+            marker={"size": 10, "color": "#1f77b4", "line": {"width": 1, "color": "white"}},
+            customdata=[p["number"] for p in pts],
+            text=[f"trial {p['number']}<br>{params_text(p['params'])}" for p in pts],
+            hovertemplate="%{text}<br>x=%{x:.4g}<br>y=%{y:.4g}<extra></extra>",
+            **err,
+        )
+    )
+    p = corr.get("partial") or {}
+    stats = (
+        f"Spearman ρ {fmt_ci(corr['rho'], corr['ci'])}, n={corr['n']}"
+        if corr["rho"] is not None
+        else html.escape(corr["reason"] or "")
+    )
+    partial = (
+        f"partial on {', '.join(c.split('/')[-1] for c in p['controls'])}: "
+        f"ρ {fmt_ci(p['rho'], p['ci'])}"
+        if p.get("rho") is not None
+        else html.escape(p.get("reason") or "")
+    )
+    title = f"<b>{html.escape(corr['x'])}</b> vs {html.escape(corr['y'])}<br><sup>{stats}"
+    layout(
+        fig, title + (f"<br>{partial}" if partial and corr["rho"] is not None else "") + "</sup>"
+    )
+    fig.update_xaxes(title=corr["x"])
+    fig.update_yaxes(title=corr["y"])
+    return fig
+
+
+def replicate_figure(rep: Mapping[str, Any]):
+    """Mean +- seed std of the first objective per configuration, best first."""
+    import plotly.graph_objects as go
+
+    cs = rep["configs"]
+    labels = [f"#{','.join(str(n) for n in c['trials'])}" for c in cs]
+    fig = go.Figure(
+        go.Scatter(
+            x=labels,
+            y=[c["mean"] for c in cs],
+            mode="markers",
+            error_y={"type": "data", "array": [c["std"] or 0 for c in cs], "visible": True},
+            customdata=[c["trials"][0] for c in cs],
+            text=[f"{params_text(c['params'])}<br>{c['seeds']} seed(s)" for c in cs],
+            hovertemplate="trial %{x}<br>%{text}<br>mean %{y:.4g}<extra></extra>",
+            marker={"size": 9},
+        )
+    )
+    layout(fig, f"{rep['metric']}: mean ± seed std per configuration (best first)")
+    fig.update_xaxes(title="configuration (trial numbers)", type="category")
+    fig.update_yaxes(title=rep["metric"])
+    return fig
+
+
+def learning_figure(lc: Mapping[str, Any], objectives: list):
+    """One line per trial and replicate, coloured by the trial's state."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    colors = {"COMPLETE": "#1f77b4", "PRUNED": "#ff7f0e", "FAIL": "#d62728"}
+    for c in lc["curves"]:
+        fig.add_trace(
+            go.Scatter(
+                x=c["epochs"],
+                y=c["values"],
+                mode="lines+markers",
+                name=f"trial {c['number']}" + (f" r{c['replicate']}" if c["replicate"] else ""),
+                line={"color": colors.get(c["state"], "#7f7f7f"), "width": 1},
+                marker={"size": 4},
+                customdata=[c["number"]] * len(c["epochs"]),
+                showlegend=False,
+                hovertemplate=f"trial {c['number']} ({c['state'].lower()}), replicate "
+                f"{c['replicate']}<br>epoch %{{x}}: %{{y:.4g}}<extra></extra>",
+            )
+        )
+    layout(fig, f"{lc['label']} per epoch (blue complete, orange pruned, red failed)")
+    fig.update_xaxes(title="epoch")
+    fig.update_yaxes(title=lc["label"])
+    return fig
+
+
+def optuna_plot(fn: Callable, *args, **kw):
+    """An Optuna figure, or the reason it cannot be drawn."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return fn(*args, **kw)
+    except (ValueError, RuntimeError, ZeroDivisionError) as e:
+        return f"Optuna could not draw it: {e}"
+
+
+def figures(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Plotly figures of the report's data, by name; a string instead of a figure says why
+    that figure is missing."""
+    import optuna.visualization as ov
+
+    with quiet_optuna():
+        figs = _diversity_figures(data)
+        figs.update(_optuna_figures(data, ov))
+        lc = data["learning"]
+        figs["learning"] = lc["reason"] or learning_figure(lc, data["objectives"])
+        rep = data["replicates"]
+        figs["replicates"] = rep["reason"] if not rep["configs"] else replicate_figure(rep)
+    for v in figs.values():
+        if not isinstance(v, str):
+            v.update_layout(template="plotly_white")
+    return figs
+
+
+def _diversity_figures(data: Mapping[str, Any]) -> dict[str, Any]:
+    figs: dict[str, Any] = {}
+    for corr in data["diversity"]["correlations"]:
+        if corr["headline"]:
+            figs[f"diversity:{corr['x']}"] = (
+                diversity_figure(corr) if corr["points"] else "no trial has this metric"
+            )
+    return figs
+
+
+def _optuna_figures(data: Mapping[str, Any], ov) -> dict[str, Any]:
+    figs: dict[str, Any] = {}
+    objectives = data["objectives"]
+    multi = len(objectives) > 1
+    done = [r for r in data["trials"] if r["state"] == "COMPLETE" and r["view"] is not None]
+    none = "no completed trials" if not done else None
+    view = view_study(data)
+    target: dict[str, Any] = {"target_name": objectives[0]["name"]}
+    if multi:
+        target["target"] = objective_value(0)
+    imp = data["importances"]
+    if imp["reason"]:
+        figs["importances"] = imp["reason"]
+    else:
+        for i, o in enumerate(objectives):
+            figs[f"importances:{o['name']}"] = optuna_plot(
+                ov.plot_param_importances,
+                view,
+                evaluator=evaluator(data["seed"], i),
+                target=objective_value(i),
+                target_name=o["name"],
+            )
+    names = [c["name"] for c in data["columns"]]
+    varying = [n for n in names if len({r["view"][n] for r in done}) > 1]
+    if none or not names:
+        for k in ("parallel", "slice", "contour"):
+            figs[k] = none or "the study has no searched parameters"
+    else:
+        figs["parallel"] = optuna_plot(ov.plot_parallel_coordinate, view, params=names, **target)
+        figs["slice"] = optuna_plot(ov.plot_slice, view, params=names, **target)
+        if len(varying) < 2:
+            figs["contour"] = "a contour plot needs two searched values that vary between trials"
+        else:
+            order = imp["by_objective"].get(objectives[0]["name"]) or {}
+            top = sorted(varying, key=lambda n: -order.get(n, 0))[:MAX_CONTOUR_PARAMS]
+            figs["contour"] = optuna_plot(ov.plot_contour, view, params=top, **target)
+    if multi:
+        if none:
+            figs["pareto"] = none
+        elif len(objectives) > 3:
+            figs["pareto"] = "a Pareto-front plot shows 2 or 3 objectives"
+        else:
+            figs["pareto"] = optuna_plot(
+                ov.plot_pareto_front, view, target_names=[o["name"] for o in objectives]
+            )
+    else:
+        figs["history"] = none or optuna_plot(
+            ov.plot_optimization_history, view, target_name=objectives[0]["name"]
+        )
+    return figs

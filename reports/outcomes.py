@@ -1,0 +1,207 @@
+"""What the trials came to: replicate spread and effect sizes, learning curves, failures.
+
+* :func:`replicates`: per configuration (same searched values), the mean and seed std of the
+  first objective over its seeds, pooled seed std sigma, gaps to the best in units of sigma and
+  the minimal detectable difference MDD = 2.8 sigma sqrt(2/S);
+* :func:`learning_curves`: the pre-training loss per epoch and replicate (the engine reports
+  step = replicate x :data:`sweep.record.LOSS_STEP` + epoch);
+* :func:`failures`: failed and pruned trials with their reason and retry links.
+
+Imports: the standard library, numpy, :mod:`sweep.record` and :mod:`reports.study`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from typing import Any, TypedDict
+
+import numpy as np
+
+from reports.study import Objective, TrialRow, ranked
+from sweep.record import split_loss_step
+
+
+class ReplicateConfig(TypedDict, total=False):
+    params: dict[str, Any]
+    trials: list[int]
+    seeds: int
+    mean: float
+    std: float | None
+    gap: float
+    effect: float | None
+    mdd: float | None
+    within_noise: bool | None
+
+
+class ReplicatesInfo(TypedDict):
+    metric: str | None
+    configs: list[ReplicateConfig]
+    sigma: float | None
+    reason: str | None
+
+
+class Curve(TypedDict):
+    number: int
+    state: str
+    replicate: int
+    epochs: list[int]
+    values: list[float]
+
+
+class LearningInfo(TypedDict):
+    label: str
+    curves: list[Curve]
+    reason: str | None
+
+
+class Failure(TypedDict):
+    number: int
+    state: str
+    error_type: str | None
+    reason: str
+    params: dict[str, Any]
+    duration_s: float | None
+    worker: str | None
+    retry_of: int | None
+    retried_by: list[int]
+
+
+# ----------------------------------------------------------------------------- replicates
+def combine(
+    means: Sequence[float], stds: Sequence[float | None], ns: Sequence[int]
+) -> tuple[float, float | None, int]:
+    """Mean and sample std of the union of groups given each group's mean, std and size."""
+    m_arr, n_arr = np.asarray(means, float), np.asarray(ns, int)
+    n = int(n_arr.sum())
+    m = float((m_arr * n_arr).sum() / n)
+    if n < 2 or any(s is None and k > 1 for s, k in zip(stds, n_arr, strict=True)):
+        return m, None, n
+    ss = sum((k - 1) * (s or 0.0) ** 2 for s, k in zip(stds, n_arr, strict=True))
+    ss += float((n_arr * (m_arr - m) ** 2).sum())
+    return m, math.sqrt(ss / (n - 1)), n
+
+
+def replicates(rows: list[TrialRow], objectives: list[Objective]) -> ReplicatesInfo:
+    out: ReplicatesInfo = {"metric": None, "configs": [], "sigma": None, "reason": None}
+    done = ranked(rows, objectives)
+    if not done:
+        out["reason"] = "no completed trials"
+        return out
+    metric = objectives[0]["name"]
+    maximize = objectives[0]["direction"] == "maximize"
+    out["metric"] = metric
+    groups: dict[str, list[TrialRow]] = {}
+    for r in done:
+        groups.setdefault(json.dumps(r["params"], sort_keys=True), []).append(r)
+    configs: list[ReplicateConfig] = []
+    for key, group in groups.items():
+        # Trials of a configuration with the same seeds (a retry, a sampler repeat) are the
+        # same runs again, not replicates: count each seed set once.
+        rs = list({json.dumps(r["seeds"]): r for r in reversed(group)}.values())[::-1]
+        ns = [max(1, len(r["seeds"] or [1])) for r in rs]
+        stds = [r["metrics"].get(metric + "_std") for r in rs]
+        mean, std, n = combine([r["values"][0] for r in rs], stds, ns)
+        configs.append(
+            {
+                "params": json.loads(key),
+                "trials": sorted(r["number"] for r in group),
+                "seeds": n,
+                "mean": mean,
+                "std": std,
+            }
+        )
+    configs.sort(key=lambda c: -c["mean"] if maximize else c["mean"])
+    dof = sum(c["seeds"] - 1 for c in configs if c["std"] is not None)
+    if dof:
+        var = sum((c["seeds"] - 1) * c["std"] ** 2 for c in configs if c["std"] is not None)
+        out["sigma"] = math.sqrt(var / dof)
+    top = configs[0]["mean"]
+    sigma = out["sigma"]
+    for c in configs:
+        c["gap"] = (top - c["mean"]) if maximize else (c["mean"] - top)
+        s = min(c["seeds"], configs[0]["seeds"])
+        if sigma and sigma > 0:
+            c["effect"] = c["gap"] / sigma
+            mdd = 2.8 * sigma * math.sqrt(2.0 / s)
+            c["mdd"] = mdd
+            c["within_noise"] = c["gap"] < mdd
+        else:
+            c["effect"] = c["mdd"] = c["within_noise"] = None
+    out["configs"] = configs
+    if sigma is None:
+        out["reason"] = (
+            "one seed per configuration: no replicate spread, so effect sizes "
+            "cannot be put in units of the seed noise (give the study "
+            "seeds: [0, 1, 2])"
+        )
+    return out
+
+
+# ----------------------------------------------------------------------------- curves
+def learning_curves(
+    rows: list[TrialRow], objectives: list[Objective], sweep_study: bool
+) -> LearningInfo:
+    """Intermediate values per trial and replicate; for a sweep study, the pre-training loss
+    (the engine reports it negated when the objective is maximised)."""
+    sign = 1.0 if objectives and objectives[0]["direction"] == "maximize" else -1.0
+    curves: list[Curve] = []
+    for r in rows:
+        if not r["intermediate"]:
+            continue
+        by_rep: dict[int, list[tuple[int, float]]] = {}
+        for step, v in r["intermediate"].items():
+            rep, epoch = split_loss_step(step) if sweep_study else (0, step)
+            by_rep.setdefault(rep, []).append((epoch, -sign * v if sweep_study else v))
+        for rep, pts in sorted(by_rep.items()):
+            pts.sort()
+            curves.append(
+                {
+                    "number": r["number"],
+                    "state": r["state"],
+                    "replicate": rep,
+                    "epochs": [p[0] for p in pts],
+                    "values": [p[1] for p in pts],
+                }
+            )
+    label = "pre-training loss" if sweep_study else "intermediate value"
+    reason = None
+    if not curves:
+        reason = "no intermediate values" + (
+            " (multi-objective studies report none)" if len(objectives) > 1 else ""
+        )
+    return {"label": label, "curves": curves, "reason": reason}
+
+
+# ----------------------------------------------------------------------------- failures
+def failures(rows: list[TrialRow]) -> list[Failure]:
+    retried_by: dict[int, list[int]] = {}
+    for r in rows:
+        if r["retry_of"] is not None:
+            retried_by.setdefault(int(r["retry_of"]), []).append(r["number"])
+    out: list[Failure] = []
+    for r in rows:
+        if r["state"] not in ("FAIL", "PRUNED"):
+            continue
+        reason = r["error"]
+        if r["state"] == "PRUNED" and not reason:
+            if r["intermediate"]:
+                rep, epoch = split_loss_step(max(r["intermediate"]))
+                reason = f"pruned at epoch {epoch}" + (f" of replicate {rep}" if rep else "")
+            else:
+                reason = "pruned"
+        out.append(
+            {
+                "number": r["number"],
+                "state": r["state"],
+                "error_type": r["error_type"] or ("pruned" if r["state"] == "PRUNED" else None),
+                "reason": reason or "no reason recorded",
+                "params": r["params"],
+                "duration_s": r["duration_s"],
+                "worker": r["worker"],
+                "retry_of": r["retry_of"],
+                "retried_by": retried_by.get(r["number"], []),
+            }
+        )
+    return out
