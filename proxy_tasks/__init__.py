@@ -9,7 +9,14 @@ the same model trained from scratch.
 >>> result = run_trial(TrialSpec(generator="visualatom", profile="cpu"))
 >>> result.status, result.metrics["headline"]
 
-Registry: ``PROXY_TASKS`` maps task names to classes with ``run(spec, report) -> TrialResult``.
+Registry: ``PROXY_TASKS`` maps task names to classes, constructed without arguments, whose
+instances follow :class:`proxy_tasks.spec.ProxyTask` (``run(spec, report) -> TrialResult``).
+Modules: ``spec`` (trial, result, protocol), ``vit`` (the ViT task) and its stages (``augment``,
+``models``, ``training``, ``probes``, ``evaluation``, ``baseline``, ``torchutil``),
+``downstream`` (the downstream datasets' registry), ``analytic``, ``recipe``.
+
+Imports: :mod:`sweep.registry`; :mod:`proxy_tasks.spec` (lazily). The tasks are imported by name,
+on first use.
 """
 
 from __future__ import annotations

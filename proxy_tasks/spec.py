@@ -1,10 +1,14 @@
-"""What a trial is (:class:`TrialSpec`) and what it returns (:class:`TrialResult`)."""
+"""What a trial is (:class:`TrialSpec`), what it returns (:class:`TrialResult`), and what a proxy
+task is (:class:`ProxyTask`, the protocol every entry of ``proxy_tasks.PROXY_TASKS`` follows).
+
+Imports: the standard library only.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 #: status values of a finished trial
 COMPLETE, FAILED, PRUNED = "complete", "failed", "pruned"
@@ -52,8 +56,46 @@ class TrialResult:
         return out
 
 
+#: a trial's progress callback: ``report(name, step, value)``; raising :class:`Pruned` (or
+#: optuna's TrialPruned) in it stops the trial as ``pruned``
+Report = Callable[[str, int, float], None]
+
+
+@runtime_checkable
+class ProxyTask(Protocol):
+    """A proxy task: ``name`` and ``run(spec, report) -> TrialResult``.
+
+    ``run`` never raises for a bad configuration, a failed run or a prune: it returns a
+    :class:`TrialResult` whose ``status`` is :data:`COMPLETE` (``metrics`` flat, numeric, with a
+    ``headline``), :data:`FAILED` (with ``error_type`` and ``message``) or :data:`PRUNED` (when
+    ``report`` raised :class:`Pruned`). ``report``, when given, is called at least once (the
+    ViT task: once per pre-training epoch), so any trial can be pruned. Registered in
+    ``proxy_tasks.PROXY_TASKS`` as a class constructed without arguments.
+    """
+
+    name: str
+
+    def run(self, spec: TrialSpec, report: Report | None = None) -> TrialResult: ...
+
+
+def spec_dict(spec: TrialSpec) -> dict[str, Any]:
+    """The fields of ``spec`` that define a trial's result (not its cache, roots or download
+    flag), JSON-ready: ``info["spec"]`` of a result."""
+    return {
+        "generator": spec.generator, "params": dict(spec.params), "task": spec.task,
+        "profile": spec.profile, "recipe": dict(spec.recipe), "data_seed": spec.data_seed,
+        "train_seed": spec.train_seed, "device": spec.device,
+    }  # fmt: skip
+
+
 class Pruned(Exception):
     """Raised by a report callback to stop a trial early (Optuna's TrialPruned works too)."""
+
+
+def is_prune(exc: BaseException) -> bool:
+    """Whether ``exc``, raised by a report callback, asks to prune the trial: :class:`Pruned`,
+    or optuna's ``TrialPruned`` (recognised by name: optuna is not imported here)."""
+    return isinstance(exc, Pruned) or type(exc).__name__ == "TrialPruned"
 
 
 class Diverged(Exception):

@@ -6,6 +6,9 @@
 >>> batch = ds.render_class(2, device="cuda")  # torch.uint8 (8, 64, 64) on the GPU
 
 Nothing here touches the disk; :mod:`sweep.generate` writes datasets to disk.
+
+Imports: numpy, torch (lazily); :mod:`sweep.devices`, :mod:`sweep.errors`,
+:mod:`sweep.generators`, :mod:`sweep.seeding`.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from sweep.devices import torch_device
 from sweep.errors import SweepError
 from sweep.generators import get_generator
 from sweep.seeding import Seeds
@@ -156,16 +160,3 @@ def resolve_device(device: str | None) -> str | None:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else None
     return str(torch_device(device, "--device", "numpy, auto, cpu, cuda or cuda:N"))
-
-
-def torch_device(device: str, label: str, choices: str):
-    """``device`` as a ``torch.device`` that exists here; a one-line SweepError otherwise."""
-    import torch
-
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, ValueError):
-        raise SweepError(f"{label}: unknown device '{device}'; use {choices}") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise SweepError(f"{label}: '{device}' asked for, but no CUDA device is available")
-    return dev

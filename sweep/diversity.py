@@ -40,6 +40,9 @@ After pre-training the proxy adds ``<downstream>/rankme`` (RankMe, Garrido et al
 ``<downstream>/feature_vendi`` of the model's features on downstream images.
 
 The Vendi functions are our own (the ``vendi-score`` package ignores its ``q`` argument).
+
+Imports: numpy, OpenCV and torch (lazily); :mod:`sweep.seeding` and :mod:`sweep.record` (its
+attribute prefix). Nothing else from the project: the proxy task and the CLI call it.
 """
 
 from __future__ import annotations
@@ -52,10 +55,11 @@ from typing import Any
 
 import numpy as np
 
+from sweep.record import DIVERSITY_PREFIX
 from sweep.seeding import Seeds
 
 #: user-attribute prefix of the dataset block
-PREFIX = "diversity/"
+PREFIX = DIVERSITY_PREFIX  # the trial-record prefix (sweep.record)
 #: the headline diversity metrics (also computed after augmentation, as ``aug_<name>``)
 HEADLINE = ("vendi_q1", "vendi_q2")
 #: per-image complexity controls (partialled out when correlating diversity with accuracy)
@@ -121,7 +125,14 @@ def vendi_scores(
     n, d = Z.shape
     G = ((Z.T @ Z) if d < n else (Z @ Z.T)).astype(np.float64)
     lam = np.clip(np.linalg.eigvalsh(G / n), 0.0, None) if any(q != 2 for q in qs) else None
-    return {q: float(n * n / np.sum(G * G)) if q == 2 else _entropy_order(lam, q) for q in qs}
+    out: dict[float, float] = {}
+    for q in qs:
+        if q == 2:
+            out[q] = float(n * n / np.sum(G * G))
+        else:
+            assert lam is not None
+            out[q] = _entropy_order(lam, q)
+    return out
 
 
 def vendi(X: np.ndarray, q: float = 1.0, *, center: bool = True) -> float:

@@ -16,6 +16,9 @@ so a class directory that exists is complete: an interrupted run is resumed by r
 command again, and finished classes are not redone. Once the dataset is complete, ``.sweep/`` is
 removed, so the directory holds only what ImageFolder expects plus the root files.
 Memory stays constant in the dataset size: each worker holds one chunk of one class at a time.
+
+Imports: numpy, OpenCV and rich (lazily); :mod:`sweep` (its version), :mod:`sweep.dataset`,
+:mod:`sweep.errors`.
 """
 
 from __future__ import annotations
@@ -258,7 +261,7 @@ def _run_pool(spec, todo, out, workers, chunk, advance) -> None:
     ctx = get_context("spawn")  # no fork: safe with torch and numba threads in the parent
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
                              initargs=(spec,)) as pool:  # fmt: skip
-        pending = set()
+        pending: set[Any] = set()
         queue = list(todo)
         try:
             # Keep at most 2 classes per worker in flight so an interrupt loses little.

@@ -1,4 +1,10 @@
-"""A small typed registry: name -> lazily imported object, with did-you-mean errors."""
+"""A small typed registry: name -> lazily imported object, with did-you-mean errors.
+
+Used for the generators (``sweep.generators.GENERATORS``), the proxy tasks
+(``proxy_tasks.PROXY_TASKS``) and the downstream datasets (``proxy_tasks.downstream.DOWNSTREAMS``).
+
+Imports: the standard library and :mod:`sweep.errors`.
+"""
 
 from __future__ import annotations
 
@@ -15,10 +21,12 @@ class Registry(Generic[T]):
     """Maps names to objects given as ``"module:attr"`` strings, imported on first use.
 
     Lazy entries keep ``sweep --help`` fast: nothing heavy is imported until a name is looked up.
+    Names are listed sorted, or in registration order when ``ordered`` is true.
     """
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, *, ordered: bool = False) -> None:
         self.kind = kind
+        self.ordered = ordered
         self._entries: dict[str, str | T] = {}
 
     def register(self, name: str, target: str | T) -> None:
@@ -27,7 +35,7 @@ class Registry(Generic[T]):
         self._entries[name] = target
 
     def names(self) -> list[str]:
-        return sorted(self._entries)
+        return list(self._entries) if self.ordered else sorted(self._entries)
 
     def __contains__(self, name: object) -> bool:
         return name in self._entries
@@ -45,4 +53,4 @@ class Registry(Generic[T]):
             module, _, attr = entry.partition(":")
             entry = getattr(importlib.import_module(module), attr)
             self._entries[name] = entry
-        return entry  # type: ignore[return-value]
+        return entry

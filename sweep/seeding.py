@@ -6,6 +6,8 @@ state is a pure function of the root seed and the keys (for example ``("class", 
 order, and every image is still the same bytes. Device code that cannot afford a generator per
 image uses :meth:`Seeds.key32`, a 32-bit key fed to a counter-based hash
 (:mod:`sweep.generators._hashrng`).
+
+Imports: numpy and the standard library only.
 """
 
 from __future__ import annotations

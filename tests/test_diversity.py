@@ -206,7 +206,7 @@ storage: {storage}
 def test_every_trial_stores_the_block_and_its_dataset(run_sweep, tmp_path):
     import optuna
 
-    from sweep.space import make_storage, normalize_storage
+    from sweep.storage import make_storage, normalize_storage
 
     space = tmp_path / "divtiny.yaml"
     space.write_text(SPACE.format(storage=tmp_path / "s.db"))

@@ -2,16 +2,22 @@
 
 >>> from sweep.generators import get_generator, list_generators
 >>> gen = get_generator("visualatom", {"freq1": [0, 3], "freq2": [0, 3]}, image_size=64)
+
+Imports: :mod:`sweep.registry` only (and the generators' base class for type checking); each
+generator module is imported by name, on first use.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sweep.registry import Registry
 
-GENERATORS: Registry[type] = Registry("generator")
+if TYPE_CHECKING:  # types only: nothing is imported at run time
+    from sweep.generators.base import Generator
+
+GENERATORS: Registry[type[Generator]] = Registry("generator")
 GENERATORS.register("visualatom", "sweep.generators.visualatom:VisualAtom")
 GENERATORS.register("rcdb", "sweep.generators.rcdb:RCDB")
 GENERATORS.register("fractaldb", "sweep.generators.fractal:FractalDB")
@@ -22,7 +28,7 @@ def list_generators() -> list[str]:
     return GENERATORS.names()
 
 
-def generator_class(name: str) -> type:
+def generator_class(name: str) -> type[Generator]:
     return GENERATORS.get(name)
 
 

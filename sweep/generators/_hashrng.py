@@ -11,6 +11,8 @@ All arithmetic is on signed 64-bit integers holding 32-bit values: the multiplie
 Image keys are derived from a
 per-class key (from :class:`~sweep.seeding.Seeds`) and the instance index; within a class
 distinct instances get distinct keys (the mixer is a bijection).
+
+Imports: numpy only (torch tensors are taken as arguments, never imported).
 """
 
 from __future__ import annotations

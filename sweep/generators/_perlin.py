@@ -14,6 +14,8 @@ is -1 (not the negated slope), which makes the distribution slightly asymmetric.
 
 Table values are stored as int16 in units of 2**-15, so cumulative sums over orbits are exact
 integer sums: identical whatever the order or batch in which they are computed.
+
+Imports: numpy only.
 """
 
 from __future__ import annotations

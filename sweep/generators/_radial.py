@@ -20,6 +20,11 @@ Segments are rasterised by integer DDA: the pixel at step t of a segment with ma
 ``p0 + floor((2 t d + n) / 2n)`` on each axis, t = 0..n. The CPU (Numba) and device (torch)
 renderers evaluate exactly this, with the same random numbers (:mod:`~sweep.generators._hashrng`),
 so they agree pixel for pixel except where float rounding moves a vertex across a pixel border.
+
+Imports: numpy, torch and Triton (lazily); :mod:`sweep.generators._hashrng`,
+:mod:`sweep.generators._perlin`, :mod:`sweep.generators._radial_cpu` and
+:mod:`sweep.generators._radial_triton` (lazily), :mod:`sweep.generators.base`,
+:mod:`sweep.seeding`.
 """
 
 from __future__ import annotations
@@ -139,8 +144,9 @@ def render_torch(
     consts = _device_constants(orb, dev)
     for s in range(0, b_total, chunk):
         e = min(b_total, s + chunk)
+        r0x_c, r0y_c, cx_c, cy_c = (v[s:e] for v in per_image)
         out[s:e] = _render_chunk(
-            orb, consts, *(v[s:e] for v in per_image), img_keys[s:e],
+            orb, consts, r0x_c, r0y_c, cx_c, cy_c, img_keys[s:e],
             grey_lo, grey_hi, background, size, backend,
         )  # fmt: skip
     return out

@@ -2,6 +2,8 @@
 only validate or coordinate (the ``sweep generate`` launcher) do not load the Numba runtime.
 
 See :mod:`sweep.generators._radial` for the geometry and the DDA rule these kernels implement.
+
+Imports: numpy, Numba; :mod:`sweep.generators._hashrng`.
 """
 
 from __future__ import annotations

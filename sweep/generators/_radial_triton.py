@@ -8,6 +8,8 @@ segment with the same incremental integer DDA, writing ``orbit * 256 + grey`` wi
 eager torch path, which it matches pixel for pixel except where float contraction moves a
 vertex across a pixel border. The eager path (:func:`sweep.generators._radial.render_torch`) stays
 the reference and the fallback where Triton is unavailable.
+
+Imports: Triton, torch (lazily). Nothing from the project.
 """
 
 from __future__ import annotations

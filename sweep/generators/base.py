@@ -20,6 +20,8 @@ Invariants every generator keeps:
 Lengths in the published definitions are pixels on a 512x512 canvas. At other image sizes every
 length (radii, steps, noise amplitude, wave amplitude, centre spread) is multiplied by S/512, so
 an image at size S is the 512 image's geometry scaled down; strokes stay 1 px wide.
+
+Imports: numpy, torch (lazily); :mod:`sweep.errors`, :mod:`sweep.seeding`.
 """
 
 from __future__ import annotations
@@ -81,15 +83,17 @@ class Param:
         label = f"{where}{self.name}"
         if self.is_range:
             if isinstance(value, str) or not isinstance(value, Sequence) or len(value) != 2:
-                lo, hi = (_fmt(v) for v in self.default)
+                d_lo, d_hi = (_fmt(v) for v in self.default)
                 raise SweepError(
-                    f"{label}: expected a [min, max] pair, got {value!r}; "
-                    f"write for example {self.name}=[{lo},{hi}]"
+                    key=label,
+                    message=f"expected a [min, max] pair, got {value!r}; "
+                    f"write for example {self.name}=[{d_lo},{d_hi}]",
                 )
             lo, hi = (self._scalar(v, label) for v in value)
             if lo > hi:
                 raise SweepError(
-                    f"{label}: min {_fmt(lo)} > max {_fmt(hi)}; write the pair as [min, max]"
+                    key=label,
+                    message=f"min {_fmt(lo)} > max {_fmt(hi)}; write the pair as [min, max]",
                 )
             for v in (lo, hi):
                 self._check_domain(v, label)
@@ -103,19 +107,20 @@ class Param:
             value, int | float | np.integer | np.floating
         ):
             kind = "an integer" if self.is_int else "a number"
-            raise SweepError(f"{label}: expected {kind}, got {value!r}")
+            raise SweepError(key=label, message=f"expected {kind}, got {value!r}")
         if self.is_int:
             if float(value) != int(value):
-                raise SweepError(f"{label}: expected an integer, got {value!r}")
+                raise SweepError(key=label, message=f"expected an integer, got {value!r}")
             return int(value)
         if not math.isfinite(float(value)):
-            raise SweepError(f"{label}: expected a finite number, got {value!r}")
+            raise SweepError(key=label, message=f"expected a finite number, got {value!r}")
         return float(value)
 
     def _check_domain(self, v: float, label: str) -> None:
         if (self.low is not None and v < self.low) or (self.high is not None and v > self.high):
             raise SweepError(
-                f"{label}: {_fmt(v)} is outside the valid domain {self.describe_domain()}"
+                key=label,
+                message=f"{_fmt(v)} is outside the valid domain {self.describe_domain()}",
             )
 
 
@@ -179,8 +184,9 @@ class Generator(abc.ABC):
         for key, value in overrides.items():
             if key not in by_name:
                 raise SweepError(
-                    f"{where}{key}: unknown parameter of generator '{cls.name}'"
-                    f"{did_you_mean(key, by_name)}; valid: {', '.join(by_name)}"
+                    key=f"{where}{key}",
+                    message=f"unknown parameter of generator '{cls.name}'"
+                    f"{did_you_mean(key, by_name)}; valid: {', '.join(by_name)}",
                 )
             out[key] = by_name[key].validate(value, where)
         return out

@@ -12,6 +12,9 @@ The same orbit recursion as VisualAtom without the wave, with twice the jitter
 * per instance: start radius r0 (integer in [0, 100]), oval rates in [1, 2] and a centre with
   start_pos 400 (within [56, 456] px); instance 0 keeps the class's own draws;
 * per orbit: a grey level in {0..256}; 256 is clipped to 255 as Pillow clips it (white on white).
+
+Imports: numpy; :mod:`sweep.generators._hashrng`, :mod:`sweep.generators._radial`,
+:mod:`sweep.generators.base`, :mod:`sweep.seeding`.
 """
 
 from __future__ import annotations

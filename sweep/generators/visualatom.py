@@ -10,6 +10,9 @@ radius r0, frequencies n1 and n2 (n2 != n1 unless n1 = 0, so (0, 0) can occur), 
 a_x and a_y and a centre. Its instances differ only in the centre (instance 0 keeps the class
 draw), one grey level per orbit, and fresh noise at every vertex of every orbit.
 Every range is a ``[min, max]`` pair drawn uniformly (integers inclusive).
+
+Imports: numpy; :mod:`sweep.errors`, :mod:`sweep.generators._hashrng`,
+:mod:`sweep.generators._radial`, :mod:`sweep.generators.base`, :mod:`sweep.seeding`.
 """
 
 from __future__ import annotations
@@ -74,8 +77,9 @@ class VisualAtom(RadialGenerator):
         n2_lo, n2_hi = self.params["freq2"]
         if n2_lo == n2_hi and n2_lo != 0 and n1_lo <= n2_lo <= n1_hi:
             raise SweepError(
-                f"freq2: [{n2_lo}, {n2_hi}] leaves no value != n1 when n1 = {n2_lo}; "
-                "widen freq2 or exclude that value from freq1"
+                key="freq2",
+                message=f"[{n2_lo}, {n2_hi}] leaves no value != n1 when n1 = {n2_lo}; "
+                "widen freq2 or exclude that value from freq1",
             )
 
     def sample_class(self, seeds: Seeds, class_index: int, shared: Mapping[str, Any]) -> dict:
