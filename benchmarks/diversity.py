@@ -2,10 +2,10 @@
 
     python benchmarks/diversity.py            # n = 1000 at the cpu (16 px) and gpu (64 px) sizes
 
-What is timed is ``proxy_tasks.vit.dataset_diversity``, exactly what a trial runs after rendering:
-the stratified sample leaves the (CPU) tensor, the pre-training augmentation of the preset is
-applied, and the whole block is computed. Target: at most 0.5 s per trial on CPU at n = 1000.
-Each configuration is run once untimed (imports, thread pools, FFT plans), then ``--repeats``
+What is timed is ``proxy_tasks.augment.dataset_diversity``, exactly what a trial runs after
+rendering: the stratified sample leaves the (CPU) tensor, the pre-training augmentation of the
+preset is applied, and the whole block is computed. Target: at most 0.5 s per trial on CPU at n =
+1000. Each configuration is run once untimed (imports, thread pools, FFT plans), then ``--repeats``
 times; the median is reported. For a hardware-independent figure, the same run times the raw
 float64 eigendecomposition of a 1000 x 1000 symmetric matrix (the block's one big linear-algebra
 step) and reports the block's cost in units of it.
@@ -43,9 +43,9 @@ def main() -> None:
     import numpy as np
     import torch
 
+    from proxy_tasks.augment import dataset_diversity
     from proxy_tasks.recipe import make_recipe
     from proxy_tasks.spec import TrialSpec
-    from proxy_tasks.vit import dataset_diversity
     from sweep.dataset import Dataset, DatasetSpec
 
     rng = np.random.default_rng(0)

@@ -9,6 +9,13 @@ trial: sampler, storage, worker processes, tickets, attributes. The per-trial ov
 slope between a small and a large budget, ``(t_large - t_small) / (n_large - n_small)``, which
 removes the fixed cost of starting the workers; ``startup_s`` is that fixed cost. Target: at most
 0.2 s per trial. One untimed run first warms the caches (imports, Numba).
+
+``--before PATH`` times another checkout in the same run: for each worker count, this
+checkout's benchmark and PATH's ``benchmarks/engine.py`` run as subprocesses one after the other
+(same interpreter, packages and machine), and a line per storage and worker count gives both
+overheads and wall times (medians of ``--repeat`` alternating runs) and the ratio of the
+large budget's wall times (after/before; below 1: faster now). The slope is noisy on a busy
+machine (a few hundredths of a second a trial); the wall-time ratio is the steadier figure.
 """
 
 from __future__ import annotations
@@ -53,13 +60,71 @@ def timed_run(tmp: Path, storage: str, workers: int, trials: int, sampler: str, 
     return elapsed
 
 
+def compare(before: Path, args: argparse.Namespace) -> None:
+    """Both checkouts' benchmarks, alternating ``--repeat`` times per worker count; the median
+    overhead and start-up of each, and the ratio of overheads."""
+    import statistics
+    import subprocess
+
+    def lines(root: Path, w: str) -> dict[tuple[str, int], dict]:
+        cmd = [
+            sys.executable,
+            str(root / "benchmarks" / "engine.py"),
+            "--workers",
+            w,
+            "--small",
+            str(args.small),
+            "--large",
+            str(args.large),
+            "--sampler",
+            args.sampler,
+        ]
+        env = {**os.environ, "PYTHONPATH": str(root)}
+        out = subprocess.run(cmd, env=env, cwd=root, capture_output=True, text=True,
+                             check=True).stdout  # fmt: skip
+        rows = [json.loads(x) for x in out.splitlines() if x.startswith("{")]
+        return {(r["storage"], r["workers"]): r for r in rows}
+
+    def median(runs: list[dict], key: tuple, field: str) -> float:
+        if field == "wall_s_large":  # both versions print wall_s = [small, large]
+            return statistics.median(r[key]["wall_s"][1] for r in runs)
+        return statistics.median(r[key][field] for r in runs)
+
+    for w in args.workers.split(","):
+        old: list[dict] = []
+        new: list[dict] = []
+        for _ in range(args.repeat):
+            old.append(lines(before, w))
+            new.append(lines(ROOT, w))
+        for key in new[0]:
+            if key not in old[0]:
+                continue
+            a, b = (median(runs, key, "overhead_s_per_trial") for runs in (old, new))
+            wall_a, wall_b = (median(runs, key, "wall_s_large") for runs in (old, new))
+            print(json.dumps({
+                "storage": key[0], "workers": key[1], "sampler": args.sampler,
+                "trials": [args.small, args.large], "repeat": args.repeat,
+                "before_overhead_s_per_trial": round(a, 4),
+                "after_overhead_s_per_trial": round(b, 4),
+                "before_wall_s_large": round(wall_a, 3), "after_wall_s_large": round(wall_b, 3),
+                "ratio_wall_after_before": round(wall_b / wall_a, 3),
+                "before_startup_s": round(median(old, key, "startup_s"), 3),
+                "after_startup_s": round(median(new, key, "startup_s"), 3),
+            }), flush=True)  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--workers", default="1,2,8")
     ap.add_argument("--small", type=int, default=8)
     ap.add_argument("--large", type=int, default=48)
     ap.add_argument("--sampler", default="tpe")
+    ap.add_argument("--before", type=Path, help="another checkout to time in the same run")
+    ap.add_argument("--repeat", type=int, default=3, help="with --before: runs of each")
     args = ap.parse_args()
+    if args.before:
+        compare(args.before.resolve(), args)
+        return
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         storages = {"sqlite": str(tmp / "studies.db"), "journal": str(tmp / "journal.log")}

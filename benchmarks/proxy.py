@@ -42,19 +42,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from proxy_tasks import run_trial  # noqa: E402
+from proxy_tasks.models import compiled_loss as _compiled_loss  # noqa: E402
+from proxy_tasks.models import create_vit, make_adamw  # noqa: E402
+from proxy_tasks.models import forward_loss as _loss  # noqa: E402
 from proxy_tasks.recipe import make_recipe  # noqa: E402
 from proxy_tasks.spec import TrialSpec  # noqa: E402
-from proxy_tasks.vit import (  # noqa: E402
-    _autocast,
-    _compiled_loss,
-    _loss,
-    _sync,
-    create_vit,
-    make_adamw,
-    resolve_profile,
-    scoped_torch_seed,
-)
+from proxy_tasks.torchutil import autocast as _autocast  # noqa: E402
+from proxy_tasks.torchutil import scoped_torch_seed  # noqa: E402
+from proxy_tasks.torchutil import sync as _sync  # noqa: E402
 from sweep.cli import parse_overrides  # noqa: E402
+from sweep.devices import resolve_profile  # noqa: E402
 
 
 def emit(row: dict) -> None:
@@ -201,7 +198,7 @@ def main() -> None:
     dev = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available()
                        else ("cpu" if args.device == "auto" else args.device))  # fmt: skip
     args.device = str(dev)
-    args.profile = resolve_profile(args.profile, dev)
+    args.profile = resolve_profile(args.profile, dev.type)
     tmp = tempfile.TemporaryDirectory()
     args.cache = args.cache or tmp.name
     if args.worker:

@@ -62,7 +62,7 @@ def launch(path: Path, tmp: Path, tag: str, backend: str, workers: int, trials: 
     import optuna
 
     from sweep.engine import run
-    from sweep.space import make_storage
+    from sweep.storage import make_storage
 
     url = f"sqlite:///{tmp / f'{tag}.db'}"
     t0 = time.perf_counter()
@@ -187,7 +187,10 @@ def sampler_cost(url: str, n: int, asks: int = 20) -> dict:
     import numpy as np
     import optuna
 
-    from sweep.space import load_study_config, make_sampler, make_storage, search_space
+    from sweep.samplers import make_sampler
+    from sweep.space import search_space
+    from sweep.storage import make_storage
+    from sweep.study_config import load_study_config
 
     spec = load_study_config(FREQ, storage=url)
     space = search_space(spec)
@@ -223,7 +226,7 @@ def connections(url: str, tmp: Path, trials: int = 40) -> dict:
     import sqlalchemy as sa
 
     from sweep.engine import run
-    from sweep.space import make_storage
+    from sweep.storage import make_storage
 
     tag = f"sweep-scale-{os.getpid()}"
     tagged = f"{url}{'&' if '?' in url else '?'}application_name={tag}"

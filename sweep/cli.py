@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from sweep.errors import SweepError
+from sweep.values import cli_number
 
 
 class _Parser(argparse.ArgumentParser):
@@ -37,19 +38,8 @@ def parse_overrides(items: Sequence[str] | None) -> dict[str, Any]:
                 value = [yaml.safe_load(v) for v in value.split(",")]
         except yaml.YAMLError:
             raise SweepError(f"--set {key}: cannot parse value '{raw}'") from None
-        out[key] = [_number(v) for v in value] if isinstance(value, list) else _number(value)
+        out[key] = [cli_number(v) for v in value] if isinstance(value, list) else cli_number(value)
     return out
-
-
-def _number(value: Any) -> Any:
-    """YAML reads ``1e-3`` (no dot) as a string: take such strings as numbers."""
-    if isinstance(value, str):
-        for kind in (int, float):
-            try:
-                return kind(value)
-            except ValueError:
-                pass
-    return value
 
 
 def _add_generate(sub) -> None:
@@ -170,8 +160,8 @@ def cmd_diversity(args: argparse.Namespace) -> int:
     images, labels = ds.arrays()
     augment = None
     if args.augment != "none":
+        from proxy_tasks.augment import pretrain_augment
         from proxy_tasks.recipe import make_recipe
-        from proxy_tasks.vit import pretrain_augment
 
         augment = pretrain_augment(make_recipe(args.augment, {}), args.seed)
     block = diversity_block(images, labels, n=args.sample, seed=args.seed, augment=augment)
@@ -297,6 +287,7 @@ def cmd_trial(args: argparse.Namespace) -> int:
         if not sep or not name or not path:
             raise SweepError(f"--root '{item}': expected NAME=DIR, e.g. --root cifar10=~/data")
         roots[name] = path
+    seeds: list[int] | None
     if args.seeds is not None:
         try:
             seeds = [int(v) for v in args.seeds.split(",") if v.strip()]
@@ -400,14 +391,14 @@ def _add_engine(sub) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from sweep.space import load_study_config
+    from sweep.study_config import load_study_config
 
     bad = 0
     for f in args.files:
         try:
             spec = load_study_config(f)
-            if "calibration" in spec.cfg.data:  # sweep calibrate's section
-                from sweep.calibrate import load_calibration
+            if spec.file.calibration is not None:  # sweep calibrate's section
+                from sweep.calibration.plan import load_calibration
 
                 load_calibration(spec)
             print(f"{f}: ok")
@@ -462,8 +453,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     import optuna
 
+    from sweep import record
     from sweep.engine import counts, load_study_by_name
-    from sweep.space import default_storage, make_storage, mask_url
+    from sweep.storage import default_storage, make_storage, mask_url
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if args.study is None:
@@ -476,14 +468,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"study '{study.study_name}': " + ", ".join(f"{k.lower()} {v}" for k, v in c.items()))
     try:
         for t in study.best_trials[:10]:
-            params = {k[6:]: v for k, v in t.user_attrs.items() if k.startswith("param:")}
+            params = record.resolved_params(t.user_attrs)
             print(f"best: trial {t.number} values {t.values} {json.dumps(params)}")
     except (ValueError, RuntimeError):
         pass
     now = datetime.datetime.now()
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         age = (now - t.datetime_start).total_seconds() if t.datetime_start else float("nan")
-        print(f"running: trial {t.number} for {age:.0f} s on {t.user_attrs.get('sweep:worker')}")
+        print(f"running: trial {t.number} for {age:.0f} s on {t.user_attrs.get(record.WORKER)}")
     print(f"storage: {mask_url(args.storage or default_storage(''))}")
     return 0
 
@@ -533,7 +525,7 @@ def _add_report(sub) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from sweep.report import write_report
+    from reports import write_report
 
     out = write_report(args.study, args.storage, args.out, dashboard=not args.no_dashboard)
     c = out["counts"]
@@ -573,7 +565,8 @@ def _add_calibrate(sub) -> None:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from sweep.calibrate import calibrate, print_summary
+    from sweep.calibration.run import calibrate
+    from sweep.calibration.summary import print_summary
 
     summary = calibrate(args.file, profile=args.profile, storage=args.storage,
                         workers=args.workers, device=args.device,
@@ -584,20 +577,21 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def _ls_other(what: str, as_json: bool, storage: str | None) -> int:
+    rows: list[dict[str, Any]]
     if what == "tasks":
         from proxy_tasks import PROXY_TASKS
 
         rows = [{"name": n, "summary": (PROXY_TASKS.get(n).__doc__ or "").strip().split("\n")[0]}
                 for n in PROXY_TASKS.names()]  # fmt: skip
     elif what in ("samplers", "pruners"):
-        from sweep.space import PRUNERS, SAMPLERS
+        from sweep.samplers import PRUNERS, SAMPLERS
 
         table = SAMPLERS if what == "samplers" else PRUNERS
         rows = [{"name": n, "optuna": c} for n, c in table.items()]
     else:
         import optuna
 
-        from sweep.space import default_storage, make_storage
+        from sweep.storage import default_storage, make_storage
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         st = make_storage(storage or default_storage(""), heartbeat=False)
@@ -609,6 +603,25 @@ def _ls_other(what: str, as_json: bool, storage: str | None) -> int:
     else:
         for r in rows:
             print("  ".join(str(v) for v in r.values()))
+    return 0
+
+
+def _add_schema(sub) -> None:
+    p = sub.add_parser(
+        "schema",
+        help="print the JSON Schema of search-space files (for editors)",
+        description="Print the JSON Schema of a search-space file, generated from the typed "
+        "models 'sweep validate' uses; the package ships the same text as "
+        "sweep/schema/study.schema.json. It checks each key's shape and type; 'sweep validate' "
+        "also checks what spans keys (parameter domains, searched ranges, sampler options).",
+    )
+    p.set_defaults(func=cmd_schema)
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from sweep.schema.jsonschema import study_json_schema_text
+
+    sys.stdout.write(study_json_schema_text())
     return 0
 
 
@@ -625,6 +638,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_diversity(sub)
     _add_ls(sub)
     _add_trial(sub)
+    _add_schema(sub)
     _add_engine(sub)
     _add_calibrate(sub)
     _add_report(sub)

@@ -71,6 +71,8 @@ def check_options(kind: str, name: str, options: Mapping[str, Any]) -> None:
     at ``("options", option)`` otherwise."""
     from sweep.errors import did_you_mean
 
+    if not options:
+        return  # nothing to check: Optuna (about 50 ms to import) is not needed to validate
     settable = settable_options(kind, name)
     for opt, value in options.items():
         at = ("options", opt)

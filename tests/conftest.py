@@ -126,7 +126,7 @@ def postgres_url():
 
     import sqlalchemy as sa
 
-    from sweep.space import mask_url
+    from sweep.storage import mask_url
 
     base = _postgres_base()
     schema = f"sweep_t_{uuid.uuid4().hex[:12]}"

@@ -33,7 +33,7 @@ NUMBER_SCHEMA = {
 class Section(BaseModel):
     """A mapping of the study file (see the module docstring)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     #: "unknown <noun>": key, profile, resource, recipe field
     unknown_noun: ClassVar[str] = "key"
