@@ -50,6 +50,11 @@ STUDY_QUESTION = "question"
 STUDY_CALIBRATION_PLAN = "sweep:calibration_plan"
 #: the calibration's summary (:func:`sweep.calibration.analysis.analyze`), written by it
 STUDY_CALIBRATION = "sweep:calibration"
+#: the study's answer to its question (:func:`sweep.answer.answer_of_study`): the verdict,
+#: its reason, the paired comparisons; written at the end of every launch
+STUDY_ANSWER = "sweep:answer"
+#: the confirmation plan: candidates, the common fresh seeds, the cap (sweep.engine)
+STUDY_CONFIRM = "sweep:confirm"
 
 # ----------------------------------------------------------------------------- trial attributes
 #: ``host:pid`` of the worker running the trial
@@ -72,6 +77,26 @@ DATASET_FINGERPRINT = "dataset_fingerprint"
 SEEDS = "seeds"
 DEVICE = "device"
 TIME_TOTAL = "time_total_s"
+#: ``{"<seed>": {"<metric>": value}}``: the objective metrics and ``scratch_headline`` of each
+#: replicate seed (a trial's ``headline`` is their mean): what paired comparisons read
+PER_SEED = "sweep:per_seed"
+#: which arm a trial belongs to: ``search`` (absent: search), ``published`` (the published
+#: configuration), ``confirm`` (a re-evaluation on the common fresh seeds) or
+#: ``reference:<name>``
+ARM = "sweep:arm"
+ARM_SEARCH, ARM_PUBLISHED, ARM_CONFIRM, ARM_REFERENCE = (
+    "search",
+    "published",
+    "confirm",
+    "reference:",
+)
+#: the canonical JSON of the resolved searched values: trials with the same key ran the same
+#: configuration
+CONFIG_KEY = "sweep:config_key"
+#: ``k`` when this trial is the k-th evaluation of a configuration already run (on new seeds)
+REPLICATE = "sweep:replicate"
+#: the headline of the same model without pre-training, on the same seed and downstreams
+SCRATCH_METRIC = "scratch_headline"
 #: ``param:<name>``: a searched parameter's resolved value (a range pair as ``[min, max]``)
 PARAM_PREFIX = "param:"
 #: ``diversity/<metric>``: the dataset's diversity block (:mod:`sweep.diversity`)
@@ -250,6 +275,24 @@ class TrialRecord:
     @property
     def dataset(self) -> Mapping[str, Any] | None:
         return self.attrs.get(DATASET)
+
+    @property
+    def arm(self) -> str:
+        """``search``, ``published``, ``confirm`` or ``reference:<name>``."""
+        return str(self.attrs.get(ARM) or ARM_SEARCH)
+
+    @property
+    def config_key(self) -> str | None:
+        return self.attrs.get(CONFIG_KEY)
+
+    def per_seed(self, metric: str) -> dict[int, float]:
+        """``{seed: value}`` of ``metric`` for each replicate seed the trial stored."""
+        out = {}
+        for seed, values in (self.attrs.get(PER_SEED) or {}).items():
+            v = (values or {}).get(metric)
+            if is_number(v):
+                out[int(seed)] = float(v)
+        return out
 
     @property
     def labels(self) -> dict[str, Any]:
