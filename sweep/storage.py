@@ -17,6 +17,7 @@ SQLAlchemy lazily.
 from __future__ import annotations
 
 import re
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,6 +100,13 @@ def normalize_storage(value: Any, label: str = "storage") -> str:
     v = value.strip()
     shown = mask_url(v)
     scheme, sep, rest = v.partition("://")
+    if not sep and (m := re.match(r"^([A-Za-z][A-Za-z0-9+.-]+):", v)):
+        # sqlite:/x.db or journal:x.log: a URL missing its slashes, not a file named "sqlite:"
+        s = m.group(1).lower()
+        example = {"sqlite": "sqlite:///path/to/file.db", "journal": "journal:///path/to/file.log"}
+        fix = example.get(s.split("+")[0], "scheme://...")
+        raise SweepError(key=label, message=f"'{shown}' is not a valid URL: write {fix} (a "
+                         "scheme, '://', then the path or host)")  # fmt: skip
     if not sep:
         path = _abs_path(v)
         if path.suffix in SQLITE_SUFFIXES:
@@ -156,24 +164,33 @@ def _file_url(prefix: str, path: Path, shown: str, label: str) -> str:
     return f"{prefix}{path}"
 
 
-def make_storage(url: str, *, heartbeat: bool = True):
+def make_storage(url: str, *, heartbeat: bool = True, create: bool = True):
     """An Optuna storage for ``url`` (anything :func:`normalize_storage` takes).
 
     SQLite: WAL journal mode set once on the file (not on a network filesystem), a 60 s busy
     timeout. SQLite and PostgreSQL: with ``heartbeat``, a 10 s heartbeat, 30 s grace period and
     one retry of a trial whose worker died (``RetryHeartbeatStaleTrialCallback``). Journal files
-    have no heartbeat (a resume must fail stale RUNNING trials itself).
+    have no heartbeat (a resume must fail stale RUNNING trials itself), and a journal record cut
+    by a kill or a full disk is repaired before the file is opened (:mod:`sweep.journal`).
+    Without ``create`` (the commands that only read a study), a storage file that does not exist
+    is an error and nothing is created.
     """
     import optuna
 
     url = normalize_storage(url)
     shown = mask_url(url)
+    if not create:
+        require_existing(url)
     if url.startswith("journal://"):
         from optuna.storages.journal import JournalFileBackend
+
+        from sweep.journal import repair_journal
 
         path = Path(url[len("journal://") :])
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            if note := repair_journal(path):
+                print(f"sweep: warning: {note}", file=sys.stderr)
             return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
         except OSError as e:
             raise SweepError(f"storage {shown}: cannot open the journal file: {e}") from None
@@ -204,6 +221,16 @@ def make_storage(url: str, *, heartbeat: bool = True):
         if isinstance(e, ImportError):
             msg = "the database driver is missing (PostgreSQL: pip install 'psycopg[binary]')"
         raise SweepError(f"storage {shown}: cannot open: {type(e).__name__}: {msg}") from None
+
+
+def require_existing(url: str) -> None:
+    """A file storage that does not exist: a one-line error (read-only commands create none)."""
+    url = normalize_storage(url)
+    for prefix in ("sqlite:///", "journal://"):
+        if url.startswith(prefix) and not Path(url[len(prefix) :]).is_file():
+            raise SweepError(f"no storage at {mask_url(url)} (nothing was created); "
+                             "'sweep launch FILE' creates one; or name another with "
+                             "--storage")  # fmt: skip
 
 
 def _enable_wal(path: Path) -> None:
@@ -272,3 +299,42 @@ class PopLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def describe_failure(e: BaseException) -> str | None:
+    """One line for a storage failure that reached a command (a damaged database file, a
+    journal that is not JSON, a full disk), or None when ``e`` is something else. Optuna
+    wraps database errors (``StorageInternalError``): their causes are looked at too."""
+    seen: set[int] = set()
+    cause: BaseException | None = e
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if (why := _describe_one(cause)) is not None:
+            return why
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
+def _describe_one(e: BaseException) -> str | None:
+    import errno
+    import json
+
+    names = {c.__name__ for c in type(e).__mro__}
+    module = type(e).__module__
+    first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    first = mask_url(first)[:300]
+    if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+        return (f"the disk is full ({first}); completed trials are kept: free space and run "
+                "'sweep resume STUDY' to go on")  # fmt: skip
+    if "DatabaseError" in names and (module.startswith(("sqlalchemy", "sqlite3"))):
+        if "disk is full" in first or "database or disk is full" in first:
+            return (f"the disk is full ({first}); completed trials are kept: free space and "
+                    "run 'sweep resume STUDY' to go on")  # fmt: skip
+        return (f"the study database is damaged ({type(e).__name__}: {first}); restore a copy, "
+                "or salvage it with: sqlite3 FILE '.recover' | sqlite3 NEW.db")  # fmt: skip
+    if isinstance(e, json.JSONDecodeError) or (
+        isinstance(e, ValueError) and "Invalid log format" in str(e)
+    ):
+        return (f"the journal file is damaged ({first}) in a way sweep cannot repair; restore "
+                "a copy")  # fmt: skip
+    return None
