@@ -1,20 +1,115 @@
-"""``analytic``: a free objective for testing and benchmarking the sweep engine.
+"""``analytic``: a free objective with known noise and a known effect, for testing the engine
+and measuring the error rates of a study's answer (:mod:`sweep.answer`).
 
-No rendering and no training: the metrics are a smooth, deterministic function of the generator
-parameters (how far each numeric parameter sits from its published value, normalised by its
-domain), so a study over it runs in milliseconds per trial and has a known optimum (the
-published configuration, ``headline`` = 100). It exercises everything around a trial: the search
-space, samplers, storages, workers, attributes, pruning reports and failures.
+No rendering and no training: the metrics are a smooth function of the generator parameters (how
+far each numeric parameter sits from its optimum, normalised by its domain), so a study over it
+runs in milliseconds per trial and has a known optimum. With the default options it is today's
+deterministic function: the optimum is the published configuration, ``headline`` = 100 there.
 
-Imports: :mod:`proxy_tasks.spec`, :mod:`sweep.dataset` (lazily), :mod:`sweep.errors`.
+Options (``TrialSpec.options``; anything else is a failed trial of ``error_type`` config):
+
+* ``noise`` (default 0): SD of the Gaussian noise added to ``headline`` on each seed. The draw
+  of a (configuration, seed) comes from ``Seeds(train_seed).rng("analytic", data_seed, C)``, C a
+  hash of the resolved generator parameters: the same configuration on the same seed gives the
+  same number, and any two (configuration, seed) pairs are independent.
+* ``effect`` (default 1.0): scale of the planted effect. ``headline = 100 - effect * (100 -
+  f)``, f = 100 / (1 + 100 * penalty) today's function; ``effect: 0`` makes every
+  configuration equal (a null study).
+* ``optimum`` (default: the published values): generator parameter values where ``headline``
+  peaks, so a configuration better than the published one exists (a planted positive effect).
+
+The trial also reports ``scratch_headline`` (the model without pre-training on the same seed: a
+constant 50 plus its own per-seed noise of SD ``noise``, the same for every configuration) and
+``gain_headline`` = headline - scratch_headline.
+
+Imports: :mod:`proxy_tasks.spec`, :mod:`sweep.dataset` (lazily), :mod:`sweep.errors`,
+:mod:`sweep.seeding`, :mod:`sweep.values`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import math
 import time
+from collections.abc import Mapping
+from typing import Any
 
 from proxy_tasks.spec import COMPLETE, FAILED, PRUNED, TrialResult, TrialSpec, is_prune
 from sweep.errors import SweepError
+from sweep.seeding import Seeds
+from sweep.values import is_real, jsonable
+
+#: the options and their defaults (see the module docstring)
+OPTIONS: dict[str, Any] = {"noise": 0.0, "effect": 1.0, "optimum": {}}
+#: the scratch baseline's mean headline
+SCRATCH = 50.0
+
+
+def parse_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The options with defaults filled in; :class:`SweepError` (one line) for a bad one."""
+    if not isinstance(options, Mapping):
+        raise SweepError(f"must be a mapping, got {type(options).__name__}", key="options")
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise SweepError(f"unknown option(s) {unknown} of the analytic task; "
+                         f"choose among {sorted(OPTIONS)}", key="options")  # fmt: skip
+    out = {**OPTIONS, **options}
+    for name in ("noise", "effect"):
+        v = out[name]
+        if not is_real(v) or not math.isfinite(v) or v < 0:
+            raise SweepError(f"must be a finite number >= 0, got {v!r}", key=f"options.{name}")
+        out[name] = float(v)
+    if not isinstance(out["optimum"], Mapping):
+        raise SweepError("must map generator parameters to values", key="options.optimum")
+    return out
+
+
+def config_hash(params: Mapping[str, Any]) -> int:
+    """A 64-bit key of resolved generator parameters (canonical JSON, blake2b)."""
+    text = json.dumps(jsonable(dict(params)), sort_keys=True, separators=(",", ":"))
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
+
+
+def penalty(gen: Any, optimum: Mapping[str, Any]) -> float:
+    """Squared distance of ``gen.params`` to ``optimum`` (resolved values), each numeric
+    parameter normalised by its domain."""
+    total = 0.0
+    for p in gen.schema:
+        lo = p.low if p.low is not None else 0.0
+        hi = p.high if p.high is not None else lo + 1.0
+        width = max(hi - lo, 1e-12)
+        value, best = gen.params[p.name], optimum[p.name]
+        pairs = zip(value, best, strict=True) if p.is_range else [(value, best)]
+        total += sum(((v - d) / width) ** 2 for v, d in pairs)
+    return total
+
+
+def resolve_optimum(generator: str, gen: Any, optimum: Mapping[str, Any]) -> dict[str, Any]:
+    """Every parameter's value at the peak: the published defaults, ``optimum`` over them."""
+    if not optimum:
+        return {p.name: p.default for p in gen.schema}
+    from sweep.dataset import Dataset, DatasetSpec
+
+    try:
+        peak = Dataset(DatasetSpec(generator, classes=1, instances=1, params=dict(optimum)))
+    except SweepError as e:
+        raise SweepError(str(e), key="options.optimum") from None
+    return dict(peak.generator.params)
+
+
+def headline(pen: float, effect: float) -> float:
+    """The noiseless headline of a configuration at ``pen`` (see the module docstring)."""
+    base = 100.0 / (1.0 + 100.0 * pen)
+    return base if effect == 1.0 else 100.0 - effect * (100.0 - base)
+
+
+def seed_noise(spec: TrialSpec, sd: float, *keys: int | str) -> float:
+    """``sd`` times a standard normal drawn for this trial's seeds and ``keys``."""
+    if sd == 0.0:
+        return 0.0
+    rng = Seeds(spec.train_seed).rng("analytic", spec.data_seed, *keys)
+    return sd * float(rng.standard_normal())
 
 
 class AnalyticProxy:
@@ -27,28 +122,26 @@ class AnalyticProxy:
 
         t0 = time.perf_counter()
         try:
+            opts = parse_options(spec.options)
             ds = Dataset(DatasetSpec(spec.generator, classes=1, instances=1, image_size=64,
                                      seed=spec.data_seed, params=dict(spec.params)))  # fmt: skip
+            gen = ds.generator
+            optimum = resolve_optimum(spec.generator, gen, opts["optimum"])
         except SweepError as e:
             return TrialResult(FAILED, error_type="config", message=str(e))
-        gen = ds.generator
-        penalty = 0.0
-        for p in gen.schema:
-            lo = p.low if p.low is not None else 0.0
-            hi = p.high if p.high is not None else lo + 1.0
-            width = max(hi - lo, 1e-12)
-            value, default = gen.params[p.name], p.default
-            pairs = zip(value, default, strict=True) if p.is_range else [(value, default)]
-            penalty += sum(((v - d) / width) ** 2 for v, d in pairs)
-        headline = 100.0 / (1.0 + 100.0 * penalty)
+        pen = penalty(gen, optimum)
+        value = headline(pen, opts["effect"])
+        value += seed_noise(spec, opts["noise"], "headline", config_hash(gen.params))
+        scratch = SCRATCH + seed_noise(spec, opts["noise"], "scratch")
         if report is not None:
             try:
-                report("pretrain_loss", 1, 1.0 - headline / 100.0)
+                report("pretrain_loss", 1, 1.0 - value / 100.0)
             except Exception as e:
                 if not is_prune(e):
                     raise
                 return TrialResult(PRUNED, message=str(e) or "pruned")
-        metrics = {"headline": headline, "gain_headline": headline - 50.0,
-                   "penalty": penalty, "time_total_s": time.perf_counter() - t0}  # fmt: skip
+        metrics = {"headline": value, "gain_headline": value - scratch, "penalty": pen,
+                   "scratch_headline": scratch,
+                   "time_total_s": time.perf_counter() - t0}  # fmt: skip
         info = {"dataset": {"fingerprint": ds.fingerprint, **ds.config()}}
         return TrialResult(COMPLETE, metrics=metrics, info=info)

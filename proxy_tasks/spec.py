@@ -34,6 +34,7 @@ class TrialSpec:
     cache_dir: str | None = "runs/cache"  # scratch baselines; None disables the cache
     roots: Mapping[str, str] = field(default_factory=dict)  # downstream name -> local root
     download: bool = False  # let torchvision download missing downstream data
+    options: Mapping[str, Any] = field(default_factory=dict)  # the proxy task's own options
 
 
 @dataclass

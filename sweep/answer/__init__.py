@@ -1,0 +1,144 @@
+"""A study's answer to its question: a verdict from the stored per-seed values, not a ranking.
+
+:func:`compute_answer` reads only the trials (their per-seed values, arms and configuration
+keys, :mod:`sweep.record`) and the engine's confirmation plan; :func:`answer_of_study` does it for
+a stored study; :func:`answer_line` says it in one sentence. The package: ``data`` (the per-seed
+values, the plan), ``statistics`` (F test, paired t, Holm, MDD), ``build`` (the verdict),
+``line`` (the sentence).
+
+**Data.** Every COMPLETE trial of every arm gives ``{configuration: {seed: value}}`` (the
+configuration is ``config_key``, else the canonical JSON of ``params``; a single-seed trial
+without per-seed values counts with its metric; a (configuration, seed) stored twice is
+averaged) and the scratch value of each seed (``scratch_<metric>``, ``scratch_headline`` for
+the headline).
+
+**Verdict rules** (``VERDICTS``; ``reason`` is one sentence):
+
+1. ``insufficient_data`` when no complete trial has values, when there is no confirmation plan
+   (no common fresh seeds), when no published configuration exists (then only the best against
+   scratch is compared, and the reason says so), when fewer than 2 common confirmation seeds
+   carry the published configuration and a candidate.
+2. The omnibus: on the common confirmation seeds (no plan: every configuration with >= 2 seeds),
+   is there any effect at all? An F test of the spread between configurations against the spread
+   between seeds (a randomized-block ANOVA, seeds as blocks, when every configuration has every
+   seed; else a one-way ANOVA). Not significant at ``alpha``: ``no_detectable_effect``.
+3. The confirmed best is the candidate with the best mean on the common seeds; its paired
+   differences to the published configuration on those seeds give a t interval at the level
+   ``1 - alpha / (k * looks)``: Bonferroni over the k candidates it was picked from and over
+   every look the confirmation's schedule allows (the plan's ``max_looks``, else inferred from
+   its ``looks``, ``seeds`` and ``max_seeds``), so the family-wise error stays at ``alpha``
+   whenever the engine stops. The interval excludes 0: ``effect`` (``winner`` says which way:
+   ``candidate``, or ``published`` when the published one is better); else
+   ``no_detectable_effect``.
+4. ``mdd`` = 2.8 * sigma_seed * sqrt(2 / S), S the confirmation seeds per arm (no plan: the
+   median seeds of the omnibus' configurations): differences below it are ties for this proxy.
+
+**The result** (JSON-ready; numbers that are undefined are None):
+
+* ``verdict``, ``reason``, ``question``, ``metric``, ``direction``, ``winner``
+  (``candidate`` | ``published`` | None), ``published_beats`` (``every`` candidate | the
+  ``best`` | None); ``decided``: more seeds cannot change the verdict (an effect, or no
+  published configuration): the engine's confirmation stops adding seeds;
+* ``best``: ``{config, label, params, trial, mean, seeds}`` (``seeds``: how many seeds the mean
+  is over; ``trial``: the configuration's first trial); ``published``: the same or None;
+  ``scratch``: ``{mean, seeds}`` on the same seeds;
+* ``best_vs_published``: ``{diff, ci, level, ci95, n, sd, p, p_adjusted}`` (``ci`` at the
+  adjusted ``level``, ``ci95`` unadjusted; ``p_adjusted`` Holm over the candidates times the
+  looks) or None; ``best_vs_scratch``, ``published_vs_scratch``: the same at ``1 - alpha``,
+  without ``p_adjusted``;
+* ``candidates``: ``[{config, label, mean, diff, ci, p, p_adjusted, n}]`` against the published;
+* ``omnibus``: ``{test, f, df, p, icc, configs, seeds}`` (``icc``: the intraclass correlation
+  ICC(1), the share of the variance between configurations, clipped at 0);
+* ``sigma_seed`` (pooled SD between seeds of one configuration), ``mdd``, ``mdd_adjusted``
+  (the same at the adjusted level), ``confirm``: ``{seeds, k, looks, alpha_adjusted}``;
+* ``exact_repeats``: ``{trials, fraction}`` (complete trials whose configuration AND seeds an
+  earlier trial already ran); ``arms``: complete trials per arm; ``trials``: complete trials;
+* ``warnings`` and ``next`` (what more budget would resolve, the ``sweep generate`` command).
+
+Imports: numpy, scipy (lazily), :mod:`sweep.record`, :mod:`sweep.values` and this package's
+modules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sweep import record
+from sweep.answer.build import Context
+from sweep.answer.data import VERDICTS, collect, read_plan
+from sweep.answer.line import answer_line
+from sweep.values import jsonable
+
+__all__ = ["VERDICTS", "answer_line", "answer_of_study", "compute_answer"]
+
+
+def compute_answer(
+    records: Sequence[record.TrialRecord],
+    *,
+    metric: str = "headline",
+    direction: str = "maximize",
+    question: str = "",
+    confirm: Mapping[str, Any] | None = None,
+    alpha: float = 0.05,
+    study: str = "STUDY",
+) -> dict[str, Any]:
+    """The study's answer from its trials (see the module doc for the rules and the result);
+    ``study`` names the study in the ``sweep generate`` command."""
+    if direction not in ("maximize", "minimize"):
+        raise ValueError(f"direction must be maximize or minimize, got {direction!r}")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must lie in (0, 1), got {alpha!r}")
+    data = collect(records, metric)
+    ctx = Context(data, read_plan(confirm), metric, direction, question, alpha, study)
+    return jsonable(ctx.build(), nan_to_none=True)
+
+
+def answer_of_study(study: Any) -> dict[str, Any]:
+    """:func:`compute_answer` of a stored study: its objective (``objectives[0]`` of the
+    resolved study file), question and confirmation plan; adds ``study``."""
+    a = study.user_attrs
+    cfg = a.get(record.STUDY_CONFIG) or {}
+    objectives = cfg.get("objectives") or []
+    metric, direction = "headline", "maximize"
+    if objectives:
+        o = objectives[0]
+        metric, direction = (o["metric"], o["direction"]) if isinstance(o, Mapping) else o
+    question = a.get(record.STUDY_QUESTION) or cfg.get("question") or ""
+    out = compute_answer(record.records(study), metric=metric, direction=direction,
+                         question=question, confirm=a.get(record.STUDY_CONFIRM),
+                         study=study.study_name)  # fmt: skip
+    if len(objectives) > 1:
+        out["warnings"].append(f"the study has {len(objectives)} objectives; "
+                               f"the answer reads the first ({metric})")  # fmt: skip
+    if (learned := learning_warning(record.records(study))) is not None:
+        out["warnings"].insert(0, learned)
+    return {"study": study.study_name, **out}
+
+
+#: a final pre-training loss above this fraction of chance (ln classes): it barely learned
+LEARNED_FRACTION = 0.9
+
+
+def learning_warning(records: Any) -> str | None:
+    """A warning when the pre-training did not learn: the mean final ``pretrain_loss`` of the
+    complete trials above :data:`LEARNED_FRACTION` of chance, ln(classes) of their dataset."""
+    import math
+
+    losses, chances = [], []
+    for r in records:
+        loss, ds = r.metric("pretrain_loss"), r.dataset or {}
+        classes = ds.get("classes") if isinstance(ds, Mapping) else None
+        if r.complete and loss is not None and isinstance(classes, int) and classes > 1:
+            losses.append(loss)
+            chances.append(math.log(classes))
+    if not losses:
+        return None
+    loss, chance = sum(losses) / len(losses), sum(chances) / len(chances)
+    if loss <= LEARNED_FRACTION * chance:
+        return None
+    return (
+        f"the pre-training barely learned: its final loss {loss:.2f} is "
+        f"{100 * loss / chance:.0f}% of chance (ln classes = {chance:.2f}), so the trials "
+        "rank datasets the model hardly saw; train longer or on fewer, larger classes"
+    )
