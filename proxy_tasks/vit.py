@@ -12,7 +12,8 @@ One trial, end to end, all on one device:
    inside the step) and reported through the callback;
 3. **evaluate** on each downstream dataset: full fine-tuning top-1 (the FDSL protocol), kNN
    (k = 20, cosine) and a linear probe on frozen features; and the same fine-tuning from scratch
-   (no pre-training), cached per (downstream, recipe, seed), so every trial reports its gain.
+   (no pre-training), cached per (downstream, recipe, seed), so every trial reports its gain
+   and ``scratch_headline``, the headline of the model without pre-training on the same seed.
 
 Randomness: the synthetic data from ``data_seed``; initialisation, data order, augmentation and
 fine-tuning from ``train_seed``, through keyed generators (``sweep.seeding.Seeds``) and, for what
@@ -181,6 +182,9 @@ class ViTProxy:
         metrics["finetune_compiled"] = all(finetune_compiled)
         metrics["headline"] = metrics[f"{r.headline}_mean"]
         metrics["gain_headline"] = metrics[f"gain_{r.headline}_mean"]
+        # The same headline of the model without pre-training (same seed, same downstreams).
+        metrics["scratch_headline"] = float(np.mean([metrics[f"{n}/scratch_{r.headline}"]
+                                                     for n in r.downstreams]))  # fmt: skip
         timings["total_s"] = time.perf_counter() - t_start
         metrics.update({f"time_{k}": v for k, v in timings.items()})
         if device.type == "cuda":

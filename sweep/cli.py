@@ -47,18 +47,18 @@ def _add_generate(sub) -> None:
         "generate",
         help="write a synthetic dataset (ImageFolder tree + parameters) to disk",
         description="Render a formula-driven dataset to an ImageFolder tree with one parameters "
-        "file per dataset. Resumes an interrupted run when given the same arguments.",
+        "file per dataset. Resumes an interrupted run when given the same arguments. With "
+        "--from STUDY:TRIAL, the dataset a study's trial pre-trained on (the winner's, say), "
+        "at the size -c/-n/-s ask for (default: the trial's own).",
     )
-    p.add_argument(
-        "generator",
-        nargs="?",
-        default="visualatom",
-        help="generator name (see 'sweep ls'); default: visualatom",
-    )
-    p.add_argument("-c", "--classes", type=int, default=16, help="number of classes (16)")
-    p.add_argument("-n", "--instances", type=int, default=16, help="images per class (16)")
-    p.add_argument("-s", "--size", type=int, default=128, help="image size in px (128)")
-    p.add_argument("--seed", type=int, default=0, help="dataset seed (0)")
+    p.add_argument("generator", nargs="?", help="generator name ('sweep ls'; visualatom)")
+    p.add_argument("--from", dest="from_trial", metavar="STUDY:TRIAL",
+                   help="render the dataset trial TRIAL of study STUDY stored")  # fmt: skip
+    p.add_argument("--storage", help="with --from: the study's storage URL or file")
+    p.add_argument("-c", "--classes", type=int, help="number of classes (16)")
+    p.add_argument("-n", "--instances", type=int, help="images per class (16)")
+    p.add_argument("-s", "--size", "--image-size", type=int, help="image size in px (128)")
+    p.add_argument("--seed", type=int, help="dataset seed (0)")
     p.add_argument(
         "--set",
         dest="overrides",
@@ -92,12 +92,12 @@ def _add_generate(sub) -> None:
 def cmd_generate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from sweep.dataset import Dataset, DatasetSpec
-    from sweep.generate import generate
+    from sweep.dataset import Dataset
+    from sweep.generate import command_spec, generate
 
-    spec = DatasetSpec(
-        generator=args.generator, classes=args.classes, instances=args.instances,
-        image_size=args.size, seed=args.seed, params=parse_overrides(args.overrides),
+    spec, source = command_spec(
+        args.generator, parse_overrides(args.overrides), args.from_trial, args.storage,
+        classes=args.classes, instances=args.instances, image_size=args.size, seed=args.seed,
     )  # fmt: skip
     out = args.out
     if out is None:
@@ -105,7 +105,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         out = Path("runs") / "datasets" / f"{ds.generator.name}-{ds.fingerprint[:8]}"
     summary = generate(
         spec, out, workers=args.workers, device=args.device, preview=args.preview,
-        progress=not args.no_progress,
+        progress=not args.no_progress, source=source,
     )  # fmt: skip
     verb = "resumed" if summary["resumed"] else "wrote"
     print(
@@ -370,9 +370,13 @@ def _add_engine(sub) -> None:
     _backend_args(p)
     p.set_defaults(func=cmd_resume)
 
-    p = sub.add_parser("status", help="counts, best trials and running trials of a study")
+    p = sub.add_parser("status", help="counts, best trials, running trials and the answer of a "
+                       "study")  # fmt: skip
     p.add_argument("study", nargs="?", help="study name (default: list the studies)")
     _study_args(p, study=False)
+    p.add_argument("--json", action="store_true",
+                   help="one JSON object: counts, arms, the answer, the confirmation plan, best "
+                   "and running trials")  # fmt: skip
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("export", help="write a study's trials as CSV and JSON")
@@ -419,12 +423,16 @@ def _print_summary(summary: dict) -> None:
     )
     if summary.get("top"):
         table = Table(title="best trials")
-        for col in ("trial", "values", "searched parameters"):
+        for col in ("trial", "arm", "values", "searched parameters"):
             table.add_column(col)
         for t in summary["top"]:
-            table.add_row(str(t["number"]), ", ".join(f"{v:.4g}" for v in t["values"]),
+            table.add_row(str(t["number"]), t.get("arm", "search"),
+                          ", ".join(f"{v:.4g}" for v in t["values"]),
                           json.dumps(t["params"]))  # fmt: skip
         Console().print(table)
+    if summary.get("answer_line"):  # the study's answer to its question: the last line
+        sys.stdout.flush()
+        print(f"answer: {summary['answer_line']}")
 
 
 def cmd_launch(args: argparse.Namespace) -> int:
@@ -449,34 +457,34 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    import datetime
-
     import optuna
 
-    from sweep import record
-    from sweep.engine import counts, load_study_by_name
-    from sweep.storage import default_storage, make_storage, mask_url
+    from sweep.engine import status
+    from sweep.storage import default_storage, make_storage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if args.study is None:
         url = args.storage or default_storage("")
-        for s in optuna.get_all_study_summaries(make_storage(url, heartbeat=False)):
+        summaries = optuna.get_all_study_summaries(make_storage(url, heartbeat=False,
+                                                                create=False))  # fmt: skip
+        if args.json:
+            print(json.dumps([{"study": s.study_name, "trials": s.n_trials} for s in summaries]))
+        for s in [] if args.json else summaries:
             print(f"{s.study_name}: {s.n_trials} trials")
         return 0
-    study = load_study_by_name(args.study, args.storage)
-    c = counts(study)
-    print(f"study '{study.study_name}': " + ", ".join(f"{k.lower()} {v}" for k, v in c.items()))
-    try:
-        for t in study.best_trials[:10]:
-            params = record.resolved_params(t.user_attrs)
-            print(f"best: trial {t.number} values {t.values} {json.dumps(params)}")
-    except (ValueError, RuntimeError):
-        pass
-    now = datetime.datetime.now()
-    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        age = (now - t.datetime_start).total_seconds() if t.datetime_start else float("nan")
-        print(f"running: trial {t.number} for {age:.0f} s on {t.user_attrs.get(record.WORKER)}")
-    print(f"storage: {mask_url(args.storage or default_storage(''))}")
+    st = status(args.study, args.storage)
+    if args.json:
+        print(json.dumps(st, indent=1))
+        return 0
+    c = st["counts"]
+    print(f"study '{st['study']}': " + ", ".join(f"{k.lower()} {v}" for k, v in c.items()))
+    for b in st["best"]:
+        print(f"best: trial {b['number']} values {b['values']} {json.dumps(b['params'])}")
+    for r in st["running"]:
+        age = r["age_s"] if r["age_s"] is not None else float("nan")
+        print(f"running: trial {r['number']} for {age:.0f} s on {r['worker']}")
+    print(f"storage: {st['storage']}")
+    print(f"answer: {st['answer_line']}")
     return 0
 
 
@@ -594,7 +602,7 @@ def _ls_other(what: str, as_json: bool, storage: str | None) -> int:
         from sweep.storage import default_storage, make_storage
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        st = make_storage(storage or default_storage(""), heartbeat=False)
+        st = make_storage(storage or default_storage(""), heartbeat=False, create=False)
         rows = [{"name": s.study_name, "trials": s.n_trials,
                  "directions": [d.name.lower() for d in s.directions]}
                 for s in optuna.get_all_study_summaries(st)]  # fmt: skip
@@ -661,6 +669,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("sweep: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+    except Exception as e:  # a damaged storage or a full disk: one line, not a traceback
+        from sweep.storage import describe_failure
+
+        if (why := describe_failure(e)) is None:
+            raise
+        print(f"sweep: error: {why}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

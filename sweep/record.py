@@ -16,13 +16,14 @@ Imports: the standard library and :mod:`sweep.values` (Optuna objects are duck-t
 from __future__ import annotations
 
 import datetime
+import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sweep.values import is_number, is_real
+from sweep.values import is_number, is_real, jsonable
 
 #: a study name: letters, digits, '.', '_' and '-', starting with a letter or digit
 STUDY_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -184,6 +185,23 @@ def used_budget(trials: Iterable[Any]) -> int:
     return used
 
 
+def arm_of(attrs: Mapping[str, Any]) -> str:
+    """The arm of a trial from its user attributes (:data:`ARM`; absent: ``search``)."""
+    return str(attrs.get(ARM) or ARM_SEARCH)
+
+
+def used_search_budget(trials: Iterable[Any]) -> int:
+    """:func:`used_budget` of the trials that are not confirmation trials: what the search
+    budget (``budget.trials``, the published and reference arms included) has consumed."""
+    return used_budget(t for t in trials if arm_of(t.user_attrs) != ARM_CONFIRM)
+
+
+def config_key(values: Mapping[str, Any]) -> str:
+    """The :data:`CONFIG_KEY` of resolved searched values: canonical JSON (sorted keys, no
+    spaces, ranges as lists)."""
+    return json.dumps(jsonable(dict(values)), sort_keys=True, separators=(",", ":"))
+
+
 def fixed_labels(attrs: Mapping[str, Any]) -> dict[str, Any]:
     """The labels of an enqueued fixed trial (``calibration:*``), ``{}`` for others."""
     return dict((attrs.get(FIXED) or {}).get("attrs") or {})
@@ -279,7 +297,13 @@ class TrialRecord:
     @property
     def arm(self) -> str:
         """``search``, ``published``, ``confirm`` or ``reference:<name>``."""
-        return str(self.attrs.get(ARM) or ARM_SEARCH)
+        return arm_of(self.attrs)
+
+    @property
+    def replicate(self) -> int:
+        """``k`` of the k-th evaluation of its configuration on new seeds (0: the first)."""
+        v = self.attrs.get(REPLICATE)
+        return int(v) if is_number(v) else 0
 
     @property
     def config_key(self) -> str | None:

@@ -12,6 +12,12 @@ searched ranges. Every mistake is one :class:`~sweep.schema.errors.SchemaError`
 :meth:`StudyConfig.space_hash` is stored on every study: its output must not change for a given
 file (existing studies compare it on resume).
 
+The arms beyond the search are resolved here too: :meth:`StudyConfig.published` (the generator's
+published values of the searched parameters, when the search can take them), the file's
+``references`` (:class:`Reference`) and ``confirm`` (:class:`Confirm`), and :func:`to_raw`, a
+searched value as the Optuna raw parameters that reproduce it (a range pair ``[lo, hi]`` as
+``<name>.min``/``<name>.span``).
+
 Imports: the standard library, :mod:`proxy_tasks.recipe` (lazily), :mod:`sweep.devices`,
 :mod:`sweep.errors`, :mod:`sweep.record`, :mod:`sweep.values`, :mod:`sweep.storage`,
 :mod:`sweep.samplers`, :mod:`sweep.space`, :mod:`sweep.generators` (lazily) and the
@@ -23,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,13 +43,39 @@ from sweep.samplers import make_pruner as _make_pruner
 from sweep.samplers import make_sampler as _make_sampler
 from sweep.schema.document import load_study_file
 from sweep.schema.engine import BACKENDS, BackendSection, Budget
-from sweep.schema.errors import Invalid, SchemaError, detail
+from sweep.schema.errors import Invalid, SchemaError, detail, unknown_key
 from sweep.schema.fixed import check_combined, check_fixed
 from sweep.schema.search import parse_search, probe
 from sweep.schema.study import StudyFile
 from sweep.space import ParamSpec, grid_space
 from sweep.storage import default_storage, mask_url, normalize_storage
-from sweep.values import jsonable
+from sweep.values import is_number, jsonable
+
+
+@dataclass(frozen=True)
+class Confirm:
+    """The ``confirm:`` section resolved: ``top`` configurations of the search and the
+    published one, on ``seeds`` fresh common seeds, up to ``max_seeds`` while undecided.
+    ``explicit``: the file wrote the section (it runs whatever the budget; the default runs
+    when the search budget is at least its first round)."""
+
+    top: int = 3
+    seeds: int = 3
+    max_seeds: int = 8
+    explicit: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A named configuration of the searched parameters (``references:``): its values and
+    the Optuna raw parameters that reproduce them."""
+
+    name: str
+    values: Mapping[str, Any]
+    raw: Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -101,6 +134,9 @@ class StudyConfig:
     data_seed: int | None = None
     profile_budgets: Mapping[str, Budget] = dataclasses.field(default_factory=dict)
     backend: Backend = dataclasses.field(default_factory=Backend)
+    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    confirm: Confirm | None = dataclasses.field(default_factory=Confirm)
+    references: tuple[Reference, ...] = ()
 
     @property
     def directions(self) -> list[str]:
@@ -133,6 +169,31 @@ class StudyConfig:
         """The budget with the profile block's ``budget`` applied (``profiles.gpu.budget``)."""
         return self.profile_budgets.get(_check_profile(profile), self.budget)
 
+    def published(self, profile: str) -> tuple[Reference | None, str]:
+        """The published configuration of the searched parameters and ``""``, or None and why
+        not: each parameter takes its targets' published value (a generator parameter's
+        default, a recipe field's preset value), when they agree and the search can take it."""
+        from proxy_tasks.recipe import as_dict, make_recipe
+        from sweep.generators import generator_class
+
+        defaults = {p.name: p.default for p in generator_class(self.generator).schema}
+        preset = as_dict(make_recipe(_check_profile(profile), {}))
+        values: dict[str, Any] = {}
+        raw: dict[str, Any] = {}
+        for p in self.search:
+            found = []
+            for t in p.targets:
+                field = t[len("recipe.") :] if t.startswith("recipe.") else None
+                found.append(jsonable(preset.get(field) if field else defaults.get(t)))
+            if any(v != found[0] for v in found[1:]):
+                return None, f"the targets of {p.name} have different published values {found}"
+            try:
+                raw.update(to_raw(p, found[0]))
+            except SweepError as e:
+                return None, f"{p.name}: published {found[0]!r} is not in the search ({e})"
+            values[p.name] = found[0]
+        return Reference("published", values, raw), ""
+
     def grid_space(self) -> dict[str, list]:
         """The grid sampler's space (:func:`sweep.space.grid_space`)."""
         return grid_space(self)
@@ -163,14 +224,18 @@ class StudyConfig:
             "data_seed": self.data_seed,
             "storage": mask_url(self.storage),
             "backend": self.backend.as_dict(profile),
+            "options": dict(self.options),
+            "confirm": self.confirm.as_dict() if self.confirm else False,
+            "references": {r.name: dict(r.values) for r in self.references},
             "space_hash": self.space_hash(profile),
         })  # fmt: skip
 
     def space_hash(self, profile: str) -> str:
         """sha256 (16 hex digits) of WHAT is searched: generator and version, its resolved fixed
-        parameters (searched ones left out), the search parameters, proxy task and resolved
-        recipe, objectives, seeds and data seed. Budget, workers, storage, sampler and pruner
-        do not count: a study can be resumed with more trials or another sampler."""
+        parameters (searched ones left out), the search parameters, proxy task, its options
+        (when any) and resolved recipe, objectives, seeds and data seed. Budget, workers,
+        storage, sampler, pruner, references and confirmation do not count: a study can be
+        resumed with more trials or another sampler."""
         from proxy_tasks.recipe import as_dict, make_recipe
         from sweep.generators import generator_class
 
@@ -189,6 +254,8 @@ class StudyConfig:
             "seeds": list(self.seeds),
             "data_seed": self.data_seed,
         })  # fmt: skip
+        if self.options:  # only when given: the hash of a file without options is unchanged
+            payload["options"] = jsonable(dict(self.options))
         text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -239,11 +306,86 @@ def load_study_config(path: str | Path, *, storage: str | None = None) -> StudyC
         budget=budget, seeds=doc.seeds, generator=doc.generator.name, search=search,
         task=doc.proxy.task, profile=doc.proxy.profile, data_seed=doc.data_seed,
         profile_budgets=profile_budgets, backend=Backend.of(doc.backend),
+        options=jsonable(dict(doc.proxy.options)),
+        confirm=None if doc.confirm is None else Confirm(
+            top=doc.confirm.top, seeds=doc.confirm.seeds, max_seeds=doc.confirm.max_seeds,
+            explicit="confirm" in doc.model_fields_set),
+        references=_references(doc, search),
     )  # fmt: skip
     _check_engine(spec)
     for prof in PROFILES:
         probe(spec, gen_cls, prof)
     return spec
+
+
+def _references(doc: StudyFile, search: tuple[ParamSpec, ...]) -> tuple[Reference, ...]:
+    """The file's ``references:``, each a value for every searched parameter it can take."""
+    names = [p.name for p in search]
+    out = []
+    for name, entry in doc.references.items():
+        for k in entry:
+            if k not in names:
+                raise doc.error(("references", name, k), unknown_key(k, names), "unknown_key")
+        missing = [n for n in names if n not in entry]
+        if missing:
+            raise doc.error(("references", name), f"missing searched parameter(s) "
+                            f"{', '.join(missing)}", "missing")  # fmt: skip
+        raw: dict[str, Any] = {}
+        for p in search:
+            try:
+                raw.update(to_raw(p, entry[p.name]))
+            except SweepError as e:
+                raise doc.error(("references", name, p.name), str(e)) from None
+        out.append(Reference(name, jsonable({n: entry[n] for n in names}), raw))
+    return tuple(out)
+
+
+def to_raw(p: ParamSpec, value: Any) -> dict[str, Any]:
+    """A searched value as Optuna raw parameters (``trial.params``) that ``p.value`` turns back
+    into exactly ``value``; a range pair ``[lo, hi]`` as ``<name>.min`` = lo and ``<name>.span``
+    (the inverse of :meth:`sweep.space.ParamSpec.range_max`). SweepError (a message without
+    the key) when the parameter cannot take the value."""
+    if p.type == "categorical":
+        assert p.choices is not None
+        text = json.dumps(jsonable(value), sort_keys=True)
+        choices = [json.dumps(c, sort_keys=True) for c in p.choices]
+        if text not in choices:
+            raise SweepError(f"{value!r} is not one of the choices {list(p.choices)}")
+        return {p.name: p.optuna_choices()[choices.index(text)]}
+    assert p.low is not None and p.high is not None
+    what = "a [min, max] pair" if p.is_range else "a number"
+    bad = f"expected {what} in [{p.low:g}, {p.high:g}]"
+    raw: dict[str, Any]
+    if p.is_range:
+        if not (isinstance(value, list | tuple) and len(value) == 2
+                and all(map(is_number, value))):  # fmt: skip
+            raise SweepError(f"{bad}, got {value!r}")
+        lo, hi = value
+        base = lo + p.min_width
+        if not (p.low <= lo and base <= hi <= p.high):
+            raise SweepError(f"{bad} with max - min >= {p.min_width:g}, got {value!r}")
+        if base >= p.high:
+            span = 0.0
+        elif p.log:
+            span = math.log(hi / base) / math.log(p.high / base)
+        else:
+            span = (hi - base) / (p.high - base)
+        raw = {f"{p.name}.min": int(lo) if p.is_int else float(lo), f"{p.name}.span": span}
+    else:
+        if not is_number(value) or not p.low <= value <= p.high:
+            raise SweepError(f"{bad}, got {value!r}")
+        raw = {p.name: int(value) if p.is_int else float(value)}
+    got = p.value(raw)
+    want = list(value) if p.is_range else [value]
+    got = list(got) if p.is_range else [got]
+    same = all(
+        math.isclose(g, w, rel_tol=1e-9, abs_tol=1e-12) for g, w in zip(got, want, strict=True)
+    )
+    if not same or (p.is_int and not all(float(w).is_integer() for w in want)):
+        kind = "integers" if p.is_int else "numbers"
+        step = f" on the grid of step {p.step:g}" if p.step else ""
+        raise SweepError(f"{value!r} is not a value this parameter takes ({kind}{step})")
+    return raw
 
 
 def _check_engine(spec: StudyConfig) -> None:

@@ -23,24 +23,33 @@ Fault tolerance:
   ``sweep:interrupted`` and exits with status 130; the next run retries them, same parameters;
 * ``stop`` sets a study attribute: running trials finish, no new ones start.
 
+A study answers its question, not with a ranking: every trial stores its per-seed values and
+configuration key; a configuration suggested again runs on new seeds (a replicate), never as an
+exact repeat; the published configuration and the file's references are enqueued arms of the
+budget; after the budget, the best configurations and the published one are confirmed on fresh
+common seeds; the answer (:mod:`sweep.answer`) is stored and printed last.
+
 The package, by concern: :mod:`~sweep.engine.launch` (launch, resume, stop),
+:mod:`~sweep.engine.arms` (published and reference arms, replicates),
+:mod:`~sweep.engine.confirm` (the confirmation),
 :mod:`~sweep.engine.study` (opening a study, orphans, retries, counts),
 :mod:`~sweep.engine.objective` (one trial), :mod:`~sweep.engine.signals` (Ctrl-C, timeouts),
 :mod:`~sweep.engine.backend` (the backend protocol and registry), :mod:`~sweep.engine.local`
 (worker processes), :mod:`~sweep.engine.ray_backend` (Ray actors), :mod:`~sweep.engine.progress`
-and :mod:`~sweep.engine.commands` (export, dashboard).
+and :mod:`~sweep.engine.commands` (status, export, dashboard).
 
 Imports: this package's modules import :mod:`sweep.record`, :mod:`sweep.storage`,
-:mod:`sweep.study_config`, :mod:`sweep.samplers`, :mod:`sweep.space` and :mod:`sweep.devices`;
-never :mod:`sweep.cli` nor the report. This file re-exports the public API.
+:mod:`sweep.study_config`, :mod:`sweep.samplers`, :mod:`sweep.space`, :mod:`sweep.devices`,
+:mod:`sweep.seeding`, :mod:`sweep.values` and :mod:`sweep.answer` (lazily); never
+:mod:`sweep.cli` nor the report. This file re-exports the public API.
 """
 
 from __future__ import annotations
 
-from sweep.engine.commands import dashboard, export
+from sweep.engine.commands import dashboard, export, status
 from sweep.engine.launch import resume, run, stop
 from sweep.engine.objective import Objective, TrialFailed
 from sweep.engine.study import counts, fail_orphans, load_study_by_name
 
 __all__ = ["Objective", "TrialFailed", "counts", "dashboard", "export", "fail_orphans",
-           "load_study_by_name", "resume", "run", "stop"]  # fmt: skip
+           "load_study_by_name", "resume", "run", "status", "stop"]  # fmt: skip

@@ -30,6 +30,17 @@ class Plan:
     device: str
     cache_dir: str | None
     workers: int = 1
+    #: ``search`` (the budget's trials) or ``confirm`` (a round of the confirmation's cells)
+    phase: str = "search"
+    #: the trials the study had when this launch began: worker ``i``'s sampler is seeded
+    #: :func:`sampler_seed` of it, so a continued study does not replay its first suggestions
+    trials_before: int = 0
+
+
+def sampler_seed(plan: Plan, index: int) -> int:
+    """The sampler seed of worker ``index``: ``1000 + index`` for a new study; shifted by the
+    trials a continued one already has (distinct per worker and per launch)."""
+    return 1000 + index + 7919 * plan.trials_before
 
 
 class RunWorkers(Protocol):

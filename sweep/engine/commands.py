@@ -1,16 +1,57 @@
-"""``sweep export`` and ``sweep dashboard``: a study's trials as files, optuna-dashboard.
+"""``sweep status``, ``export`` and ``dashboard``: a study's state and answer, its trials as
+files, optuna-dashboard.
 
-Imports: the standard library, :mod:`sweep.storage` and :mod:`sweep.engine.study`.
+Imports: the standard library, Optuna (lazily), :mod:`sweep.record`, :mod:`sweep.storage`,
+:mod:`sweep.values`, :mod:`sweep.answer` (lazily) and :mod:`sweep.engine.study`.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import sys
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
-from sweep.engine.study import load_study_by_name
+from sweep import record
+from sweep.engine.study import counts, load_study_by_name
+from sweep.values import jsonable
+
+
+def status(name: str, storage: str | None) -> dict[str, Any]:
+    """A study's state as JSON-ready data: counts, trials per arm, its question and answer (the
+    stored one, else computed: ``answer_stored``), the confirmation plan, best and running
+    trials, the storage (masked)."""
+    from sweep.answer import answer_line, answer_of_study
+    from sweep.storage import default_storage, mask_url
+
+    study = load_study_by_name(name, storage)
+    trials = study.get_trials(deepcopy=False)
+    answer = study.user_attrs.get(record.STUDY_ANSWER)
+    stored = answer is not None
+    if answer is None:  # an older study, or one still running: computed, not stored
+        answer = answer_of_study(study)
+    best = []
+    try:
+        best = [{"number": t.number, "values": t.values, "arm": record.arm_of(t.user_attrs),
+                 "params": record.resolved_params(t.user_attrs)}
+                for t in study.best_trials[:10]]  # fmt: skip
+    except (ValueError, RuntimeError):
+        pass
+    now = datetime.datetime.now()
+    running = [{"number": t.number, "worker": t.user_attrs.get(record.WORKER),
+                "age_s": (now - t.datetime_start).total_seconds() if t.datetime_start else None}
+               for t in trials if t.state.name == "RUNNING"]  # fmt: skip
+    arms = Counter(record.arm_of(t.user_attrs) for t in trials)
+    return jsonable({
+        "study": study.study_name, "storage": mask_url(storage or default_storage("")),
+        "counts": counts(study), "arms": dict(arms),
+        "question": study.user_attrs.get(record.STUDY_QUESTION), "answer": answer,
+        "answer_stored": stored, "answer_line": answer_line(answer),
+        "confirm": study.user_attrs.get(record.STUDY_CONFIRM), "best": best, "running": running,
+    }, nan_to_none=True)  # fmt: skip
 
 
 def export(name: str, storage: str | None, out: str | None) -> dict[str, str]:

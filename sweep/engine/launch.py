@@ -1,22 +1,33 @@
 """``sweep launch``, ``resume`` and ``stop``: a study file -> a study run on a backend.
 
+A launch (or resume) runs, in order: the search budget (``budget.trials``, the published and
+reference arms enqueued first and counted in it: :mod:`sweep.engine.arms`), the confirmation
+(:mod:`sweep.engine.confirm`, after the budget, on the same backend; its cost is said up front),
+then stores the study's answer (:func:`sweep.answer.answer_of_study`, ``sweep:answer``) and
+returns it with the summary. A calibration study (``sweep calibrate`` runs its cells through
+:func:`run`) gets none of the three: its cells are its design.
+
 Imports: the standard library, Optuna (lazily), :mod:`sweep.errors`, :mod:`sweep.record`,
 :mod:`sweep.storage`, :mod:`sweep.devices`, :mod:`sweep.study_config`,
-:mod:`sweep.calibration.warning`
-and this package's ``backend`` and ``study``.
+:mod:`sweep.calibration.warning`, :mod:`sweep.values`, :mod:`sweep.answer` (lazily) and this
+package's ``backend``, ``study``, ``arms`` and ``confirm``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from sweep import record
+from sweep.engine.arms import enqueue_arms
 from sweep.engine.backend import Plan, get_backend
+from sweep.engine.confirm import plan_cost, run_confirmation
 from sweep.engine.study import fail_orphans, load_study_by_name, open_study, summarize, used_budget
 from sweep.errors import SweepError
+from sweep.values import jsonable
 
 
 def run(
@@ -75,18 +86,53 @@ def run(
             print(f"sweep: warning: {warning}", file=sys.stderr)
     fail_orphans(study)  # trials of workers that are gone (a killed launcher, an OOM kill)
     study.set_user_attr(record.STUDY_STOP, False)
+    calibration = record.STUDY_CALIBRATION_PLAN in study.user_attrs
+    before = len(study.get_trials(deepcopy=False))
     remaining = max(0, budget - used_budget(study))
+    conf = None
+    if not calibration:  # the published and reference arms, the confirmation's cost
+        enqueue_arms(study, spec, prof, remaining, quiet=quiet)
+        conf, line = plan_cost(spec, prof, budget)
+        if not quiet:
+            print(f"sweep: {line}", file=sys.stderr)
     plan = Plan(str(Path(path).resolve()), spec.storage, name, prof, device, cache_dir,
-                min(n_workers, max(remaining, 1)))  # fmt: skip
+                min(n_workers, max(remaining, 1)), trials_before=before)  # fmt: skip
+    run_workers = get_backend(spec.backend.name)  # local worker processes or Ray actors
     t0 = time.perf_counter()
-    if remaining:  # local worker processes or Ray actors (sweep.engine.backend)
-        run_workers = get_backend(spec.backend.name)
-        run_workers(plan, study, remaining, min(n_workers, remaining), spec, progress, budget,
+    while remaining and not study.user_attrs.get(record.STUDY_STOP):
+        # (one round, unless the tickets went to waiting confirmation cells of a resumed run)
+        finished = _finished(study)
+        run_workers(dataclasses.replace(plan, workers=min(n_workers, remaining)), study,
+                    remaining, min(n_workers, remaining), spec, progress, budget,
                     plan_budget.max_failed)  # fmt: skip
+        remaining = max(0, budget - used_budget(study))
+        if _finished(study) == finished:
+            break
+    confirm = None
+    if conf is not None and not study.user_attrs.get(record.STUDY_STOP):
+
+        def run_round(n: int) -> None:
+            w = min(n_workers, n)
+            run_workers(dataclasses.replace(plan, workers=w, phase="confirm"), study, n, w, spec,
+                        progress, n, plan_budget.max_failed)  # fmt: skip
+
+        confirm = run_confirmation(study, spec, prof, conf, run_round)
     summary = summarize(study, spec)
     summary.update(study=name, storage=mask_url(spec.storage), profile=prof,
                    seconds=round(time.perf_counter() - t0, 1))  # fmt: skip
+    if not calibration:
+        from sweep.answer import answer_line, answer_of_study
+
+        answer = jsonable(answer_of_study(study), nan_to_none=True)
+        study.set_user_attr(record.STUDY_ANSWER, answer)
+        summary.update(answer=answer, answer_line=answer_line(answer),
+                       confirm=confirm or study.user_attrs.get(record.STUDY_CONFIRM))  # fmt: skip
     return summary
+
+
+def _finished(study) -> int:
+    return sum(t.state.name in ("COMPLETE", "PRUNED", "FAIL")
+               for t in study.get_trials(deepcopy=False))  # fmt: skip
 
 
 def resume(name: str, *, storage: str | None = None, fork: str | None = None, **kw):

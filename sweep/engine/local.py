@@ -23,7 +23,7 @@ import time
 from multiprocessing import get_context
 
 from sweep import record
-from sweep.engine.backend import Plan
+from sweep.engine.backend import Plan, sampler_seed
 from sweep.engine.objective import Objective
 from sweep.engine.progress import Progress
 from sweep.engine.signals import Interrupt
@@ -68,7 +68,7 @@ def _worker_loop(plan: Plan, index: int, tickets, parent: int, interrupt: Interr
     spec = load_study_config(plan.path, storage=plan.storage)
     storage = make_storage(plan.storage)
     study = optuna.load_study(study_name=plan.study, storage=storage,
-                              sampler=make_sampler(spec, seed=1000 + index),
+                              sampler=make_sampler(spec, seed=sampler_seed(plan, index)),
                               pruner=make_pruner(spec))  # fmt: skip
     device = worker_device(plan.device, index)
     if device == "cpu":  # share the cores between the workers instead of oversubscribing them
@@ -87,10 +87,12 @@ def _worker_loop(plan: Plan, index: int, tickets, parent: int, interrupt: Interr
             return  # the budget is spent
         if study.user_attrs.get(record.STUDY_STOP):
             return
-        # Any exception fails the trial (Optuna records it), never the worker.
-        with PopLock(plan.storage) as lock:  # held until the trial is RUNNING
-            study.optimize(lock.released(interrupt.guard(objective)), n_trials=1,
-                           catch=(Exception,))  # fmt: skip
+        # Any exception fails the trial (Optuna records it), never the worker. The pop lock is
+        # held until the trial is RUNNING and has claimed its replicate (sweep.engine.arms).
+        with PopLock(plan.storage) as lock:
+            objective.lock = lock
+            study.optimize(interrupt.guard(objective), n_trials=1, catch=(Exception,))
+            objective.release()
 
 
 def _no_interrupt_traceback(record) -> bool:
@@ -125,7 +127,7 @@ def run_workers(plan, study, remaining, n_workers, spec, progress, budget, max_f
     for i in range(n_workers):
         start(i)
     try:
-        with Progress(progress, study, budget, spec) as bar:
+        with Progress(progress, study, budget, spec, plan.phase) as bar:
             ticks = 0
             while procs:
                 time.sleep(0.5)

@@ -1,13 +1,17 @@
 """The Optuna objective of a sweep trial: suggest, run the proxy per replicate seed, store.
 
 One call of :class:`Objective` is one trial: it names its worker, applies a fixed trial's labels,
-asks the sampler for the searched values (:func:`sweep.space.suggest`), runs the proxy task once
-per replicate seed (reporting the pre-training loss at :func:`sweep.record.loss_step` steps for
-the pruner) and stores every metric (mean over replicates and ``*_std``), the dataset and the
-seeds as the trial's user attributes (the keys of :mod:`sweep.record`).
+asks the sampler for the searched values (:func:`sweep.space.suggest`), stores their
+configuration key and, unless the trial is a fixed one, claims its replicate number (new seeds
+for a configuration already evaluated: :mod:`sweep.engine.arms`), then runs the proxy task once
+per seed (reporting the pre-training loss at :func:`sweep.record.loss_step` steps for the
+pruner) and stores every metric (mean over the seeds and ``*_std``), each seed's objective
+metrics, ``headline`` and ``scratch_headline`` (``sweep:per_seed``), the dataset and the seeds as
+the trial's user attributes (the keys of :mod:`sweep.record`).
 
 Imports: the standard library, numpy and Optuna (lazily), :mod:`sweep.record`,
-:mod:`sweep.space`, :mod:`sweep.engine.signals` and :mod:`proxy_tasks` (lazily).
+:mod:`sweep.space`, :mod:`sweep.values`, :mod:`sweep.engine.signals`,
+:mod:`sweep.engine.arms` and :mod:`proxy_tasks` (lazily).
 """
 
 from __future__ import annotations
@@ -18,7 +22,12 @@ import socket
 from typing import Any
 
 from sweep import record
+from sweep.engine.arms import claim_replicate, replicate_seeds
 from sweep.engine.signals import Interrupt, NoInterrupt, TrialTimeout, mark_interrupted, on_timeout
+from sweep.values import is_real
+
+#: the metrics of each seed kept in ``sweep:per_seed`` besides the objectives
+PER_SEED_METRICS = ("headline", record.SCRATCH_METRIC)
 
 
 class TrialFailed(Exception):
@@ -26,29 +35,33 @@ class TrialFailed(Exception):
 
 
 class Objective:
-    """Optuna objective: suggest, run the proxy once per replicate seed, store attributes."""
+    """Optuna objective: suggest, run the proxy once per replicate seed, store attributes.
+
+    ``lock`` (set by a worker before each ``study.optimize``): the storage's pop lock
+    (:class:`sweep.storage.PopLock`), released once the trial's replicate is claimed."""
 
     def __init__(self, spec, profile: str, device: str, cache_dir: str | None) -> None:
         self.spec, self.profile, self.device, self.cache_dir = spec, profile, device, cache_dir
         self.timeout_s = spec.budget_for(profile).timeout_s
         self.interrupt: Interrupt | NoInterrupt = NoInterrupt()
+        self.lock: Any = None
+
+    def release(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
     def __call__(self, trial):
-        from sweep.space import suggest
-
-        spec = self.spec
-        trial.set_user_attr(record.WORKER, f"{socket.gethostname()}:{os.getpid()}")
-        for key, value in (trial.user_attrs.get(record.FIXED) or {}).get("attrs", {}).items():
-            trial.set_user_attr(key, value)  # e.g. calibration:level, also on retries
-        gen_over, rec_over, resolved = suggest(trial, spec, profile=self.profile)
-        for key, value in resolved.items():
-            trial.set_user_attr(record.param_attr(key), value)
+        try:
+            seeds, gen_over, rec_over = self._claim(trial)
+        finally:
+            self.release()
         timeout = self.timeout_s
         if timeout:  # the budget's per-trial timeout: a TimeoutError fails the trial
             signal.signal(signal.SIGALRM, on_timeout)
             signal.setitimer(signal.ITIMER_REAL, timeout)
         try:
-            return self._evaluate(trial, gen_over, rec_over)
+            return self._evaluate(trial, gen_over, rec_over, seeds)
         except TrialTimeout as e:
             trial.set_user_attr(record.ERROR_TYPE, "timeout")
             trial.set_user_attr(record.ERROR, str(e))
@@ -60,7 +73,31 @@ class Objective:
             if timeout:
                 signal.setitimer(signal.ITIMER_REAL, 0)
 
-    def _evaluate(self, trial, gen_over, rec_over):
+    def _claim(self, trial) -> tuple[list[int], dict, dict]:
+        """Name the worker, draw the values, store them and the configuration key, and pick
+        the seeds: a fixed trial's own, else those of its replicate (claimed under the lock)."""
+        from sweep.space import suggest
+
+        spec = self.spec
+        trial.set_user_attr(record.WORKER, f"{socket.gethostname()}:{os.getpid()}")
+        trial.set_user_attr(record.ARM, record.arm_of(trial.user_attrs))  # every trial has one
+        fixed = trial.user_attrs.get(record.FIXED) or {}
+        for key, value in fixed.get("attrs", {}).items():
+            trial.set_user_attr(key, value)  # e.g. calibration:level, also on retries
+        gen_over, rec_over, resolved = suggest(trial, spec, profile=self.profile)
+        for key, value in resolved.items():
+            trial.set_user_attr(record.param_attr(key), value)
+        config = record.config_key(resolved)
+        if not (fixed and record.CONFIG_KEY in trial.user_attrs):  # a cell keeps its own key
+            trial.set_user_attr(record.CONFIG_KEY, config)
+        if fixed:
+            return [int(s) for s in fixed.get("seeds") or spec.seeds], gen_over, rec_over
+        prefer = trial.user_attrs.get(record.REPLICATE)  # a retry keeps its replicate if free
+        k = claim_replicate(trial.study, trial.number, config, prefer)
+        trial.set_user_attr(record.REPLICATE, k)
+        return replicate_seeds(spec.seeds, k), gen_over, rec_over
+
+    def _evaluate(self, trial, gen_over, rec_over, seeds):
         import numpy as np
         import optuna
 
@@ -68,12 +105,11 @@ class Objective:
         from proxy_tasks.spec import TrialSpec
 
         spec = self.spec
-        # A record.FIXED trial (sweep calibrate) runs its own recipe overrides (on fields the
-        # search does not set) on its own seeds, and is never pruned.
+        # A record.FIXED trial (sweep calibrate, the confirmation) runs its own recipe overrides
+        # (on fields the search does not set) on its own seeds, and is never pruned.
         fixed = trial.user_attrs.get(record.FIXED) or {}
         params = {**spec.generator_params(self.profile), **gen_over}
         recipe = {**spec.recipe(self.profile), **rec_over, **fixed.get("recipe", {})}
-        seeds = fixed.get("seeds") or spec.seeds
         single = len(spec.objectives) == 1 and not fixed
         sign = 1.0 if spec.objectives[0][1] == "maximize" else -1.0
         runs = []
@@ -93,6 +129,7 @@ class Objective:
                     generator=spec.generator, params=params, task=spec.task,
                     profile=self.profile, recipe=recipe, data_seed=seed, train_seed=seed,
                     device=self.device, cache_dir=self.cache_dir, roots=spec.roots(),
+                    options=dict(spec.options),
                 ), report)  # fmt: skip
             if res.status == "pruned":
                 raise optuna.TrialPruned(res.message)
@@ -110,6 +147,10 @@ class Objective:
                     metrics[f"{key}_std"] = float(np.std(vals, ddof=1))
         for key, value in metrics.items():
             trial.set_user_attr(key, value)
+        kept = (*spec.metric_names, *PER_SEED_METRICS)
+        trial.set_user_attr(record.PER_SEED, {
+            str(seed): {m: float(r.metrics[m]) for m in kept if is_real(r.metrics.get(m))}
+            for seed, r in zip(seeds, runs, strict=True)})  # fmt: skip
         trial.set_user_attr(record.DATASET_FINGERPRINT, runs[0].info["dataset"]["fingerprint"])
         # The resolved dataset (every generator parameter): enough to re-render its images.
         trial.set_user_attr(record.DATASET, runs[0].info["dataset"])

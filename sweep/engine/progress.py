@@ -1,16 +1,27 @@
 """The launcher's progress bar (rich): trials done, pruned, failed, running, the best so far.
 
-Imports: rich (lazily) and :mod:`sweep.engine.study`.
+Imports: rich (lazily), :mod:`sweep.record` and :mod:`sweep.engine.study`.
 """
 
 from __future__ import annotations
 
+from sweep import record
 from sweep.engine.study import best_summary, counts, used_budget
 
 
+def finished_confirm(study) -> int:
+    """Confirmation trials that finished (complete, pruned or failed)."""
+    return sum(t.state.name in ("COMPLETE", "PRUNED", "FAIL")
+               and record.arm_of(t.user_attrs) == record.ARM_CONFIRM
+               for t in study.get_trials(deepcopy=False))  # fmt: skip
+
+
 class Progress:
-    def __init__(self, enabled: bool, study, budget: int, spec) -> None:
+    """``phase`` ``search``: the search budget used; ``confirm``: the round's cells done."""
+
+    def __init__(self, enabled: bool, study, budget: int, spec, phase: str = "search") -> None:
         self.enabled, self.study, self.budget, self.spec = enabled, study, budget, spec
+        self.phase = phase
 
     def __enter__(self):
         if self.enabled:
@@ -22,13 +33,20 @@ class Progress:
                 TimeElapsedColumn,
             )
 
+            self.start = finished_confirm(self.study) if self.phase == "confirm" else 0
             self.p = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                               MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
                               TimeElapsedColumn())  # fmt: skip
             self.p.__enter__()
-            self.task = self.p.add_task(self.study.study_name, total=self.budget, info="")
+            name = self.study.study_name + (" (confirmation)" if self.phase == "confirm" else "")
+            self.task = self.p.add_task(name, total=self.budget, info="")
             self.update()
         return self
+
+    def done(self) -> int:
+        if self.phase == "confirm":
+            return finished_confirm(self.study) - self.start
+        return used_budget(self.study)
 
     def update(self) -> None:
         if not self.enabled:
@@ -37,7 +55,7 @@ class Progress:
         best = best_summary(self.study, self.spec)
         info = (f"done {c['COMPLETE']} pruned {c['PRUNED']} failed {c['FAIL']} "
                 f"running {c['RUNNING']}" + (f" | best {best}" if best else ""))  # fmt: skip
-        self.p.update(self.task, completed=min(used_budget(self.study), self.budget), info=info)
+        self.p.update(self.task, completed=min(self.done(), self.budget), info=info)
 
     def __exit__(self, *exc):
         if self.enabled:

@@ -172,7 +172,7 @@ class RayWorker:
         pruner = scheduler_pruner(spec, payload["profile"]) or make_pruner(spec)
         self.study = optuna.load_study(
             study_name=payload["study"], storage=make_storage(payload["storage"]),
-            sampler=make_sampler(spec, seed=1000 + index), pruner=pruner,
+            sampler=make_sampler(spec, seed=payload["sampler_seed"] + index), pruner=pruner,
         )  # fmt: skip
         device = payload["device"]
         if device != "cpu":  # Ray sets CUDA_VISIBLE_DEVICES to this actor's GPU(s)
@@ -202,9 +202,12 @@ class RayWorker:
         from sweep.storage import PopLock
 
         # Any exception fails the trial (Optuna records it), never the actor. On SQLite, the
-        # local workers' lock keeps two actors of this host from popping the same retry.
+        # local workers' lock keeps two actors of this host from popping the same retry, or
+        # claiming the same replicate (held until the objective has claimed it).
         with PopLock(self.storage) as lock:
-            self.study.optimize(lock.released(self.objective), n_trials=1, catch=(Exception,))
+            self.objective.lock = lock
+            self.study.optimize(self.objective, n_trials=1, catch=(Exception,))
+            self.objective.release()
 
 
 def _with_scheduler(spec, scheduler: dict):
@@ -363,6 +366,7 @@ def run_workers(plan, study, remaining: int, n_workers: int, spec, progress: boo
     from ray.exceptions import RayActorError, RayTaskError
 
     from sweep import record
+    from sweep.engine.backend import sampler_seed
     from sweep.engine.progress import Progress
     from sweep.engine.study import counts, fail_orphans, retried
 
@@ -373,6 +377,7 @@ def run_workers(plan, study, remaining: int, n_workers: int, spec, progress: boo
         "storage": plan.storage, "study": plan.study, "profile": plan.profile,
         "device": plan.device, "cpus": res["cpus"], "scheduler": dict(backend.scheduler),
         "cache_dir": str(Path(plan.cache_dir).resolve()) if plan.cache_dir else None,
+        "sampler_seed": sampler_seed(plan, 0),
     }  # fmt: skip
     with ray_session(backend.address):
         _check_fits(ray, res)
@@ -394,7 +399,7 @@ def run_workers(plan, study, remaining: int, n_workers: int, spec, progress: boo
         try:
             for i in range(n_workers):
                 start(i)
-            with Progress(progress, study, budget, spec) as bar:
+            with Progress(progress, study, budget, spec, plan.phase) as bar:
                 while pending:
                     ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
                     for ref in ready:

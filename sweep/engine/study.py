@@ -143,9 +143,17 @@ def fail_orphans(study, *, all_running: bool = False, dead=(), only_unnamed=Fals
     return failed
 
 
+#: the user attributes a retry keeps: a fixed trial's recipe, seeds and labels, its arm, its
+#: configuration and its replicate (its seeds, when no other trial has claimed them since)
+RETRY_KEEPS = (record.FIXED, record.ARM, record.CONFIG_KEY, record.REPLICATE)
+
+
 def enqueue_retry(study, t) -> None:
-    keep = {k: t.user_attrs[k] for k in (record.FIXED,) if k in t.user_attrs}
-    study.enqueue_trial(t.params, user_attrs={**keep, record.RETRY_OF: t.number},
+    keep = {k: t.user_attrs[k] for k in RETRY_KEEPS if k in t.user_attrs}
+    # An enqueued trial whose worker died before it drew its values has them only as Optuna's
+    # fixed parameters.
+    params = t.params or t.system_attrs.get("fixed_params") or {}
+    study.enqueue_trial(params, user_attrs={**keep, record.RETRY_OF: t.number},
                         skip_if_exists=False)  # fmt: skip
 
 
@@ -165,8 +173,9 @@ def counts(study) -> dict[str, int]:
 
 
 def used_budget(study) -> int:
-    """Trials that consumed a ticket (:func:`sweep.record.used_budget`)."""
-    return record.used_budget(study.get_trials(deepcopy=False))
+    """Trials that consumed a ticket of the search budget (the confirmation's do not:
+    :func:`sweep.record.used_search_budget`)."""
+    return record.used_search_budget(study.get_trials(deepcopy=False))
 
 
 def retried(study) -> int:
@@ -196,7 +205,7 @@ def summarize(study, spec) -> dict[str, Any]:
         top = sorted(done, key=lambda t: t.value, reverse=rev)[:5]
     else:
         top = study.best_trials[:10]
-    out["top"] = [{"number": t.number, "values": t.values,
+    out["top"] = [{"number": t.number, "values": t.values, "arm": record.arm_of(t.user_attrs),
                    "params": record.resolved_params(t.user_attrs)} for t in top]  # fmt: skip
     return out
 
@@ -207,7 +216,7 @@ def load_study_by_name(name: str, storage: str | None):
     from sweep.storage import default_storage, make_storage, mask_url
 
     url = storage or default_storage(name)
-    st = make_storage(url, heartbeat=False)
+    st = make_storage(url, heartbeat=False, create=False)  # reading a study creates nothing
     try:
         return optuna.load_study(study_name=name, storage=st)
     except KeyError:

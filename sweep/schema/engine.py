@@ -1,5 +1,5 @@
 """The sections of a study file that say how the engine runs it: ``objectives``, ``sampler``,
-``pruner``, ``budget`` (also ``profiles.<p>.budget``) and ``backend``.
+``pruner``, ``budget`` (also ``profiles.<p>.budget``), ``backend`` and ``confirm``.
 
 Each section is a frozen model; the short forms a file may use (``sampler: tpe``, ``backend:
 ray``, ``- headline: maximize``) are read by ``read_*`` functions into the long form, with the
@@ -316,3 +316,50 @@ def read_backend(raw: Any) -> dict[str, Any]:
         raise Invalid(e.message, ("scheduler", *e.path), e.kind) from None
     return {"name": "ray", "address": address.strip() if address else None,
             "resources": raw.get("resources") or {}, "scheduler": scheduler}  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- confirm
+_CONFIRM_WHAT = {"top": "configurations of the search to confirm",
+                 "seeds": "fresh seeds of the first round",
+                 "max_seeds": "fresh seeds at most"}  # fmt: skip
+CONFIRM_FORMS = "false, true or {top: 3, seeds: 3, max_seeds: 8}"
+
+
+class ConfirmSection(Section):
+    """The confirmation after the search: its best configurations and the published one,
+    re-evaluated on fresh seeds common to all of them (sweep.engine.confirm)."""
+
+    top: int = 3
+    """the search's best configurations (distinct, by mean headline) re-evaluated"""
+    seeds: int = 3
+    """fresh seeds of the first round, the same for every configuration confirmed"""
+    max_seeds: int = 8
+    """seeds at most: while the answer is undecided, rounds add seeds (3, 5, 8)"""
+
+    @classmethod
+    def not_mapping(cls, value: Any) -> str:
+        return f"expected {CONFIRM_FORMS}, got {value!r}"
+
+    @field_validator("top", "seeds", "max_seeds", mode="before")
+    @classmethod
+    def _count(cls, v: Any, info) -> int:
+        return positive_int(v, _CONFIRM_WHAT[info.field_name])
+
+    @field_validator("max_seeds")
+    @classmethod
+    def _cap(cls, v: int, info) -> int:
+        seeds = info.data.get("seeds")
+        if seeds is not None and v < seeds:
+            raise Invalid(f"max_seeds {v} is below seeds {seeds}")
+        return v
+
+
+def read_confirm(raw: Any) -> Any:
+    """``confirm: false`` (None: no confirmation), ``true`` (the defaults) or a mapping."""
+    if raw is False:
+        return None
+    if raw is True:
+        return {}
+    if isinstance(raw, Section | Mapping):
+        return raw
+    raise Invalid(f"expected {CONFIRM_FORMS}, got {raw!r}", kind="type")

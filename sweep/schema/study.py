@@ -8,7 +8,7 @@ space::
     generator: {name: visualatom, params: {orbits: [1, 200]}}   # fixed parameters
     search:                           # the searched parameters (sweep.space)
       freq: {type: int_range, low: 0, high: 20, min_width: 1, targets: [freq1, freq2]}
-    proxy: {task: vit, profile: auto, recipe: {}, roots: {}}
+    proxy: {task: vit, profile: auto, recipe: {}, roots: {}, options: {}}
     profiles:                         # per-profile overrides (cpu: laptops; gpu: CUDA)
       cpu: {recipe: {pretrain_epochs: 8}, generator: {}, budget: {trials: 16}}
     seeds: [0]                        # replicates: every configuration runs once per seed
@@ -20,6 +20,8 @@ space::
     budget: {trials: 20, workers: 1, timeout_s: null, max_failed: 5}
     backend: local                    # or ray, or {name: ray, ...}
     calibration: {...}                # sweep calibrate (sweep.schema.calibration)
+    references: {narrow: {freq: [0, 3]}}   # further configurations evaluated next to the search
+    confirm: {top: 3, seeds: 3, max_seeds: 8}   # or false: the confirmation after the search
 
 This module checks each key's shape and type; what depends on other keys (a generator
 parameter's domain, a searched range against its targets, sampler options against Optuna, the
@@ -48,6 +50,7 @@ from sweep.schema.calibration import CalibrationSection
 from sweep.schema.engine import (
     BackendSection,
     Budget,
+    ConfirmSection,
     Objective,
     PrunerChoice,
     PrunerName,
@@ -55,6 +58,7 @@ from sweep.schema.engine import (
     SamplerName,
     read_backend,
     read_choice,
+    read_confirm,
     read_objectives,
 )
 from sweep.schema.errors import Invalid, SchemaError
@@ -66,6 +70,8 @@ from sweep.values import is_int
 Params = Annotated[dict[str, Any], BeforeValidator(mapping_or_empty)]
 Number = Annotated[Any, WithJsonSchema(NUMBER_SCHEMA)]
 NAMES_SCHEMA = {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
+OPTIONS_SCHEMA = {"type": "object"}
+REFERENCES_SCHEMA = {"type": "object", "additionalProperties": {"type": "object"}}
 
 
 def _enum(names: list[str]) -> dict[str, Any]:
@@ -125,6 +131,10 @@ class ProxySection(Section):
         default_factory=dict
     )
     """local directories of downstream datasets, by name"""
+    options: Annotated[dict[str, Any], WithJsonSchema(OPTIONS_SCHEMA)] = Field(
+        default_factory=dict
+    )
+    """options of the proxy task, passed to it as they are (analytic: noise, effect, optimum)"""
 
     @field_validator("task", mode="before")
     @classmethod
@@ -147,6 +157,18 @@ class ProxySection(Section):
     @classmethod
     def _recipe(cls, v: Any) -> Any:
         return {} if v is None else v
+
+    @field_validator("options", mode="before")
+    @classmethod
+    def _options(cls, v: Any) -> Any:
+        v = {} if v is None else v
+        if not isinstance(v, dict):
+            raise Invalid("expected a mapping of option name to value", kind="type")
+        for k, value in v.items():
+            if not isinstance(k, str) or not _plain(value):
+                raise Invalid(f"expected plain data (numbers, strings, booleans, lists, "
+                              f"mappings), got {value!r}", (k,), "type")  # fmt: skip
+        return v
 
     @field_validator("roots", mode="before")
     @classmethod
@@ -197,6 +219,34 @@ class Profiles(Section):
         return v
 
 
+def _plain(v: Any) -> bool:
+    """JSON data: scalars, lists and string-keyed mappings of them."""
+    if isinstance(v, list):
+        return all(map(_plain, v))
+    if isinstance(v, dict):
+        return all(isinstance(k, str) and _plain(x) for k, x in v.items())
+    return v is None or isinstance(v, bool | int | float | str)
+
+
+def _references(v: Any) -> dict[str, dict[str, Any]]:
+    if v is None:
+        return {}
+    if not isinstance(v, dict):
+        raise Invalid("expected a mapping of reference name to {param: value, ...}", kind="type")
+    for name, entry in v.items():
+        if not isinstance(name, str) or not STUDY_NAME_RE.match(name):
+            raise Invalid(f"a reference name is letters, digits, '.', '_' or '-', got {name!r}",
+                          (name,))  # fmt: skip
+        if not isinstance(entry, dict) or not entry:
+            raise Invalid(f"expected {{param: value, ...}} for every searched parameter, got "
+                          f"{entry!r}", (name,), "type")  # fmt: skip
+    return v
+
+
+def _confirm(v: Any) -> Any:
+    return read_confirm(v)
+
+
 def _seeds(v: Any) -> tuple[int, ...]:
     if not isinstance(v, list | tuple) or not v or not all(is_int(s) and s >= 0 for s in v):
         raise Invalid(f"expected a list of non-negative integers, got {v!r}", kind="type")
@@ -244,6 +294,20 @@ class StudyFile(Section):
     """replicates: every configuration runs once per seed (training and data seeds)"""
     calibration: CalibrationSection | None = None
     """sweep calibrate: how far to trust the cheap proxy"""
+    references: Annotated[
+        dict[str, dict[str, Any]],
+        BeforeValidator(_references),
+        WithJsonSchema(REFERENCES_SCHEMA),
+    ] = Field(default_factory=dict)
+    """further configurations evaluated next to the search, by name: {param: value, ...} for
+    every searched parameter (ranges as [min, max]); each one trial of the budget"""
+    confirm: Annotated[
+        ConfirmSection | None,
+        BeforeValidator(_confirm, json_schema_input_type=bool | ConfirmSection),
+    ] = ConfirmSection()
+    """the confirmation after the search: false, true or {top: 3, seeds: 3, max_seeds: 8}
+    (default: on when the budget is at least its first round; written: on whatever the
+    budget)"""
     data_seed: int | None = None
     """fix the synthetic dataset's seed across replicates (null: each replicate's seed)"""
     storage: Annotated[Any, WithJsonSchema({"type": "string"})] = None
