@@ -4,10 +4,12 @@ The package, split by concern as Optuna's ``visualization`` is (``_get_X_info`` 
 ``plot_X`` draws it):
 
 * data (plain dicts and lists, typed as ``TypedDict``s): :mod:`reports.data` (:func:`report_data`,
-  the one entry point), :mod:`reports.study` (summary, trial rows, searched-value columns),
+  the one entry point), :mod:`reports.answer` (the study's answer to its question, first on the
+  page), :mod:`reports.references` (the published configuration's and scratch's means),
+  :mod:`reports.study` (summary, trial rows, searched-value columns),
   :mod:`reports.correlations` (diversity against accuracy), :mod:`reports.outcomes` (replicates,
   learning curves, failures), :mod:`reports.samples` (thumbnails), :mod:`reports.view` (the view
-  study and importances);
+  study, importances and their permutation null);
 * figures: :mod:`reports.figures` (plotly);
 * the page: :mod:`reports.page` (:func:`render_html`) renders ``reports/templates/`` (Jinja2,
   autoescaped; :mod:`reports.templating`) with the sections of :mod:`reports.sections`, one
@@ -17,9 +19,9 @@ The package, split by concern as Optuna's ``visualization`` is (``_get_X_info`` 
 ``reports/README.md`` documents the sections. The statistics are :mod:`sweep.stats`.
 
 Imports: the modules of this package may import ``sweep.*`` (record, values, storage, stats,
-seeding, dataset, errors, registry, calibration.summary, engine lazily); nothing in ``sweep`` or
-``proxy_tasks`` imports this package except ``sweep report``'s command (lazily), so the import
-graph stays acyclic.
+seeding, dataset, errors, registry, calibration.summary; engine and answer lazily); nothing in
+``sweep`` or ``proxy_tasks`` imports this package except ``sweep report``'s command (lazily), so
+the import graph stays acyclic.
 """
 
 from __future__ import annotations

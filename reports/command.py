@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from reports.answer import markdown as answer_markdown
 from reports.data import report_data
 from reports.figures import figures
 from reports.page import render_html
@@ -40,11 +41,12 @@ def dashboard_figures(figs: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def dashboard_note(data: Mapping[str, Any], path: str | None) -> str:
-    """A Markdown note for the dashboard: the question, counts, best trials and the diversity
+    """A Markdown note for the dashboard: the answer first (the verdict and the one-sentence
+    answer, as the report opens), then the question, counts, best trials and the diversity
     correlations, and where the full report is."""
     s = data["summary"]
     c = s["counts"]
-    lines = [f"## sweep report: {s['name']}", ""]
+    lines = [*answer_markdown(data["answer"]), f"## sweep report: {s['name']}", ""]
     if s["question"]:
         lines += [f"**Question:** {s['question']}", ""]
     lines += [

@@ -38,6 +38,7 @@ class Point(TypedDict):
     x_std: float | None
     y_std: float | None
     params: dict[str, Any]
+    arm: str  # search, published, confirm or reference:<name> (sweep.record.ARM)
 
 
 class Correlation(TypedDict, total=False):
@@ -193,6 +194,7 @@ def diversity(
                 "x_std": r["metrics"].get(k + "_std"),
                 "y_std": r["metrics"].get(y_key + "_std"),
                 "params": r["params"],
+                "arm": r["arm"],
             }
             for r in pts
         ]

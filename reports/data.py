@@ -1,8 +1,10 @@
 """The report's data: everything the page shows, read from a study as plain dicts and lists.
 
 :func:`report_data` is the one entry point; each part comes from its module (``_get_X_info`` in
-Optuna's terms): :mod:`reports.study` (summary, trials, columns), :mod:`reports.view`
-(importances), :mod:`reports.correlations` (diversity), :mod:`reports.outcomes` (replicates,
+Optuna's terms): :mod:`reports.answer` (the study's answer to its question),
+:mod:`reports.references` (the published configuration's and scratch's means),
+:mod:`reports.study` (summary, trials, columns), :mod:`reports.view` (importances and their
+permutation null), :mod:`reports.correlations` (diversity), :mod:`reports.outcomes` (replicates,
 learning curves, failures) and :mod:`reports.samples` (thumbnails). No figures here
 (:mod:`reports.figures`) and no HTML (:mod:`reports.page`).
 
@@ -14,18 +16,21 @@ from __future__ import annotations
 import datetime
 from typing import Any, TypedDict
 
-from reports import correlations, outcomes, samples, study, view
+from reports import answer, correlations, outcomes, references, samples, study, view
 from sweep import record
 from sweep.record import TrialRecord
 
-#: the version of the data layout embedded in the page (``sweep-report-data``)
-FORMAT = 1
+#: the version of the data layout embedded in the page (``sweep-report-data``); 2: the answer,
+#: the reference arms, the trials' arms and the importances' permutation null
+FORMAT = 2
 
 
 class ReportData(TypedDict):
     format: int
     generated: str
     seed: int
+    answer: answer.AnswerInfo
+    references: references.ReferencesInfo
     summary: study.Summary
     objectives: list[study.Objective]
     columns: list[study.Column]
@@ -57,10 +62,13 @@ def _report_data(s, seed: int, n_boot: int, with_samples: bool) -> ReportData:
     objectives = study.objectives(s)
     columns = study.param_columns(s, trials)
     rows = [study.trial_row(r, columns) for r in recs]
+    ans = answer.answer_info(s)
     head: dict[str, Any] = {
         "format": FORMAT,
         "generated": datetime.datetime.now().isoformat(timespec="seconds"),
         "seed": seed,
+        "answer": ans,
+        "references": references.references(recs, objectives, ans["answer"]),
         "summary": study.summary(s, recs, rows, objectives),
         "objectives": objectives,
         "columns": columns,

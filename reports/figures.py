@@ -5,8 +5,14 @@ missing): the diversity scatters (ours), the replicate spread and the learning c
 and Optuna's own plots (importances, parallel coordinates, slice, contour, optimisation
 history, Pareto front) drawn on the *view* study (:mod:`reports.view`).
 
-Imports: the standard library, plotly and Optuna (lazily), :mod:`reports.text` and
-:mod:`reports.view`.
+Every figure that draws trials against the first objective (the diversity scatters, the
+replicate spread, the slice plot, the optimisation history) carries the reference arms
+(:mod:`reports.references`) as labelled horizontal lines, shapes named ``reference:<arm>``;
+the diversity scatters mark each trial's arm; the importances carry their permutation null's
+95th percentile (:mod:`reports.view`) as a second trace.
+
+Imports: the standard library, plotly and Optuna (lazily), :mod:`reports.references`,
+:mod:`reports.text` and :mod:`reports.view`.
 """
 
 from __future__ import annotations
@@ -16,10 +22,86 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from reports.references import STYLE
 from reports.text import fmt_ci, params_text
 from reports.view import evaluator, objective_value, quiet_optuna, view_study
 
 MAX_CONTOUR_PARAMS = 4  # a contour matrix grows as the square of this
+#: how the diversity scatters mark a trial's arm: (colour, symbol)
+ARM_MARKERS = {
+    "search": ("#1f77b4", "circle"),
+    "published": ("#e4572e", "diamond"),
+    "confirm": ("#2ca02c", "square"),
+    "reference": ("#7f7f7f", "triangle-up"),
+}
+
+
+def arm_marker(arm: str) -> tuple[str, str]:
+    """``(colour, symbol)`` of a trial's arm (``reference:<name>`` as ``reference``)."""
+    return ARM_MARKERS.get(arm.split(":")[0], ARM_MARKERS["search"])
+
+
+def reference_lines(fig, refs: Mapping[str, Any], metric: str | None):
+    """``fig`` with the reference arms' means as labelled horizontal lines on every y axis,
+    when they are means of ``metric`` (the figure's y); shapes named ``reference:<arm>``."""
+    if isinstance(fig, str) or not refs.get("lines") or metric is None:
+        return fig
+    if refs.get("metric") != metric:
+        return fig
+    yaxes = list(fig.select_yaxes()) or [None]
+    for k, ax in enumerate(yaxes):
+        suffix = ax.plotly_name[len("yaxis") :] if ax is not None else ""
+        xref = ax.anchor if ax is not None and ax.anchor not in (None, "free") else f"x{suffix}"
+        for ref in refs["lines"]:
+            color, dash = STYLE.get(ref["arm"], ("#555555", "dash"))
+            shape: dict[str, Any] = {
+                "type": "line",
+                "xref": f"{xref} domain",
+                "x0": 0,
+                "x1": 1,
+                "yref": f"y{suffix}",
+                "y0": ref["value"],
+                "y1": ref["value"],
+                "line": {"color": color, "dash": dash, "width": 1.5},
+                "name": f"reference:{ref['arm']}",
+            }
+            if k == 0:
+                shape["label"] = {
+                    "text": ref["label"],
+                    "textposition": "end",
+                    "yanchor": "bottom",
+                    "font": {"size": 11, "color": color},
+                }
+            fig.add_shape(**shape)
+    return fig
+
+
+def importance_null(fig, raw: Mapping[str, float], null: Mapping[str, float]):
+    """The importances' bar chart with each parameter's null 95th percentile, on the bars'
+    (normalised) scale: a bar shorter than its mark is not distinguishable from noise."""
+    import plotly.graph_objects as go
+
+    total = sum(raw.values())
+    if isinstance(fig, str) or not fig.data or total <= 0 or not null:
+        return fig
+    names = [n for n in fig.data[0].y if n in null]
+    fig.add_trace(
+        go.Scatter(
+            x=[null[n] / total for n in names],
+            y=names,
+            mode="markers",
+            marker={
+                "symbol": "line-ns-open",
+                "size": 22,
+                "color": "#d62728",
+                "line": {"width": 3, "color": "#d62728"},
+            },
+            name="null 95th percentile (objective permuted across trials)",
+            hovertemplate="%{y}: null 95th percentile %{x:.3f}<extra></extra>",
+        )
+    )
+    fig.update_layout(showlegend=True, legend={"orientation": "h", "y": -0.2})
+    return fig
 
 
 def layout(fig, title: str, height: int = 420):
@@ -37,11 +119,13 @@ def _error_bars(values: list, color: str = "#9ab") -> dict[str, Any]:
     return {"type": "data", "array": [v or 0 for v in values], "thickness": 1, "color": color}
 
 
-def diversity_figure(corr: Mapping[str, Any]):
-    """The scatter of one diversity metric against downstream accuracy, one point per trial."""
+def diversity_figure(corr: Mapping[str, Any], refs: Mapping[str, Any] | None = None):
+    """The scatter of one diversity metric against downstream accuracy, one point per trial
+    (marked by its arm), with the reference arms as horizontal lines."""
     import plotly.graph_objects as go
 
     pts = corr["points"]
+    arms = [p.get("arm") or "search" for p in pts]
     err = {}
     if any(p["x_std"] is not None for p in pts):
         err["error_x"] = _error_bars([p["x_std"] for p in pts])
@@ -52,9 +136,18 @@ def diversity_figure(corr: Mapping[str, Any]):
             x=[p["x"] for p in pts],
             y=[p["y"] for p in pts],
             mode="markers",
-            marker={"size": 10, "color": "#1f77b4", "line": {"width": 1, "color": "white"}},
+            marker={
+                "size": 10,
+                "color": [arm_marker(a)[0] for a in arms],
+                "symbol": [arm_marker(a)[1] for a in arms],
+                "line": {"width": 1, "color": "white"},
+            },
             customdata=[p["number"] for p in pts],
-            text=[f"trial {p['number']}<br>{params_text(p['params'])}" for p in pts],
+            text=[
+                f"trial {p['number']} ({a})<br>{params_text(p['params'])}"
+                for p, a in zip(pts, arms, strict=True)
+            ],
+            showlegend=False,
             hovertemplate="%{text}<br>x=%{x:.4g}<br>y=%{y:.4g}<extra></extra>",
             **err,
         )
@@ -77,7 +170,19 @@ def diversity_figure(corr: Mapping[str, Any]):
     )
     fig.update_xaxes(title=corr["x"])
     fig.update_yaxes(title=corr["y"])
-    return fig
+    if len(set(arms)) > 1:  # a legend of the arms present (legend-only traces)
+        for a in dict.fromkeys(arms):
+            color, symbol = arm_marker(a)
+            fig.add_trace(
+                go.Scatter(
+                    x=[None],
+                    y=[None],
+                    mode="markers",
+                    name=a,
+                    marker={"size": 10, "color": color, "symbol": symbol},
+                )
+            )
+    return reference_lines(fig, refs or {}, corr["y"])
 
 
 def replicate_figure(rep: Mapping[str, Any]):
@@ -146,13 +251,18 @@ def figures(data: Mapping[str, Any]) -> dict[str, Any]:
     that figure is missing."""
     import optuna.visualization as ov
 
+    refs = data.get("references") or {}
     with quiet_optuna():
         figs = _diversity_figures(data)
         figs.update(_optuna_figures(data, ov))
         lc = data["learning"]
         figs["learning"] = lc["reason"] or learning_figure(lc, data["objectives"])
         rep = data["replicates"]
-        figs["replicates"] = rep["reason"] if not rep["configs"] else replicate_figure(rep)
+        figs["replicates"] = (
+            rep["reason"]
+            if not rep["configs"]
+            else reference_lines(replicate_figure(rep), refs, rep["metric"])
+        )
     for v in figs.values():
         if not isinstance(v, str):
             v.update_layout(template="plotly_white")
@@ -164,7 +274,9 @@ def _diversity_figures(data: Mapping[str, Any]) -> dict[str, Any]:
     for corr in data["diversity"]["correlations"]:
         if corr["headline"]:
             figs[f"diversity:{corr['x']}"] = (
-                diversity_figure(corr) if corr["points"] else "no trial has this metric"
+                diversity_figure(corr, data.get("references"))
+                if corr["points"]
+                else "no trial has this metric"
             )
     return figs
 
@@ -176,6 +288,7 @@ def _optuna_figures(data: Mapping[str, Any], ov) -> dict[str, Any]:
     done = [r for r in data["trials"] if r["state"] == "COMPLETE" and r["view"] is not None]
     none = "no completed trials" if not done else None
     view = view_study(data)
+    refs = data.get("references") or {}
     target: dict[str, Any] = {"target_name": objectives[0]["name"]}
     if multi:
         target["target"] = objective_value(0)
@@ -184,12 +297,15 @@ def _optuna_figures(data: Mapping[str, Any], ov) -> dict[str, Any]:
         figs["importances"] = imp["reason"]
     else:
         for i, o in enumerate(objectives):
-            figs[f"importances:{o['name']}"] = optuna_plot(
+            fig = optuna_plot(
                 ov.plot_param_importances,
                 view,
                 evaluator=evaluator(data["seed"], i),
                 target=objective_value(i),
                 target_name=o["name"],
+            )
+            figs[f"importances:{o['name']}"] = importance_null(
+                fig, imp.get("raw", {}).get(o["name"], {}), imp.get("null", {}).get(o["name"], {})
             )
     names = [c["name"] for c in data["columns"]]
     varying = [n for n in names if len({r["view"][n] for r in done}) > 1]
@@ -198,7 +314,9 @@ def _optuna_figures(data: Mapping[str, Any], ov) -> dict[str, Any]:
             figs[k] = none or "the study has no searched parameters"
     else:
         figs["parallel"] = optuna_plot(ov.plot_parallel_coordinate, view, params=names, **target)
-        figs["slice"] = optuna_plot(ov.plot_slice, view, params=names, **target)
+        figs["slice"] = reference_lines(
+            optuna_plot(ov.plot_slice, view, params=names, **target), refs, objectives[0]["name"]
+        )
         if len(varying) < 2:
             figs["contour"] = "a contour plot needs two searched values that vary between trials"
         else:
@@ -215,7 +333,9 @@ def _optuna_figures(data: Mapping[str, Any], ov) -> dict[str, Any]:
                 ov.plot_pareto_front, view, target_names=[o["name"] for o in objectives]
             )
     else:
-        figs["history"] = none or optuna_plot(
-            ov.plot_optimization_history, view, target_name=objectives[0]["name"]
+        figs["history"] = none or reference_lines(
+            optuna_plot(ov.plot_optimization_history, view, target_name=objectives[0]["name"]),
+            refs,
+            objectives[0]["name"],
         )
     return figs

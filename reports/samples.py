@@ -1,27 +1,28 @@
 """Sample thumbnails: the datasets of the best, the worst and a spread of trials, drawn again.
 
-:func:`dataset_spec` recovers the :class:`~sweep.dataset.DatasetSpec` a trial pre-trained on (its
-``dataset`` attribute, or for older trials a spec rebuilt from the stored config and its
-``param:*`` values) and checks it against the trial's recorded fingerprint, so a thumbnail is
-never of another dataset; :func:`thumbnails` draws instance 0 of a few classes as PNG.
+:func:`dataset_spec` (:func:`sweep.dataset.spec_from_trial`, shared with ``sweep generate
+--from``) recovers the :class:`~sweep.dataset.DatasetSpec` a trial pre-trained on (its ``dataset``
+attribute, or for older trials a spec rebuilt from the stored config and its ``param:*`` values)
+and checks it against the trial's recorded fingerprint, so a thumbnail is never of another
+dataset; :func:`thumbnails` draws instance 0 of a few classes as PNG.
 
-Imports: the standard library, numpy, OpenCV (lazily), :mod:`sweep.dataset`, :mod:`sweep.errors`,
-:mod:`sweep.record` and :mod:`reports.study`.
+Imports: the standard library, numpy, OpenCV (lazily), :mod:`sweep.dataset` and
+:mod:`reports.study`.
 """
 
 from __future__ import annotations
 
 import base64
 import dataclasses
-from collections.abc import Mapping
 from typing import Any, TypedDict
 
 import numpy as np
 
 from reports.study import Objective, TrialRow, ranked
-from sweep import record
-from sweep.dataset import Dataset, DatasetSpec
-from sweep.errors import SweepError
+from sweep.dataset import Dataset, spec_from_trial
+
+#: the trial's dataset spec and why not (:func:`sweep.dataset.spec_from_trial`)
+dataset_spec = spec_from_trial
 
 THUMB_PX = 96  # thumbnail size: the trial's classes drawn again at this size
 THUMB_CLASSES = 6  # classes per selected trial (instance 0 of each)
@@ -42,68 +43,6 @@ class SamplesInfo(TypedDict):
     px: int
     rows: list[SampleRow]
     reason: str | None
-
-
-def dataset_spec(
-    trial_attrs: Mapping[str, Any], study_attrs: Mapping[str, Any]
-) -> tuple[DatasetSpec | None, str | None]:
-    """The :class:`DatasetSpec` a trial pre-trained on, and why not when it cannot be told.
-
-    From the trial's ``dataset`` attribute; for studies made before it existed, rebuilt from
-    the stored config and the trial's resolved values. Either way the spec's fingerprint must
-    equal the one the trial recorded, so a thumbnail is never of another dataset."""
-    want = trial_attrs.get(record.DATASET_FINGERPRINT)
-    d = trial_attrs.get(record.DATASET)
-    try:
-        if isinstance(d, Mapping):
-            spec = DatasetSpec(
-                d["generator"],
-                classes=int(d["classes"]),
-                instances=int(d["instances"]),
-                image_size=int(d["image_size"]),
-                seed=int(d["seed"]),
-                params=dict(d.get("params") or {}),
-            )
-            want = d.get("fingerprint") or want
-        else:
-            rebuilt = spec_from_config(trial_attrs, study_attrs)
-            if rebuilt is None:
-                return None, "the trial has no dataset attribute and the study no sweep config"
-            spec = rebuilt
-        got = Dataset(spec).fingerprint
-    except (SweepError, KeyError, TypeError, ValueError) as e:
-        return None, f"cannot rebuild the dataset: {e}"
-    if want and got != want:
-        return None, f"the rebuilt dataset's fingerprint {got} differs from the trial's {want}"
-    return spec, None
-
-
-def spec_from_config(
-    trial_attrs: Mapping[str, Any], study_attrs: Mapping[str, Any]
-) -> DatasetSpec | None:
-    """The dataset of an older trial, from the study's ``sweep:config`` and its ``param:*``."""
-    cfg = study_attrs.get(record.STUDY_CONFIG)
-    if not cfg:
-        return None
-    params = dict(cfg["generator"].get("params") or {})
-    recipe = dict(cfg["proxy"]["resolved"])
-    for e in cfg.get("search") or []:
-        v = trial_attrs.get(record.param_attr(e["name"]))
-        for t in e.get("targets") or [e["name"]]:
-            if t.startswith("recipe."):
-                recipe[t[len("recipe.") :]] = v
-            elif not t.startswith("proxy."):
-                params[t] = v
-    seeds = trial_attrs.get(record.SEEDS) or cfg.get("seeds") or [0]
-    seed = cfg.get("data_seed")
-    return DatasetSpec(
-        cfg["generator"]["name"],
-        classes=int(recipe["classes"]),
-        instances=int(recipe["instances"]),
-        image_size=int(recipe["img_size"]),
-        seed=int(seed if seed is not None else seeds[0]),
-        params=params,
-    )
 
 
 def png(img) -> str:

@@ -57,6 +57,7 @@ class TrialRow(TypedDict):
     fingerprint: str | None
     intermediate: dict[int, float]
     view: dict[str, Any] | None  # {column: value}; None when a searched value is missing
+    arm: str  # search, published, confirm or reference:<name> (sweep.record.ARM)
 
 
 class Summary(TypedDict):
@@ -199,6 +200,7 @@ def trial_row(r: TrialRecord, cols: list[Column]) -> TrialRow:
         "fingerprint": r.fingerprint,
         "intermediate": dict(r.intermediate),
         "view": None,
+        "arm": r.arm,
     }
     row["view"] = view_values(row["params"], cols)
     return row

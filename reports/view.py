@@ -4,7 +4,16 @@ Optuna's plots and importance evaluators work on a study; the view's parameters 
 resolved searched values (``freq.min``, ``freq.max``) instead of Optuna's internal encoding of
 range pairs (``freq.span``), and trial ``n`` of the view is trial ``n`` of the study.
 
-Imports: the standard library, Optuna (lazily), :mod:`sweep.seeding` and :mod:`reports.study`.
+Importances need a null: fANOVA on a few noisy points always ranks something first.
+:func:`importances` refits fANOVA on the objective values permuted across the trials
+(:data:`N_PERMUTATIONS` times, seeded; at most :data:`MAX_NULL_TRIALS` trials, a seeded subsample
+beyond that, said so) and gives each parameter's importance next to the null's 95th percentile;
+below it, the parameter is not distinguishable from noise. The comparison is on fANOVA's raw
+importances (the share of the objective's variance a parameter's main effect explains): the
+normalised ones always sum to 1, even on noise.
+
+Imports: the standard library, numpy, Optuna (lazily), :mod:`sweep.seeding` and
+:mod:`reports.study`.
 """
 
 from __future__ import annotations
@@ -15,12 +24,32 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypedDict
 
+import numpy as np
+
 from reports.study import Column, Objective, choice
 from sweep.seeding import Seeds
 
+#: permutations of the objective values for the importances' null, and the null's quantile
+N_PERMUTATIONS = 30
+NULL_QUANTILE = 0.95
+#: the null is fitted on at most this many trials (a seeded subsample beyond: fANOVA's cost)
+MAX_NULL_TRIALS = 200
+
+
+class NullInfo(TypedDict):
+    permutations: int
+    quantile: float
+    trials: int  # the trials the null was fitted on
+    of: int  # the completed trials
+    note: str | None  # the cap, when it applied
+
 
 class ImportancesInfo(TypedDict):
-    by_objective: dict[str, dict[str, float]]  # objective -> {column: importance}
+    by_objective: dict[str, dict[str, float]]  # objective -> {column: importance}, sum 1
+    raw: dict[str, dict[str, float]]  # objective -> {column: share of variance}
+    null: dict[str, dict[str, float]]  # objective -> {column: the null's quantile of raw}
+    noise: dict[str, list[str]]  # objective -> columns not distinguishable from noise
+    null_info: NullInfo | None
     reason: str | None
 
 
@@ -102,14 +131,21 @@ def evaluator(seed: int, i: int):
 
 
 def importances(
-    view, columns: list[Column], objectives: list[Objective], seed: int
+    view,
+    columns: list[Column],
+    objectives: list[Objective],
+    seed: int,
+    n_perm: int = N_PERMUTATIONS,
+    max_trials: int = MAX_NULL_TRIALS,
 ) -> ImportancesInfo:
-    """fANOVA importances of the resolved searched values per objective, or why not."""
+    """fANOVA importances of the resolved searched values per objective, each next to its
+    permutation null (see the module docstring), or why not."""
     from optuna.importance import get_param_importances
     from optuna.trial import TrialState
 
     done = view.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    out: ImportancesInfo = {"by_objective": {}, "reason": None}
+    out: ImportancesInfo = {"by_objective": {}, "raw": {}, "null": {}, "noise": {},
+                            "null_info": None, "reason": None}  # fmt: skip
     varying = [c["name"] for c in columns if len({t.params.get(c["name"]) for t in done}) > 1]
     if len(done) < 2:
         out["reason"] = (
@@ -127,11 +163,88 @@ def importances(
                 imp = get_param_importances(
                     view, evaluator=evaluator(seed, i), target=objective_value(i)
                 )
+                raw = get_param_importances(
+                    view, evaluator=evaluator(seed, i), target=objective_value(i),
+                    normalize=False,
+                )  # fmt: skip
         except (ValueError, RuntimeError) as e:
             out["reason"] = f"Optuna could not compute importances: {e}"
             return out
         out["by_objective"][o["name"]] = {k: float(v) for k, v in imp.items()}
+        out["raw"][o["name"]] = {k: float(v) for k, v in raw.items()}
+    try:
+        null, info = permutation_null(view, objectives, seed, n_perm, max_trials)
+    except (ValueError, RuntimeError) as e:  # pragma: no cover - the observed fit worked
+        why = f"the null could not be fitted: {e}"
+        out["null_info"] = {"permutations": 0, "quantile": NULL_QUANTILE, "trials": 0,
+                            "of": len(done), "note": why}  # fmt: skip
+        return out
+    out["null"], out["null_info"] = null, info
+    out["noise"] = {
+        name: [k for k, v in out["raw"][name].items() if v <= null[name].get(k, 0.0)]
+        for name in out["raw"]
+    }
     return out
+
+
+def permutation_null(
+    view, objectives: list[Objective], seed: int, n_perm: int, max_trials: int
+) -> tuple[dict[str, dict[str, float]], NullInfo]:
+    """``{objective: {column: quantile}}``: the :data:`NULL_QUANTILE` quantile of each
+    column's raw fANOVA importance over ``n_perm`` fits on objective values permuted across
+    the completed trials (seeded), and what it was fitted on."""
+    import optuna
+    from optuna.importance import get_param_importances
+    from optuna.trial import TrialState
+
+    done = view.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    n_done = len(done)
+    seeds = Seeds(seed)
+    note = None
+    study = view
+    if len(done) > max_trials:
+        keep = sorted(seeds.rng("report", "importance-null", "subsample")
+                      .choice(len(done), size=max_trials, replace=False))  # fmt: skip
+        done = [done[k] for k in keep]
+        study = optuna.create_study(directions=view.directions)
+        study.add_trials(done)
+        done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        note = (
+            f"the null was fitted on a random {max_trials} of the {n_done} completed trials "
+            "(a cap for speed; on fewer trials the null is wider, so the test is conservative)"
+        )
+    null: dict[str, dict[str, float]] = {}
+    for i, o in enumerate(objectives):
+        values = np.array([t.values[i] for t in done], dtype=float)
+        numbers = [t.number for t in done]
+        rng = seeds.rng("report", "importance-null", i)
+        fits: dict[str, list[float]] = {}
+        for k in range(n_perm):
+            permuted = dict(zip(numbers, rng.permutation(values).tolist(), strict=True))
+            ev = evaluator_null(seed, i, k)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                raw = get_param_importances(
+                    study, evaluator=ev, target=by_number(permuted), normalize=False
+                )  # fmt: skip
+            for name, v in raw.items():
+                fits.setdefault(name, []).append(float(v))
+        null[o["name"]] = {name: float(np.quantile(v, NULL_QUANTILE)) for name, v in fits.items()}
+    info: NullInfo = {"permutations": n_perm, "quantile": NULL_QUANTILE, "trials": len(done),
+                      "of": n_done, "note": note}  # fmt: skip
+    return null, info
+
+
+def by_number(values: Mapping[int, float]) -> Callable[[Any], float]:
+    """A target that reads a trial's value from ``values`` by its number."""
+    return lambda t: values[t.number]
+
+
+def evaluator_null(seed: int, i: int, k: int):
+    """The seeded fANOVA evaluator of permutation ``k`` of objective ``i``'s null."""
+    from optuna.importance import FanovaImportanceEvaluator
+
+    return FanovaImportanceEvaluator(seed=Seeds(seed).key32("report", "importance-null", i, k))
 
 
 @contextmanager

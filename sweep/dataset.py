@@ -6,9 +6,12 @@
 >>> batch = ds.render_class(2, device="cuda")  # torch.uint8 (8, 64, 64) on the GPU
 
 Nothing here touches the disk; :mod:`sweep.generate` writes datasets to disk.
+:func:`spec_from_trial` recovers the spec a study's trial pre-trained on (its ``dataset``
+attribute, or the stored config and its ``param:*`` values), fingerprint-checked: what
+``sweep generate --from`` and the report's thumbnails render.
 
 Imports: numpy, torch (lazily); :mod:`sweep.devices`, :mod:`sweep.errors`,
-:mod:`sweep.generators`, :mod:`sweep.seeding`.
+:mod:`sweep.generators`, :mod:`sweep.record`, :mod:`sweep.seeding`.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from sweep import record
 from sweep.devices import torch_device
 from sweep.errors import SweepError
 from sweep.generators import get_generator
@@ -160,3 +164,72 @@ def resolve_device(device: str | None) -> str | None:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else None
     return str(torch_device(device, "--device", "numpy, auto, cpu, cuda or cuda:N"))
+
+
+# ----------------------------------------------------------------------------- a trial's dataset
+def spec_from_trial(
+    trial_attrs: Mapping[str, Any], study_attrs: Mapping[str, Any]
+) -> tuple[DatasetSpec | None, str | None]:
+    """The :class:`DatasetSpec` a trial pre-trained on, and why not when it cannot be told.
+
+    From the trial's ``dataset`` attribute (:data:`sweep.record.DATASET`); for trials made
+    before it existed, rebuilt from the study's stored config and the trial's resolved values.
+    Either way the spec's fingerprint must equal the one the trial recorded, so what is drawn
+    is never another dataset (a rebuilt spec needs a recorded fingerprint to check)."""
+    want = trial_attrs.get(record.DATASET_FINGERPRINT)
+    d = trial_attrs.get(record.DATASET)
+    try:
+        if isinstance(d, Mapping):
+            spec = DatasetSpec(
+                d["generator"],
+                classes=int(d["classes"]),
+                instances=int(d["instances"]),
+                image_size=int(d["image_size"]),
+                seed=int(d["seed"]),
+                params=dict(d.get("params") or {}),
+            )
+            want = d.get("fingerprint") or want
+        else:
+            rebuilt = spec_from_config(trial_attrs, study_attrs)
+            if rebuilt is None:
+                return None, "the trial has no dataset attribute and the study no sweep config"
+            if not want:
+                return None, (
+                    "the trial stored no dataset (no dataset attribute and no fingerprint: "
+                    "it did not get as far as rendering one)"
+                )
+            spec = rebuilt
+        got = Dataset(spec).fingerprint
+    except (SweepError, KeyError, TypeError, ValueError) as e:
+        return None, f"cannot rebuild the dataset: {e}"
+    if want and got != want:
+        return None, f"the rebuilt dataset's fingerprint {got} differs from the trial's {want}"
+    return spec, None
+
+
+def spec_from_config(
+    trial_attrs: Mapping[str, Any], study_attrs: Mapping[str, Any]
+) -> DatasetSpec | None:
+    """The dataset of an older trial, from the study's ``sweep:config`` and its ``param:*``."""
+    cfg = study_attrs.get(record.STUDY_CONFIG)
+    if not cfg:
+        return None
+    params = dict(cfg["generator"].get("params") or {})
+    recipe = dict(cfg["proxy"]["resolved"])
+    for e in cfg.get("search") or []:
+        v = trial_attrs.get(record.param_attr(e["name"]))
+        for t in e.get("targets") or [e["name"]]:
+            if t.startswith("recipe."):
+                recipe[t[len("recipe.") :]] = v
+            elif not t.startswith("proxy."):
+                params[t] = v
+    seeds = trial_attrs.get(record.SEEDS) or cfg.get("seeds") or [0]
+    seed = cfg.get("data_seed")
+    return DatasetSpec(
+        cfg["generator"]["name"],
+        classes=int(recipe["classes"]),
+        instances=int(recipe["instances"]),
+        image_size=int(recipe["img_size"]),
+        seed=int(seed if seed is not None else seeds[0]),
+        params=params,
+    )

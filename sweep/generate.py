@@ -17,12 +17,18 @@ command again, and finished classes are not redone. Once the dataset is complete
 removed, so the directory holds only what ImageFolder expects plus the root files.
 Memory stays constant in the dataset size: each worker holds one chunk of one class at a time.
 
+``sweep generate --from STUDY:TRIAL`` renders the dataset a study's trial pre-trained on (the
+winner's, say) at a chosen size: :func:`trial_dataset` reads it from the study (the trial's
+``dataset`` attribute, fingerprint-checked by :func:`sweep.dataset.spec_from_trial`) and the
+manifest records where it came from (``source``).
+
 Imports: numpy, OpenCV and rich (lazily); :mod:`sweep` (its version), :mod:`sweep.dataset`,
-:mod:`sweep.errors`.
+:mod:`sweep.errors`, :mod:`sweep.storage`; :mod:`sweep.engine.study` lazily (``--from``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -34,8 +40,9 @@ from typing import Any
 
 import numpy as np
 
-from sweep.dataset import Dataset, DatasetSpec, resolve_device
+from sweep.dataset import Dataset, DatasetSpec, resolve_device, spec_from_trial
 from sweep.errors import SweepError
+from sweep.storage import default_storage, mask_url, normalize_storage
 
 MANIFEST = "sweep-dataset.json"
 PARAMS_FILE = "classes.jsonl"
@@ -71,9 +78,12 @@ def _atomic_write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def manifest_for(ds: Dataset, complete: bool) -> dict[str, Any]:
+def manifest_for(
+    ds: Dataset, complete: bool, source: dict[str, Any] | None = None
+) -> dict[str, Any]:
     from sweep import __version__
 
+    extra = {"source": source} if source else {}
     return {
         "format": "sweep-dataset",
         "format_version": FORMAT_VERSION,
@@ -87,6 +97,7 @@ def manifest_for(ds: Dataset, complete: bool) -> dict[str, Any]:
             "mode": "L",
         },
         "complete": complete,
+        **extra,
     }
 
 
@@ -118,6 +129,109 @@ def check_output_dir(out: Path, ds: Dataset) -> bool:
             "choose another directory"
         )
     return True
+
+
+# ----------------------------------------------------------------------------- --from
+def parse_trial_ref(ref: str) -> tuple[str, int]:
+    """``STUDY:TRIAL`` -> ``(study, trial number)``; a SweepError naming ``--from`` else."""
+    name, sep, number = str(ref).rpartition(":")
+    if not sep or not name or not number.isdigit():
+        raise SweepError(
+            key="--from",
+            message=f"'{ref}': write STUDY:TRIAL, a study name and a trial number "
+            "(e.g. visualatom-freq:12; 'sweep status STUDY' lists the trials)",
+        )
+    return name, int(number)
+
+
+def existing_storage(storage: str | None, study: str) -> str:
+    """The storage URL; a file storage that does not exist is an error (not a new file)."""
+    url = normalize_storage(storage, "--storage") if storage else default_storage(study)
+    for scheme in ("sqlite:///", "journal://"):
+        if url.startswith(scheme) and not Path(url[len(scheme) :]).is_file():
+            raise SweepError(
+                f"--storage: no study database at {mask_url(url)}; name one with --storage "
+                "(a .db or .log file, or a URL)"
+            )
+    return url
+
+
+def trial_dataset(
+    ref: str,
+    storage: str | None = None,
+    *,
+    classes: int | None = None,
+    instances: int | None = None,
+    image_size: int | None = None,
+    seed: int | None = None,
+) -> tuple[DatasetSpec, dict[str, Any]]:
+    """The dataset trial ``STUDY:TRIAL`` pre-trained on, at the size asked (``None``: as the
+    trial had it), and its provenance for the manifest. Reads the study; writes nothing."""
+    from sweep.engine.study import load_study_by_name
+
+    name, number = parse_trial_ref(ref)
+    url = existing_storage(storage, name)
+    study = load_study_by_name(name, url)
+    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+    t = trials.get(number)
+    if t is None:
+        have = f"its trials are 0 to {max(trials)}" if trials else "it has no trials"
+        raise SweepError(key="--from", message=f"study '{name}' has no trial {number} ({have})")
+    spec, why = spec_from_trial(t.user_attrs, study.user_attrs)
+    if spec is None:
+        raise SweepError(
+            key="--from",
+            message=f"trial {number} of '{name}' ({t.state.name.lower()}) has no dataset to "
+            f"render: {why}",
+        )
+    trained = Dataset(spec)
+    sizes: dict[str, Any] = {
+        "classes": classes,
+        "instances": instances,
+        "image_size": image_size,
+        "seed": seed,
+    }
+    spec = dataclasses.replace(spec, **{k: v for k, v in sizes.items() if v is not None})
+    Dataset(spec)  # the sizes asked for are valid before anything is said or written
+    source = {
+        "study": name,
+        "trial": number,
+        "state": t.state.name,
+        "storage": mask_url(url),
+        "trained": {"fingerprint": trained.fingerprint, **{k: trained.config()[k] for k in sizes}},
+    }
+    return spec, source
+
+
+def command_spec(
+    generator: str | None,
+    params: dict[str, Any],
+    from_trial: str | None,
+    storage: str | None,
+    **sizes: int | None,
+) -> tuple[DatasetSpec, dict[str, Any] | None]:
+    """What ``sweep generate`` renders: ``generator`` with ``params`` at ``sizes`` (classes,
+    instances, image_size, seed; ``None``: the defaults 16, 16, 128, 0), or with ``from_trial``
+    the dataset that trial stored (:func:`trial_dataset`, announced on stdout), and its source."""
+    if from_trial is None:
+        if storage is not None:
+            raise SweepError(key="--storage", message="only with --from STUDY:TRIAL")
+        given = {k: v for k, v in sizes.items() if v is not None}
+        defaults = {"classes": 16, "instances": 16, "image_size": 128, "seed": 0}
+        spec = DatasetSpec(generator or "visualatom", params=params, **{**defaults, **given})
+        return spec, None
+    if generator or params:
+        flag = f"'{generator}'" if generator else "--set"
+        raise SweepError(key="--from", message="the trial's dataset fixes the generator and its "
+                         f"parameters; drop {flag}")  # fmt: skip
+    spec, source = trial_dataset(from_trial, storage, **sizes)
+    t = source["trained"]
+    print(
+        f"trial {source['trial']} of {source['study']}: {spec.generator} dataset "
+        f"{t['fingerprint']} (trained at {t['classes']}x{t['instances']}, {t['image_size']} px) "
+        f"-> {spec.classes}x{spec.instances} at {spec.image_size} px"
+    )
+    return spec, source
 
 
 # ----------------------------------------------------------------------------- workers
@@ -182,10 +296,12 @@ def generate(
     preview: bool = False,
     progress: bool = True,
     chunk: int = 64,
+    source: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write the dataset of ``spec`` under ``out`` (see the module docstring); return a summary.
 
-    All input is validated before anything is written.
+    All input is validated before anything is written. ``source`` (where the spec came from,
+    :func:`trial_dataset`) goes into the manifest.
     """
     ds = Dataset(spec)
     dev = resolve_device(device)
@@ -197,7 +313,7 @@ def generate(
     resumed = check_output_dir(out, ds)
 
     out.mkdir(parents=True, exist_ok=True)
-    _atomic_write(out / MANIFEST, json.dumps(manifest_for(ds, complete=False), indent=2))
+    _atomic_write(out / MANIFEST, json.dumps(manifest_for(ds, False, source), indent=2))
     (out / STATE_DIR / "classes").mkdir(parents=True, exist_ok=True)
     shutil.rmtree(out / STATE_DIR / "tmp", ignore_errors=True)
     done = {c for c in range(ds.classes) if (out / class_dirname(c)).is_dir()}
@@ -222,7 +338,7 @@ def generate(
     params = _collected_params(out, ds)
     lines = [json.dumps({"class": c, "params": params[c]}, sort_keys=True) for c in sorted(params)]
     _atomic_write(out / PARAMS_FILE, "\n".join(lines) + "\n")
-    _atomic_write(out / MANIFEST, json.dumps(manifest_for(ds, complete=True), indent=2))
+    _atomic_write(out / MANIFEST, json.dumps(manifest_for(ds, True, source), indent=2))
     shutil.rmtree(out / STATE_DIR, ignore_errors=True)
     if preview:
         write_preview(ds, out / PREVIEW_FILE)

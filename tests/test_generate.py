@@ -342,3 +342,103 @@ def test_resume_redoes_a_partially_written_class(tmp_path, tree_bytes, tree_stat
     result = tree_bytes(out)
     assert result.keys() == reference.keys()
     assert [k for k in reference if result[k] != reference[k]] == []
+
+
+# ----------------------------------------------------------------------------- --from STUDY:TRIAL
+@pytest.fixture(scope="module")
+def tiny_study(tmp_path_factory, run_sweep):
+    """A tiny study (the free analytic proxy, 2 trials) and a failed trial that never rendered
+    a dataset (number 2)."""
+    import optuna
+    from optuna.trial import TrialState, create_trial
+    from spaces import ANALYTIC_SPACE
+
+    from sweep.storage import make_storage
+
+    cwd = tmp_path_factory.mktemp("from")
+    space, db = cwd / "tiny.yaml", cwd / "studies.db"
+    space.write_text(ANALYTIC_SPACE.format(study="tiny", trials=2))
+    proc = run_sweep("launch", str(space), "--storage", str(db), "--workers", "1",
+                     "--no-progress", cwd=cwd)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    study = optuna.load_study(study_name="tiny", storage=make_storage(str(db), heartbeat=False))
+    study.add_trial(create_trial(state=TrialState.FAIL))
+    return cwd, db, study
+
+
+def test_generate_from_a_trial_renders_its_dataset(tiny_study, run_sweep, tree_bytes):
+    from sweep import record
+    from sweep.dataset import spec_from_trial
+
+    cwd, db, study = tiny_study
+    proc = run_sweep("generate", "--from", "tiny:0", "--classes", "2", "--instances", "2",
+                     "--image-size", "32", "-o", "out", "--storage", str(db), "-j", "1",
+                     "--no-progress", cwd=cwd)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    trial = study.trials[0]
+    stored = trial.user_attrs[record.DATASET]
+    first = proc.stdout.splitlines()[0]
+    assert first == (f"trial 0 of tiny: visualatom dataset {stored['fingerprint']} (trained at "
+                     "1x1, 64 px) -> 2x2 at 32 px")  # fmt: skip
+    # The same images as rendering that trial's dataset directly, byte for byte.
+    spec = DatasetSpec(stored["generator"], classes=2, instances=2, image_size=32,
+                       seed=stored["seed"], params=stored["params"])  # fmt: skip
+    generate(spec, cwd / "direct", workers=1, progress=False)
+    got, want = tree_bytes(cwd / "out"), tree_bytes(cwd / "direct")
+    assert got.keys() == want.keys() and sum(k.endswith(".png") for k in got) == 4
+    assert [k for k in got if k != "sweep-dataset.json" and got[k] != want[k]] == []
+    for c in range(2):
+        for i in range(2):
+            img = cv2.imread(str(cwd / "out" / f"{c:05d}" / f"{c:05d}_{i:04d}.png"),
+                             cv2.IMREAD_UNCHANGED)  # fmt: skip
+            np.testing.assert_array_equal(img, Dataset(spec).render_class(c, [i])[0])
+    manifest = json.loads((cwd / "out" / "sweep-dataset.json").read_text())
+    direct = json.loads(want["sweep-dataset.json"])
+    assert manifest["fingerprint"] == direct["fingerprint"] and manifest["complete"] is True
+    assert manifest["source"]["study"] == "tiny" and manifest["source"]["trial"] == 0
+    assert manifest["source"]["trained"]["fingerprint"] == stored["fingerprint"]
+    # The spec comes from the trial's stored attribute, checked against its fingerprint, and
+    # the report draws its thumbnails with the same function.
+    from reports import dataset_spec
+
+    assert dataset_spec is spec_from_trial
+    trained, why = spec_from_trial(trial.user_attrs, study.user_attrs)
+    assert why is None and Dataset(trained).fingerprint == stored["fingerprint"]
+    # Without sizes: the trial's own dataset.
+    proc = run_sweep("generate", "--from", "tiny:1", "-o", "own", "--storage", str(db),
+                     "--no-progress", cwd=cwd)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    own = json.loads((cwd / "own" / "sweep-dataset.json").read_text())
+    assert own["fingerprint"] == study.trials[1].user_attrs[record.DATASET]["fingerprint"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--from", "tny:0"], "no study 'tny'"),
+        (["--from", "tiny:99"], "--from: study 'tiny' has no trial 99 (its trials are 0 to 2)"),
+        (["--from", "tiny:2"], "--from: trial 2 of 'tiny' (fail) has no dataset to render"),
+        (["--from", "tiny"], "--from: 'tiny': write STUDY:TRIAL"),
+        (["--from", "tiny:x"], "--from: 'tiny:x': write STUDY:TRIAL"),
+        (["--from", ":3"], "--from: ':3': write STUDY:TRIAL"),
+        (["rcdb", "--from", "tiny:0"], "drop 'rcdb'"),
+        (["--from", "tiny:0", "--set", "freq1=[0,3]"], "drop --set"),
+        (["--from", "tiny:0", "--classes", "0"], "classes: must be a positive integer"),
+    ],
+)
+def test_generate_from_bad_input_is_one_line_exit_2(tiny_study, run_sweep, args, message):
+    cwd, db, _ = tiny_study
+    before = sorted(p.name for p in cwd.iterdir())
+    proc = run_sweep("generate", *args, "--storage", str(db), "-o", "bad", cwd=cwd)
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and message in proc.stderr, proc.stderr
+    assert proc.stdout == ""
+    assert sorted(p.name for p in cwd.iterdir()) == before  # nothing written
+
+
+def test_generate_from_needs_an_existing_storage(tmp_path, run_sweep):
+    proc = run_sweep("generate", "--from", "tiny:0", "-o", "bad", cwd=tmp_path)
+    assert proc.returncode == 2 and "--storage: no study database at" in proc.stderr
+    proc = run_sweep("generate", "--storage", "x.db", "-o", "bad", cwd=tmp_path)
+    assert proc.returncode == 2 and "--storage: only with --from STUDY:TRIAL" in proc.stderr
+    assert list(tmp_path.iterdir()) == []

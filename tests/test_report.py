@@ -317,6 +317,23 @@ def test_figures_draw_the_data(vit_data):
     assert "pareto" not in figs  # single-objective
 
 
+def test_a_real_study_has_its_answer_reference_arms_and_importance_null(vit_data):
+    """The ViT study: the answer (stored by the engine, or computed now, or the note), every
+    trial's arm, and each importance next to its permutation null."""
+    from reports import figures, render_html
+    from reports.answer import VERDICTS
+
+    data = vit_data
+    a = data["answer"]
+    assert a["verdict"] in VERDICTS or "no answer stored" in a["note"]
+    assert {r["arm"] for r in data["trials"]} <= {"search", "published", "confirm"}
+    imp = data["importances"]
+    assert imp["null_info"]["permutations"] == 30 and imp["null_info"]["trials"] == 5
+    assert set(imp["null"]["headline"]) == set(imp["raw"]["headline"])
+    page = render_html(data, figures(data))
+    assert page.index('<section id="answer">') < page.index('<section id="summary">')
+
+
 # ------------------------------------------------------------------------------ the page
 def test_report_command_writes_one_offline_page_that_renders_without_errors(vit, tmp_path):
     cwd, db = vit

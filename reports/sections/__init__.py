@@ -15,6 +15,7 @@ from sweep.registry import Registry
 
 #: the sections in page order
 ORDER = (
+    "answer",
     "summary",
     "samples",
     "diversity",

@@ -1,6 +1,6 @@
-"""Section "All trials": one row per trial (anchor ``#trial-N``): state, objectives +- seed
-std, ``gain_headline`` and the headline diversity, searched values, seeds, seconds, dataset
-fingerprint.
+"""Section "All trials": one row per trial (anchor ``#trial-N``): state, arm (search,
+published, confirm), objectives +- seed std, ``gain_headline`` and the headline diversity,
+searched values, seeds, seconds, dataset fingerprint; above it, the reference arms' means.
 
 Imports: the standard library, :mod:`reports.correlations` (the diversity names) and
 :mod:`reports.sections.base`.
@@ -31,6 +31,8 @@ def context(page: Page) -> dict[str, Any]:
             {
                 "number": r["number"],
                 "state": r["state"].lower(),
+                "arm": r["arm"],
+                "arm_class": "arm-" + r["arm"].split(":")[0],
                 "objectives": [
                     (v, r["metrics"].get(f"{m}_std")) for m, v in zip(names, vals, strict=True)
                 ],
@@ -41,8 +43,9 @@ def context(page: Page) -> dict[str, Any]:
                 "fingerprint": r["fingerprint"] or "",
             }
         )
-    return {"head": ["trial", "state", *names, *extra, "searched values", "seeds", "seconds",
-                     "dataset fingerprint"], "rows": rows}  # fmt: skip
+    refs = data["references"]
+    return {"head": ["trial", "state", "arm", *names, *extra, "searched values", "seeds",
+                     "seconds", "dataset fingerprint"], "rows": rows, "refs": refs}  # fmt: skip
 
 
 SECTION = Section(
