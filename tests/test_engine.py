@@ -150,7 +150,12 @@ def test_killed_launcher_leaves_no_process_and_resume_completes_the_budget(tmp_p
     assert set(orphans) <= retried  # each orphan failed and retried once, same params
     for t in trials:
         if t.user_attrs.get("sweep:retry_of") in orphans:
-            assert t.params == trials[t.user_attrs["sweep:retry_of"]].params
+            # Every parameter the orphan had drawn is kept. A kill can land between two of
+            # Optuna's suggest calls (freq.min drawn, freq.span not yet: seen once in CI under
+            # load); the retry then draws the missing one, as the orphan would have.
+            drawn = trials[t.user_attrs["sweep:retry_of"]].params
+            assert drawn and drawn.items() <= t.params.items()
+            assert set(t.params) == {"freq.min", "freq.span"}
 
 
 def test_ctrl_c_stops_quietly_and_resume_retries_the_interrupted_trials(tmp_path):
