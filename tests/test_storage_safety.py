@@ -156,8 +156,11 @@ def test_a_damaged_sqlite_file_is_one_line_not_a_traceback(tmp_path):
         assert "damaged" in lines[0] or "malformed" in lines[0] or "not a database" in lines[0]
 
 
-@pytest.mark.parametrize("cmd", [["status", "tiny"], ["status"], ["export", "tiny"],
-                                 ["stop", "tiny"], ["resume", "tiny"], ["ls", "studies"]])  # fmt: skip
+READ_ONLY = [["status", "tiny"], ["status"], ["export", "tiny"], ["stop", "tiny"],
+             ["resume", "tiny"], ["ls", "studies"]]  # fmt: skip
+
+
+@pytest.mark.parametrize("cmd", READ_ONLY)
 def test_read_only_commands_of_a_missing_storage_create_nothing(tmp_path, cmd):
     res = sweep(*cmd, cwd=tmp_path)  # the default storage, runs/studies.db, does not exist
     assert res.returncode == 2, res.stderr
