@@ -274,3 +274,15 @@ def test_resume_finishes_a_killed_confirmation_without_rerunning_a_cell(tmp_path
 def test_a_bad_confirm_section_is_one_line_with_its_key(tmp_path, capfd, extra, message):
     code, _, err = cli(capfd, "validate", str(write(tmp_path, extra=extra)))
     assert code == 2 and len(err.strip().splitlines()) == 1 and message in err, err
+
+
+def test_continuing_a_study_does_not_replay_its_first_suggestions(tmp_path):
+    # Issue 14, item 2: launch --trials 3, then 6, then 9 used to give 9 trials of 3 distinct
+    # configurations (every launch seeded its samplers 1000 + index).
+    space = write(tmp_path, trials=3, high=200, sampler="random", workers=1)
+    for total in (3, 6, 9):
+        launch(space, trials=total)
+    trials = [t for t in load(tmp_path).get_trials() if t.state.name == "COMPLETE"]
+    search = [t for t in trials if t.user_attrs.get("sweep:arm", "search") == "search"]
+    keys = [t.user_attrs["sweep:config_key"] for t in search]
+    assert len(search) >= 8 and len(set(keys)) == len(keys)  # 20,100 bands: no collision
