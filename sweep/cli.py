@@ -653,14 +653,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _commands(parser: argparse.ArgumentParser) -> list[str]:
+    """The subcommand names, in the order ``--help`` lists them."""
+    for action in parser._actions:  # argparse keeps its subparsers only here
+        if isinstance(action, argparse._SubParsersAction):
+            return list(action.choices)
+    return []
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     if hasattr(signal, "SIGPIPE"):  # `sweep status | head` ends quietly
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = _commands(parser)
+    if argv and not argv[0].startswith("-") and argv[0] not in commands:
+        from sweep.errors import did_you_mean
+
+        print(f"sweep: error: unknown command '{argv[0]}'{did_you_mean(argv[0], commands)}; "
+              f"commands: {', '.join(commands)}", file=sys.stderr)  # fmt: skip
+        return 2
     args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 0
+    if not getattr(args, "func", None):  # bare `sweep`: the help, and a status that says so
+        parser.print_help(sys.stderr)
+        return 2
     try:
         return args.func(args)
     except SweepError as e:

@@ -363,3 +363,12 @@ def test_set_scientific_notation_end_to_end(tmp_path):
     assert status == 0
     config = json.loads((tmp_path / "o" / "sweep-dataset.json").read_text())["config"]
     assert config["params"]["amplitude"] == 0.001
+
+
+def test_a_misspelt_command_gets_a_did_you_mean_and_bare_sweep_is_not_success(capsys):
+    # Issue 14, item 16: a misspelt subcommand had no suggestion; bare `sweep` exited 0.
+    assert main(["lauch", "x.yaml"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown command 'lauch'" in err and "'launch'" in err
+    assert main([]) == 2
+    assert "usage: sweep" in capsys.readouterr().err
