@@ -228,8 +228,9 @@ def command_spec(
     t = source["trained"]
     print(
         f"trial {source['trial']} of {source['study']}: {spec.generator} dataset "
-        f"{t['fingerprint']} (trained at {t['classes']}x{t['instances']}, {t['image_size']} px) "
-        f"-> {spec.classes}x{spec.instances} at {spec.image_size} px"
+        f"{t['fingerprint']} (trained at {t['classes']} classes x {t['instances']} images, "
+        f"{t['image_size']} px) -> {spec.classes} classes x {spec.instances} images at "
+        f"{spec.image_size} px"
     )
     return spec, source
 
@@ -419,7 +420,8 @@ class _progress:
             TimeRemainingColumn(), transient=False,
         )  # fmt: skip
         self._p.__enter__()
-        desc = f"{self.ds.generator.name} {self.ds.classes}x{self.ds.instances}"
+        desc = (f"{self.ds.generator.name}: {self.ds.classes} classes x {self.ds.instances} "
+                f"images, {self.ds.image_size} px")  # fmt: skip
         task = self._p.add_task(desc, total=self.total, completed=self.completed)
         return lambda n: self._p.advance(task, n)
 

@@ -379,7 +379,7 @@ def test_generate_from_a_trial_renders_its_dataset(tiny_study, run_sweep, tree_b
     stored = trial.user_attrs[record.DATASET]
     first = proc.stdout.splitlines()[0]
     assert first == (f"trial 0 of tiny: visualatom dataset {stored['fingerprint']} (trained at "
-                     "1x1, 64 px) -> 2x2 at 32 px")  # fmt: skip
+                     "1 classes x 1 images, 64 px) -> 2 classes x 2 images at 32 px")  # fmt: skip
     # The same images as rendering that trial's dataset directly, byte for byte.
     spec = DatasetSpec(stored["generator"], classes=2, instances=2, image_size=32,
                        seed=stored["seed"], params=stored["params"])  # fmt: skip
