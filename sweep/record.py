@@ -25,8 +25,32 @@ from typing import Any
 
 from sweep.values import is_number, is_real, jsonable
 
-#: a study name: letters, digits, '.', '_' and '-', starting with a letter or digit
+#: a study name: letters, digits, '.', '_' and '-', starting with a letter or digit, at most
+#: STUDY_NAME_MAX characters (every storage accepts it; it is also a file name in exports)
 STUDY_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+STUDY_NAME_MAX = 128
+
+
+def study_name_problem(name: object) -> str | None:
+    """Why ``name`` is not a valid study name, or None: the one rule for every study name,
+    wherever it enters (the file's ``study:``, ``--fork``, a calibration's, a command's)."""
+    if not isinstance(name, str) or not STUDY_NAME_RE.match(name):
+        return f"expected a name of letters, digits, '.', '_' or '-', got {name!r}"
+    if len(name) > STUDY_NAME_MAX:
+        return f"a study name has at most {STUDY_NAME_MAX} characters, got {len(name)}"
+    if name in (".", ".."):
+        return f"expected a name, got {name!r}"
+    return None
+
+
+def check_study_name(name: object, label: str) -> str:
+    """``name`` when it is a valid study name; a one-line :class:`SweepError` about ``label``."""
+    from sweep.errors import SweepError
+
+    if (why := study_name_problem(name)) is not None:
+        raise SweepError(key=label, message=why)
+    return str(name)
+
 
 # ----------------------------------------------------------------------------- study attributes
 #: the resolved study file (every section, the profile applied), JSON data

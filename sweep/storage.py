@@ -16,6 +16,7 @@ SQLAlchemy lazily.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import warnings
@@ -73,10 +74,28 @@ def storage_kind(url: str) -> StorageKind:
     raise SweepError(f"storage '{mask_url(url)}': no storage kind matches")  # unreachable
 
 
+#: the environment variable that names the default storage: the way to keep a database password
+#: out of study files and command lines (or leave the password out and let ~/.pgpass give it)
+STORAGE_ENV = "SWEEP_STORAGE"
+
+
 def default_storage(study: str = "") -> str:
-    """The default storage: the SQLite file ``runs/studies.db`` under the current directory,
-    holding every study by name (``study`` is accepted for future per-study layouts)."""
+    """The default storage: ``$SWEEP_STORAGE`` when set, else the SQLite file
+    ``runs/studies.db`` under the current directory, holding every study by name (``study`` is
+    accepted for future per-study layouts)."""
+    if env := os.environ.get(STORAGE_ENV, "").strip():
+        return normalize_storage(env, label=STORAGE_ENV)
     return f"sqlite:///{(Path.cwd() / 'runs' / 'studies.db').resolve()}"
+
+
+_URL_PASSWORD = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@'\"]+:)[^\s@'\"]+(?=@)")
+
+
+def mask_text(text: str) -> str:
+    """``text`` (a study file, say) with the password of every URL in it, and every
+    ``password=...``, replaced by ``***``: what is stored on a study never holds a secret."""
+    text = _URL_PASSWORD.sub(lambda m: m.group(1) + "***", str(text))
+    return re.sub(r"(?i)\b((?:password|passwd|pwd)=)[^&;\s'\"]*", r"\1***", text)
 
 
 def mask_url(url: str) -> str:

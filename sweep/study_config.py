@@ -37,7 +37,7 @@ from typing import Any
 
 from sweep.devices import PROFILES
 from sweep.errors import SweepError
-from sweep.record import STUDY_NAME_RE
+from sweep.record import study_name_problem
 from sweep.samplers import CMAES_MISSING, SINGLE_OBJECTIVE_SAMPLERS, check_options, has_cmaes
 from sweep.samplers import make_pruner as _make_pruner
 from sweep.samplers import make_sampler as _make_sampler
@@ -274,9 +274,8 @@ def load_study_config(path: str | Path, *, storage: str | None = None) -> StudyC
     doc = load_study_file(path)
     path = Path(path)
     study = doc.study if doc.study is not None else path.stem
-    if not STUDY_NAME_RE.match(study):
-        raise doc.error(("study",), f"expected a name of letters, digits, '.', '_' or '-', got "
-                        f"{study!r}")  # fmt: skip
+    if (why := study_name_problem(study)) is not None:
+        raise doc.error(("study",), why)
     gen_cls = {prof: check_fixed(doc, prof)[0] for prof in PROFILES}["cpu"]
     for prof in PROFILES:
         check_combined(doc, gen_cls, prof)

@@ -135,3 +135,89 @@ def test_bad_postgres_urls_are_refused_in_one_line(tmp_path, capfd, url, message
     code, out, err = sweep(capfd, "launch", str(write(tmp_path)), "--storage", url)
     assert code == 2 and message in err, err
     assert len(err.strip().splitlines()) == 1 and "pw1" not in err + out
+
+
+def test_a_password_in_the_files_storage_key_is_not_stored(postgres_url, tmp_path, capfd):
+    # Issue 14, item 6: the study attribute with the file's text, sweep export's trials.json
+    # and optuna-dashboard's API all showed a password written in the file's storage: key.
+    from sqlalchemy.engine import make_url
+
+    password = make_url(postgres_url).password
+    space = write(tmp_path, study="infile", trials=1)
+    space.write_text(space.read_text() + f"storage: {postgres_url}\n")
+    code, _, err = sweep(capfd, "launch", str(space), "--no-progress")
+    assert code == 0, err[-2000:]
+    study = load(postgres_url, "infile")
+    text = study.user_attrs["sweep:file_text"]
+    assert password not in json.dumps(study.user_attrs) and ":***@" in text
+    code, _, err = sweep(capfd, "export", "infile", "--storage", postgres_url, "-o",
+                         str(tmp_path / "exp"))  # fmt: skip
+    assert code == 0 and password not in (tmp_path / "exp" / "trials.json").read_text()
+
+
+def test_the_dashboard_puts_no_password_on_a_command_line(postgres_url, tmp_path, capfd):
+    # Issue 14, item 7: optuna-dashboard was started with the URL on its command line.
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from sqlalchemy.engine import make_url
+
+    password = make_url(postgres_url).password
+    code, _, err = sweep(capfd, "launch", str(write(tmp_path, study="dash", trials=1)),
+                         "--storage", postgres_url, "--no-progress")  # fmt: skip
+    assert code == 0, err[-2000:]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**__import__("os").environ, "SWEEP_STORAGE": postgres_url}  # no secret in argv
+    proc = subprocess.Popen([sys.executable, "-m", "sweep", "dashboard", "--port", str(port)],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        for _ in range(150):
+            time.sleep(0.2)
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies") as r:
+                    studies = json.loads(r.read())["study_summaries"]
+                break
+            except OSError:
+                continue
+        else:
+            raise AssertionError("the dashboard did not answer")
+        assert [s["study_name"] for s in studies] == ["dash"]
+        cmdlines = []
+        for p in Path("/proc").iterdir():  # every process on the machine, children included
+            try:
+                cmdlines.append((p / "cmdline").read_bytes().decode(errors="replace"))
+            except OSError:
+                continue
+        assert not [c for c in cmdlines if password in c]
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert password not in err and proc.returncode == 0, err[-2000:]
+
+
+@pytest.mark.parametrize("port", ["99999", "-1", "0"])
+def test_dashboard_refuses_a_bad_port_on_one_line(tmp_path, capfd, port):
+    code, _, err = sweep(capfd, "dashboard", str(tmp_path / "x.db"), "--port", port)
+    assert code == 2 and err.startswith("sweep: error: --port") and err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_dashboard_of_a_missing_file_or_a_busy_port_is_one_line(tmp_path, capfd):
+    import socket
+
+    code, _, err = sweep(capfd, "dashboard", str(tmp_path / "missing.db"))
+    assert code == 2 and "no storage at" in err and err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []  # nothing created
+    optuna.create_study(study_name="x", storage=f"sqlite:///{tmp_path / 'x.db'}")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        busy = s.getsockname()[1]
+        code, _, err = sweep(capfd, "dashboard", str(tmp_path / "x.db"), "--port", str(busy))
+    assert code == 2 and "not free" in err and err.count("\n") == 1

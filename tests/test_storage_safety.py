@@ -167,3 +167,22 @@ def test_read_only_commands_of_a_missing_storage_create_nothing(tmp_path, cmd):
     assert res.stderr.startswith("sweep: error: no storage at") and "runs/studies.db" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
     assert list(tmp_path.iterdir()) == []  # no runs/, no studies.db
+
+
+@pytest.mark.parametrize("name", ["../../../escaped", "a" * 600, "..", "x/y"])
+def test_one_rule_for_study_names_wherever_they_enter(tmp_path, name):
+    # Issue 14, item 8: --fork ../../../escaped, then sweep export, wrote outside the working
+    # directory; a 600-character name was a PostgreSQL traceback.
+    space = tmp_path / "tiny.yaml"
+    space.write_text(TINY.format(trials=1, storage=tmp_path / "studies.db"))
+    res = sweep("launch", str(space), "--fork", name, "--no-progress", cwd=tmp_path)
+    assert res.returncode == 2 and res.stderr.startswith("sweep: error: --fork:"), res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == [space]  # refused before the storage was opened
+    res = sweep("export", name, "--storage", str(tmp_path / "studies.db"), cwd=tmp_path)
+    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1
+    space.write_text(TINY.format(trials=1, storage=tmp_path / "studies.db").replace(
+        "study: tiny", f"study: '{name}'"))  # fmt: skip
+    res = sweep("validate", str(space), cwd=tmp_path)
+    assert res.returncode == 2 and "tiny.yaml:1: study:" in res.stderr, res.stderr
+    assert not (tmp_path.parent / "escaped").exists() and not (tmp_path / "runs").exists()

@@ -25,7 +25,7 @@ from typing import Any
 from proxy_tasks.recipe import RecipeError
 from sweep.devices import PROFILES
 from sweep.errors import SweepError
-from sweep.record import STUDY_NAME_RE
+from sweep.record import study_name_problem
 from sweep.schema.calibration import MIN_CONFIGS, CalibrationSection, LevelSection, check_seeds
 from sweep.schema.errors import Invalid, unknown_key
 from sweep.values import is_int, is_number, jsonable
@@ -98,7 +98,7 @@ def _parse_profile(spec, section: CalibrationSection, prof: str) -> Calibration:
     study, at = get("study")
     if study is None:
         study = f"{spec.study}-calibration-{prof}"
-    elif not isinstance(study, str) or not STUDY_NAME_RE.match(study) or study == spec.study:
+    elif study_name_problem(study) is not None or study == spec.study:
         raise spec.error(at, f"expected a study name (letters, digits, '.', '_', '-') other "
                          f"than the search's own '{spec.study}', got {study!r}")  # fmt: skip
     seed, _ = get("seed")

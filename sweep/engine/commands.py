@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 import sys
 from collections import Counter
 from pathlib import Path
@@ -58,6 +57,8 @@ def export(name: str, storage: str | None, out: str | None) -> dict[str, str]:
     """trials.csv and trials.json of a study (params, values, state, every user attribute)."""
     import csv
 
+    if out is None:
+        record.check_study_name(name, "study")  # the name becomes a directory: no '../'
     study = load_study_by_name(name, storage)
     outdir = Path(out or Path("runs") / "exports" / name)
     outdir.mkdir(parents=True, exist_ok=True)
@@ -95,19 +96,33 @@ def export(name: str, storage: str | None, out: str | None) -> dict[str, str]:
 
 
 def dashboard(storage: str | None, port: int) -> int:
-    """Run optuna-dashboard on 127.0.0.1 only (it has unauthenticated write routes)."""
-    import shutil
+    """Serve optuna-dashboard on 127.0.0.1 only (it has unauthenticated write routes), in this
+    process: the storage URL, and any password in it, never reaches another command line
+    (``$SWEEP_STORAGE`` keeps it off this one too)."""
+    import signal
+    import socket
 
-    from sweep.storage import default_storage, mask_url, normalize_storage
+    import optuna_dashboard
 
+    from sweep.errors import SweepError
+    from sweep.storage import default_storage, make_storage, mask_url, normalize_storage
+
+    if not 0 < port < 65536:
+        raise SweepError(key="--port", message=f"{port} is not a TCP port; use 1-65535")
     url = normalize_storage(storage) if storage else default_storage("")
-    exe = shutil.which("optuna-dashboard") or str(
-        Path(sys.executable).with_name("optuna-dashboard")
-    )
-    target = url[len("journal:///") - 1 :] if url.startswith("journal:///") else url
+    st = make_storage(url, heartbeat=False, create=False)
+    with socket.socket() as s:  # a busy port: one line now, not a traceback from the server
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError as e:
+            raise SweepError(key="--port", message=f"127.0.0.1:{port} is not free "
+                             f"({e.strerror}); choose another with --port") from None  # fmt: skip
     print(f"sweep: dashboard for {mask_url(url)} at http://127.0.0.1:{port}/ (Ctrl-C stops it; "
           "from another machine use an SSH tunnel)", file=sys.stderr)  # fmt: skip
     sys.stderr.flush()
-    # Become the dashboard process, so that signals (Ctrl-C, SIGTERM) reach it directly.
-    os.execv(exe, [exe, target, "--host", "127.0.0.1", "--port", str(port)])
-    return 0  # pragma: no cover - execv does not return
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # kill PID, a scheduler: quiet end
+    try:
+        optuna_dashboard.run_server(st, host="127.0.0.1", port=port)
+    except KeyboardInterrupt:
+        pass
+    return 0

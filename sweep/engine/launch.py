@@ -49,6 +49,9 @@ def run(
     """Launch or resume a study from a search-space file (see the module docstring)."""
     import optuna
 
+    if fork is not None:  # before anything is opened or written
+        record.check_study_name(fork, "--fork")
+
     from sweep.devices import pick_profile
     from sweep.storage import mask_url
     from sweep.study_config import load_study_config, with_backend

@@ -52,10 +52,12 @@ def versions() -> dict[str, str]:
 def open_study(spec, profile: str, fork: str | None, *, create: bool):
     import optuna
 
-    from sweep.storage import make_storage
+    from sweep.storage import make_storage, mask_text
 
     storage = make_storage(spec.storage)
     name = fork or spec.study
+    if fork is not None:  # launch checks first; a direct caller too
+        record.check_study_name(fork, "--fork")
     h = spec.space_hash(profile)
     try:
         study = optuna.load_study(study_name=name, storage=storage)
@@ -80,7 +82,7 @@ def open_study(spec, profile: str, fork: str | None, *, create: bool):
         study.set_metric_names([m for m, _ in spec.objectives])
     study.set_user_attr(record.STUDY_CONFIG, spec.resolved(profile))
     study.set_user_attr(record.STUDY_FILE, str(Path(spec.path).resolve()))
-    study.set_user_attr(record.STUDY_FILE_TEXT, Path(spec.path).read_text())
+    study.set_user_attr(record.STUDY_FILE_TEXT, mask_text(Path(spec.path).read_text()))
     study.set_user_attr(record.STUDY_HASH, h)
     study.set_user_attr(record.STUDY_PROFILE, profile)
     study.set_user_attr(record.STUDY_GIT, git_commit())

@@ -43,7 +43,7 @@ from pydantic import BeforeValidator, Field, PrivateAttr, WithJsonSchema, field_
 from proxy_tasks import PROXY_TASKS
 from sweep.errors import did_you_mean, unknown
 from sweep.generators import GENERATORS
-from sweep.record import STUDY_NAME_RE
+from sweep.record import STUDY_NAME_RE, study_name_problem
 from sweep.samplers import PRUNERS, SAMPLERS
 from sweep.schema.base import NUMBER_SCHEMA, Direction, Section, mapping_or_empty
 from sweep.schema.calibration import CalibrationSection
@@ -357,8 +357,8 @@ class StudyFile(Section):
     @field_validator("study", mode="before")
     @classmethod
     def _study(cls, v: Any) -> Any:
-        if not isinstance(v, str) or not STUDY_NAME_RE.match(v):
-            raise Invalid(f"expected a name of letters, digits, '.', '_' or '-', got {v!r}")
+        if (why := study_name_problem(v)) is not None:
+            raise Invalid(why)
         return v
 
     @field_validator("question", mode="before")
