@@ -482,7 +482,13 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"best: trial {b['number']} values {b['values']} {json.dumps(b['params'])}")
     for r in st["running"]:
         age = r["age_s"] if r["age_s"] is not None else float("nan")
-        print(f"running: trial {r['number']} for {age:.0f} s on {r['worker']}")
+        if r.get("stale"):
+            print(
+                f"stale: trial {r['number']} is RUNNING but its worker {r['worker']} is gone "
+                f"(a killed launcher); 'sweep resume {st['study']}' fails and retries it"
+            )
+        else:
+            print(f"running: trial {r['number']} for {age:.0f} s on {r['worker']}")
     print(f"storage: {st['storage']}")
     print(f"answer: {st['answer_line']}")
     return 0
@@ -653,6 +659,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _as_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def _commands(parser: argparse.ArgumentParser) -> list[str]:
     """The subcommand names, in the order ``--help`` lists them."""
     for action in parser._actions:  # argparse keeps its subparsers only here
@@ -664,6 +674,8 @@ def _commands(parser: argparse.ArgumentParser) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     if hasattr(signal, "SIGPIPE"):  # `sweep status | head` ends quietly
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    for sig in (signal.SIGTERM, signal.SIGHUP):  # kill PID, timeout, a scheduler, a closed
+        signal.signal(sig, _as_interrupt)  # terminal: the same path as Ctrl-C
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = _commands(parser)
@@ -682,8 +694,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SweepError as e:
         print(f"sweep: error: {e}", file=sys.stderr)
         return e.exit_code
-    except KeyboardInterrupt:
-        print("sweep: interrupted; run the same command again to resume", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        how = f" ({e.args[0]})" if e.args and str(e.args[0]).startswith("SIG") else ""
+        print(f"sweep: interrupted{how}; run the same command again to resume", file=sys.stderr)
         return 130
     except Exception as e:  # a damaged storage or a full disk: one line, not a traceback
         from sweep.storage import describe_failure

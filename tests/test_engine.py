@@ -339,3 +339,47 @@ def test_ls_lists_tasks_samplers_and_studies(tmp_path):
     assert sweep("launch", str(space), "--no-progress", cwd=tmp_path).returncode == 0
     out = sweep("ls", "studies", "--storage", str(tmp_path / "s.log"), "--json", cwd=tmp_path)
     assert json.loads(out.stdout) == [{"name": "tiny", "trials": 1, "directions": ["maximize"]}]
+
+
+def _launch_until_mid_trial(tmp_path, trials=5):
+    space = write_space(tmp_path, trials=trials)
+    slow_trials(space)
+    cmd = [sys.executable, "-m", "sweep", "launch", str(space), "--no-progress"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)  # fmt: skip
+    deadline = time.time() + 120
+    while time.time() < deadline:  # a trial mid-computation (its parameters drawn)
+        time.sleep(0.3)
+        try:
+            trials = load(tmp_path).get_trials()
+        except KeyError:
+            continue
+        if any(t.state == TrialState.RUNNING and t.params for t in trials):
+            break
+    return proc
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_and_sighup_stop_like_ctrl_c(tmp_path, sig):
+    # Issue 14, item 4: `kill PID`, `timeout` and batch schedulers send SIGTERM; the launcher
+    # died silently and its trials stayed RUNNING for a process that no longer existed.
+    proc = _launch_until_mid_trial(tmp_path)
+    os.kill(proc.pid, sig)  # the launcher only, as `kill PID` does
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-3000:]
+    assert f"interrupted ({signal.Signals(sig).name})" in err and "Traceback" not in err
+    trials = load(tmp_path).get_trials()
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+    assert [t for t in trials if t.user_attrs.get("sweep:interrupted")]
+    assert workers_alive() == 0
+
+
+def test_status_marks_a_trial_whose_worker_is_gone_as_stale(tmp_path):
+    proc = _launch_until_mid_trial(tmp_path)
+    os.killpg(proc.pid, signal.SIGKILL)  # nothing can clean up
+    proc.communicate(timeout=60)
+    res = sweep("status", "tiny", "--storage", str(tmp_path / "studies.db"), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    stale = [x for x in res.stdout.splitlines() if x.startswith("stale: trial")]
+    assert stale and "sweep resume tiny" in stale[0]
+    assert not [x for x in res.stdout.splitlines() if x.startswith("running: trial")]

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sweep import record
-from sweep.engine.study import counts, load_study_by_name
+from sweep.engine.study import counts, load_study_by_name, worker_gone
 from sweep.values import jsonable
 
 
@@ -41,7 +41,8 @@ def status(name: str, storage: str | None) -> dict[str, Any]:
         pass
     now = datetime.datetime.now()
     running = [{"number": t.number, "worker": t.user_attrs.get(record.WORKER),
-                "age_s": (now - t.datetime_start).total_seconds() if t.datetime_start else None}
+                "age_s": (now - t.datetime_start).total_seconds() if t.datetime_start else None,
+                "stale": worker_gone(t.user_attrs.get(record.WORKER))}
                for t in trials if t.state.name == "RUNNING"]  # fmt: skip
     arms = Counter(record.arm_of(t.user_attrs) for t in trials)
     return jsonable({

@@ -41,12 +41,14 @@ def die_with_parent() -> None:
 def _worker(plan: Plan, index: int, tickets, parent: int) -> None:
     """One worker process: take a ticket, run one trial, until tickets run out or a stop.
 
-    Ctrl-C (SIGINT to the process group) ends it quietly with status 130. Inside the objective it
+    Ctrl-C (SIGINT to the process group), SIGTERM (``kill``, ``timeout``, a batch scheduler) and
+    SIGHUP (a closed terminal) end it quietly with status 130. Inside the objective they
     interrupts the trial at once (Optuna marks it FAIL; the next run retries it with the same
     parameters); elsewhere (asking, telling: storage writes) it waits for that to finish, so a
     storage write is never cut in half."""
     interrupt = Interrupt()
-    signal.signal(signal.SIGINT, interrupt.handler)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, interrupt.handler)
     try:
         _worker_loop(plan, index, tickets, parent, interrupt)
     except KeyboardInterrupt:

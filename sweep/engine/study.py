@@ -159,14 +159,27 @@ def enqueue_retry(study, t) -> None:
                         skip_if_exists=False)  # fmt: skip
 
 
+def worker_gone(worker: str | None) -> bool:
+    """Whether a trial's worker (``host:pid``) is known to be gone: a process of this host that
+    no longer exists. A worker on another host is not known to be gone (its heartbeat tells)."""
+    host, _, pid = (worker or "").partition(":")
+    return host == socket.gethostname() and pid.isdigit() and not alive(int(pid))
+
+
 def alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host still runs (a zombie, dead but not yet reaped by an
+    init that does not reap, does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:  # Linux: the state after the command name in /proc/PID/stat
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
 
 
 def counts(study) -> dict[str, int]:
