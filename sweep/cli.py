@@ -1,7 +1,10 @@
 """The ``sweep`` command line. Heavy modules are imported inside commands, so ``--help`` is fast.
 
 Every user error prints one line, ``sweep: error: ...``, and exits with status 2 before
-anything is written.
+anything is written. ``sweep ls`` lives in :mod:`sweep.ls`.
+
+Imports: the standard library, :mod:`sweep.errors`, :mod:`sweep.values`, :mod:`sweep.ls`;
+every command's modules (the engine, the schema, the report, ...) lazily, inside the command.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from sweep.errors import SweepError
+from sweep.ls import add_ls
 from sweep.values import cli_number
 
 
@@ -167,57 +171,6 @@ def cmd_diversity(args: argparse.Namespace) -> int:
     block = diversity_block(images, labels, n=args.sample, seed=args.seed, augment=augment)
     out = {"dataset": {"fingerprint": ds.fingerprint, **ds.config()}, "diversity": block}
     print(json.dumps(out, indent=2))
-    return 0
-
-
-def _add_ls(sub) -> None:
-    p = sub.add_parser("ls", help="list generators, proxy tasks, samplers or studies",
-                       description="Without a name: the registered generators. 'tasks', "
-                       "'samplers', 'pruners', 'studies' (in --storage): those. A generator "
-                       "name: its parameters, published defaults and valid domains.")  # fmt: skip
-    p.add_argument(
-        "name", nargs="?", help="tasks | samplers | pruners | studies | a generator name"
-    )
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--storage", default=None, help="for 'studies' (default runs/studies.db)")
-    p.set_defaults(func=cmd_ls)
-
-
-def cmd_ls(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
-    from sweep.generators import generator_class, list_generators
-
-    console = Console()
-    if args.name in ("tasks", "samplers", "pruners", "studies"):
-        return _ls_other(args.name, args.json, args.storage)
-    if args.name is None:
-        classes = [generator_class(n) for n in list_generators()]
-        if args.json:
-            print(json.dumps([{"name": g.name, "version": g.version, "summary": g.summary}
-                              for g in classes]))  # fmt: skip
-            return 0
-        table = Table(title="generators")
-        for col in ("name", "version", "published shape", "summary"):
-            table.add_column(col)
-        for g in classes:
-            c, i, s = g.published_shape
-            table.add_row(escape(g.name), g.version, f"{c} x {i} @ {s}px", escape(g.summary))
-        console.print(table)
-        return 0
-    g = generator_class(args.name)
-    if args.json:
-        print(json.dumps(g.describe(), default=list))
-        return 0
-    table = Table(title=escape(f"{g.name} v{g.version}: {g.summary}"), caption=escape(g.reference))
-    for col in ("parameter", "type", "default", "domain", "meaning"):
-        table.add_column(col)
-    for p in g.schema:
-        default = f"[{p.default[0]}, {p.default[1]}]" if p.is_range else str(p.default)
-        table.add_row(*(escape(v) for v in (p.name, p.type, default, p.describe_domain(), p.help)))
-    console.print(table)
     return 0
 
 
@@ -590,36 +543,6 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _ls_other(what: str, as_json: bool, storage: str | None) -> int:
-    rows: list[dict[str, Any]]
-    if what == "tasks":
-        from proxy_tasks import PROXY_TASKS
-
-        rows = [{"name": n, "summary": (PROXY_TASKS.get(n).__doc__ or "").strip().split("\n")[0]}
-                for n in PROXY_TASKS.names()]  # fmt: skip
-    elif what in ("samplers", "pruners"):
-        from sweep.samplers import PRUNERS, SAMPLERS
-
-        table = SAMPLERS if what == "samplers" else PRUNERS
-        rows = [{"name": n, "optuna": c} for n, c in table.items()]
-    else:
-        import optuna
-
-        from sweep.storage import default_storage, make_storage
-
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        st = make_storage(storage or default_storage(""), heartbeat=False, create=False)
-        rows = [{"name": s.study_name, "trials": s.n_trials,
-                 "directions": [d.name.lower() for d in s.directions]}
-                for s in optuna.get_all_study_summaries(st)]  # fmt: skip
-    if as_json:
-        print(json.dumps(rows))
-    else:
-        for r in rows:
-            print("  ".join(str(v) for v in r.values()))
-    return 0
-
-
 def _add_schema(sub) -> None:
     p = sub.add_parser(
         "schema",
@@ -650,7 +573,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     _add_generate(sub)
     _add_diversity(sub)
-    _add_ls(sub)
+    add_ls(sub)
     _add_trial(sub)
     _add_schema(sub)
     _add_engine(sub)
