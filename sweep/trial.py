@@ -63,6 +63,7 @@ def run_from_file(
             generator=name, params=params, task=doc.proxy.task, profile=prof, recipe=recipe,
             data_seed=s if data_seed is None else data_seed, train_seed=s, device=dev,
             cache_dir=cache_dir, roots=all_roots, download=download,
+            options=dict(doc.proxy.options),
         )  # fmt: skip
         results.append(run_trial(spec, None if quiet else _printer(s)).as_dict())
     if len(results) == 1:

@@ -286,3 +286,14 @@ def test_continuing_a_study_does_not_replay_its_first_suggestions(tmp_path):
     search = [t for t in trials if t.user_attrs.get("sweep:arm", "search") == "search"]
     keys = [t.user_attrs["sweep:config_key"] for t in search]
     assert len(search) >= 8 and len(set(keys)) == len(keys)  # 20,100 bands: no collision
+
+
+def test_sweep_trial_passes_the_proxy_options(tmp_path):
+    from sweep.trial import run_from_file
+
+    space = write(tmp_path)
+    quiet = run_from_file(str(space), seeds=[0], device="cpu", cache_dir=None, quiet=True)
+    space.write_text(space.read_text().replace("options: {noise: 1.0}", "options: {}"))
+    exact = run_from_file(str(space), seeds=[0], device="cpu", cache_dir=None, quiet=True)
+    assert exact["metrics"]["headline"] == 100.0  # the published band, no noise: the optimum
+    assert quiet["metrics"]["headline"] != 100.0  # the file's noise reached the task
