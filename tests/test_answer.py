@@ -400,3 +400,23 @@ def test_a_pre_training_that_did_not_learn_is_a_warning():
     assert warn is not None and "barely learned" in warn and "92%" in warn
     assert learning_warning([rec(0, 0.5 * chance)]) is None  # it learned
     assert learning_warning([]) is None  # nothing to say (the analytic task has no loss)
+
+
+def test_a_published_configuration_that_does_not_beat_scratch_is_a_warning():
+    # Issue 13, item 6: when pre-training at the published configuration does not beat the
+    # model without pre-training, the proxy cannot rank pre-training data; say so first.
+    seeds = [7, 8, 9, 10]
+    pub, other = (0, 20), (3, 9)
+    recs = [rec(0, pub, {1: (50.0, 50.0)}, "published"), rec(1, other, {1: (51.0, 50.0)})]
+    for i, s in enumerate(seeds):  # published ~ scratch, per seed
+        recs.append(rec(2 + 2 * i, pub, {s: (50.0 + (-1) ** i, 50.0)}, "confirm"))
+        recs.append(rec(3 + 2 * i, other, {s: (50.5 + (-1) ** i, 50.0)}, "confirm"))
+    plan = {"seeds": seeds, "candidates": [key(other)], "published": key(pub), "top": 1,
+            "max_seeds": 4, "looks": 1}  # fmt: skip
+    answer = compute_answer(recs, confirm=plan, study="s")
+    assert any("published configuration does not beat scratch" in w for w in answer["warnings"])
+    for i in range(2, len(recs), 2):  # now the published arm is 5 points over scratch
+        seed = next(iter(recs[i].per_seed("headline")))
+        recs[i] = rec(recs[i].number, pub, {seed: (55.0 + (-1) ** i * 0.1, 50.0)}, "confirm")
+    answer = compute_answer(recs, confirm=plan, study="s")
+    assert not any("does not beat scratch" in w for w in answer["warnings"])

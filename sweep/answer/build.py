@@ -167,6 +167,15 @@ class Context:
                 "pre-training does not beat scratch: the best configuration is "
                 f"{self.num(cmp['diff'], True)} points against it (95% CI {self.ci(cmp['ci'])})"
             )
+        better = cmp is not None and (
+            cmp["ci"][0] > 0 if self.sign > 0 else cmp["ci"][1] < 0
+        )  # fmt: skip
+        if cmp is not None and name == "published_vs_scratch" and not better:
+            self.warnings.append(
+                "the published configuration does not beat scratch on this proxy: "
+                f"{self.num(cmp['diff'], True)} points (95% CI {self.ci(cmp['ci'])}); a proxy "
+                "that cannot tell pre-training from none cannot rank pre-training data"
+            )
 
     def without_plan(self) -> dict[str, Any]:
         design = self.design() or self.data.values
