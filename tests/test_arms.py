@@ -297,3 +297,17 @@ def test_sweep_trial_passes_the_proxy_options(tmp_path):
     exact = run_from_file(str(space), seeds=[0], device="cpu", cache_dir=None, quiet=True)
     assert exact["metrics"]["headline"] == 100.0  # the published band, no noise: the optimum
     assert quiet["metrics"]["headline"] != 100.0  # the file's noise reached the task
+
+
+def test_a_trial_left_unnamed_by_a_kill_is_retried_by_the_next_launch(tmp_path):
+    # CI once found a RUNNING trial with no worker after resume: a worker killed between
+    # Optuna's ask and the objective, and a resume that finished before the 10 s grace.
+    space = write(tmp_path, trials=2, workers=1)
+    launch(space)
+    study = load(tmp_path)
+    study.ask()  # what the killed worker left: RUNNING, unnamed, seconds old
+    launch(space, trials=4)
+    trials = load(tmp_path).get_trials()
+    assert not [t for t in trials if t.state.name == "RUNNING"]
+    assert sum(t.state.name == "COMPLETE" for t in trials) == 4
+    assert [t.user_attrs.get("sweep:retry_of") for t in trials if t.state.name == "FAIL"] == [None]

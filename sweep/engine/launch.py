@@ -25,7 +25,14 @@ from sweep import record
 from sweep.engine.arms import enqueue_arms
 from sweep.engine.backend import Plan, get_backend
 from sweep.engine.confirm import plan_cost, run_confirmation
-from sweep.engine.study import fail_orphans, load_study_by_name, open_study, summarize, used_budget
+from sweep.engine.study import (
+    fail_orphans,
+    load_study_by_name,
+    open_study,
+    settle_unnamed,
+    summarize,
+    used_budget,
+)
 from sweep.errors import SweepError
 from sweep.values import jsonable
 
@@ -87,6 +94,7 @@ def run(
 
         if warning := launch_warning(spec, prof, study):  # below a calibrated verdict
             print(f"sweep: warning: {warning}", file=sys.stderr)
+    settle_unnamed(study)  # a trial a killed worker never named: wait out its grace first
     fail_orphans(study)  # trials of workers that are gone (a killed launcher, an OOM kill)
     study.set_user_attr(record.STUDY_STOP, False)
     calibration = record.STUDY_CALIBRATION_PLAN in study.user_attrs

@@ -159,6 +159,25 @@ def enqueue_retry(study, t) -> None:
                         skip_if_exists=False)  # fmt: skip
 
 
+def settle_unnamed(study) -> None:
+    """Wait until every RUNNING trial that no worker has named is older than
+    ``ORPHAN_GRACE_S`` (at most that long), so that the orphan check that follows fails and
+    retries it. Such a trial lost its worker between Optuna's ask and the objective (a kill at
+    that moment); a launcher started right after the kill used to finish its whole budget
+    before the grace ran out and leave it RUNNING."""
+    import time
+
+    from optuna.trial import TrialState
+
+    now = datetime.datetime.now()
+    ages = [(now - t.datetime_start).total_seconds()
+            for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            if not t.user_attrs.get(record.WORKER) and t.datetime_start is not None]  # fmt: skip
+    young = [a for a in ages if a <= ORPHAN_GRACE_S]
+    if young:
+        time.sleep(ORPHAN_GRACE_S - min(young) + 0.5)
+
+
 def worker_gone(worker: str | None) -> bool:
     """Whether a trial's worker (``host:pid``) is known to be gone: a process of this host that
     no longer exists. A worker on another host is not known to be gone (its heartbeat tells)."""
