@@ -415,4 +415,7 @@ def test_a_killed_driver_leaves_no_ray_process_and_resume_completes(
     for n in orphans:
         assert trials[n].state == TrialState.FAIL
         (retry,) = [t for t in trials if t.user_attrs.get("sweep:retry_of") == n]
-        assert retry.state == TrialState.COMPLETE and retry.params == trials[n].params
+        # every parameter the orphan had drawn is kept (a kill before or between Optuna's
+        # suggest calls leaves some undrawn: the retry draws them, as the orphan would have)
+        assert retry.state == TrialState.COMPLETE
+        assert trials[n].params.items() <= retry.params.items()
