@@ -2,12 +2,14 @@
 
     python benchmarks/summarize_device.py OUTDIR [--json]
 
-Per recipe label (a.jsonl: the candidate alone on the GPU; b.jsonl: variants sharing the GPU;
-c.jsonl: calibration levels alone): completed trials, the headline candidates (fine-tune, linear
+Per recipe label (a.jsonl: the candidate alone on the GPU; f.jsonl: it with fresh data every
+epoch, alone; b.jsonl: variants sharing the GPU; c.jsonl: calibration levels alone): completed
+trials, the headline candidates (fine-tune, linear
 probe, kNN; mean over downstreams) with their standard deviation over seeds and their gain over
 scratch, per downstream, the pre-training loss, and the warm trial time without the scratch
 baselines (a sweep computes those once per seed). Then the raw step rates, the pre-training
-rate against the compiled raw step, and the packed throughput of phase B.
+rate against the compiled raw step, fresh data against the fixed dataset (pre-training rate
+ratio, paired gain and loss differences), and the packed throughput of phase B.
 """
 
 from __future__ import annotations
@@ -42,7 +44,8 @@ def _stat(values: list[float]) -> dict[str, float]:
 def summarize(outdir: Path) -> dict:
     a = outdir / "a.jsonl"
     a = a if a.is_file() else outdir / "proxy.jsonl"  # an earlier script's single phase
-    phases = {"A": _rows(a), "B": _rows(outdir / "b.jsonl"), "C": _rows(outdir / "c.jsonl")}
+    phases = {"A": _rows(a), "F": _rows(outdir / "f.jsonl"), "B": _rows(outdir / "b.jsonl"),
+              "C": _rows(outdir / "c.jsonl")}  # fmt: skip
     labels: dict[str, dict] = {}
     raw = [r for rows in phases.values() for r in rows if r.get("kind") == "raw_step"]
     for phase, rows in phases.items():
@@ -65,10 +68,14 @@ def summarize(outdir: Path) -> dict:
                     if k in ok[0]:
                         s[k] = _stat([r[k] for r in warm])
                 ceiling = raw[0].get("compiled_images_per_s") if raw else None
-                if phase == "A" and ceiling:
+                if phase in ("A", "F") and ceiling:
                     s["pretrain_vs_raw_compiled"] = s["pretrain_images_per_s"]["mean"] / ceiling
             labels[label or phase] = s
     out: dict = {"labels": labels, "raw_step": raw}
+    fresh = _fresh_vs_fixed(phases["A"], phases["F"])
+    if fresh:
+        out["fresh_vs_fixed"] = fresh
+    out["fresh_render"] = [r for r in phases["F"] if r.get("kind") == "fresh_render"]
     timeline = outdir / "timeline.txt"
     m = re.search(r"B: done in (\d+) s", timeline.read_text()) if timeline.is_file() else None
     b_ok = [r for r in phases["B"] if r.get("kind") == "trial" and r["status"] == "complete"]
@@ -82,6 +89,30 @@ def summarize(outdir: Path) -> dict:
         lines = [ln for ln in tests.read_text().splitlines() if ln.strip()]
         out["gpu_tests"] = lines[-1] if lines else ""
     return out
+
+
+def _fresh_vs_fixed(fixed_rows: list[dict], fresh_rows: list[dict]) -> dict | None:
+    """Phase F (fresh data) against phase A (the same recipe on a fixed dataset), paired by
+    seed: the pre-training rate ratio (warm trials) and the per-seed differences of the gain
+    over scratch (same scratch baselines) and of the headline."""
+
+    def ok(rows):
+        return {r["seed"]: r for r in rows if r.get("kind") == "trial"
+                and r.get("status") == "complete"}  # fmt: skip
+
+    a, f = ok(fixed_rows), ok(fresh_rows)
+    seeds = sorted(set(a) & set(f))
+    if not seeds:
+        return None
+    warm = seeds[1:] or seeds  # the first trial of each process pays torch.compile
+    rate = np.mean([f[s]["pretrain_images_per_s"] for s in warm]) / np.mean(
+        [a[s]["pretrain_images_per_s"] for s in warm]
+    )
+    return {"seeds": seeds, "pretrain_rate_ratio": float(rate),
+            "gain_headline_diff": _stat([f[s]["gain_headline"] - a[s]["gain_headline"]
+                                         for s in seeds]),
+            "pretrain_loss_diff": _stat([f[s]["pretrain_loss"] - a[s]["pretrain_loss"]
+                                         for s in seeds])}  # fmt: skip
 
 
 def _fmt(s: dict | None, digits: int = 1) -> str:
@@ -112,7 +143,7 @@ def main() -> None:
         per = {k: _fmt(v) for k, v in s.items() if "/" in k}
         if per:
             print(f"{label}: " + ", ".join(f"{k} {v}" for k, v in per.items()))
-    for key in ("raw_step", "phase_B", "gpu_tests"):
+    for key in ("raw_step", "fresh_vs_fixed", "fresh_render", "phase_B", "gpu_tests"):
         if out.get(key):
             print(key, json.dumps(out[key], default=float))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Callable
 
 import torch
 
@@ -39,11 +40,14 @@ def train_classifier(
     key: str,
     report: Report | None = None,
     compile: bool = False,
+    fresh: Callable[[int], torch.Tensor] | None = None,
 ) -> dict[str, float]:
     """Train ``model`` on uint8 images ``x`` (on ``device``) and labels ``y``; returns stats.
 
     Batches are drawn without replacement (full batches only, so shapes are static for
     ``torch.compile``); the loss is accumulated on the device and read once per epoch.
+    ``fresh(epoch)``, when given, returns the images of epoch ``epoch`` >= 1 (same shape and
+    labels as ``x``, new instances): fresh data, its rendering timed as part of training.
     """
     from timm.loss import SoftTargetCrossEntropy
 
@@ -81,6 +85,8 @@ def train_classifier(
     total = torch.zeros((), device=device)
     last = math.nan
     for epoch in range(epochs):
+        if fresh is not None and epoch > 0:
+            x = fresh(epoch)
         perm = torch.randperm(n, device=device, generator=gen)
         total.zero_()
         for s in range(steps):

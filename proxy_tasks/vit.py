@@ -114,7 +114,8 @@ class ViTProxy:
         t0 = time.perf_counter()
         ds = Dataset(DatasetSpec(spec.generator, classes=r.classes, instances=r.instances,
                                  image_size=r.img_size, seed=spec.data_seed,
-                                 params=dict(spec.params)))  # fmt: skip
+                                 params=dict(spec.params),
+                                 epochs=r.pretrain_epochs if r.fresh_data else 1))  # fmt: skip
         x_syn, y_syn = ds.tensors(device)
         sync(device)
         timings["generate_s"] = time.perf_counter() - t0
@@ -125,7 +126,11 @@ class ViTProxy:
         diversity = dataset_diversity(x_syn, y_syn, r, spec)
         timings["diversity_s"] = time.perf_counter() - t0
 
-        # 2. pre-train ----------------------------------------------------------------
+        # 2. pre-train (fresh data: every epoch after the first renders its own block into the
+        # same buffer, timed as pre-training) ----------------------------------------------
+        def fresh_block(epoch: int, buf: torch.Tensor = x_syn) -> torch.Tensor:
+            return ds.tensors(device, epoch=epoch, out=buf)[0]
+
         t0 = time.perf_counter()
         with scoped_torch_seed(seeds.key32("init"), device):
             model = create_vit(r, r.classes).to(device)
@@ -135,11 +140,11 @@ class ViTProxy:
                 weight_decay=r.weight_decay,
                 warmup=r.warmup_epochs, rrc_scale=r.rrc_scale, mix=True, device=device,
                 seeds=seeds, key="pretrain", report=report,
-                compile=r.compile,
+                compile=r.compile, fresh=fresh_block if r.fresh_data else None,
             )  # fmt: skip
         sync(device)
         timings["pretrain_s"] = time.perf_counter() - t0
-        del x_syn, y_syn
+        del x_syn, y_syn, fresh_block
         metrics: dict[str, Any] = {
             "pretrain_loss": stats["loss"],
             "pretrain_compiled": stats["compiled"],

@@ -42,6 +42,10 @@ class DatasetSpec:
     image_size: int = 128
     seed: int = 0
     params: Mapping[str, Any] = field(default_factory=dict)
+    #: instance blocks: 1 is a fixed dataset; E > 1 is fresh data for E pre-training epochs,
+    #: block e holding instance indices ``e*instances .. (e+1)*instances - 1`` of every class
+    #: (class parameters fixed, new instances each epoch; block 0 is the fixed dataset itself)
+    epochs: int = 1
 
 
 def _positive_int(name: str, value: Any, maximum: int) -> int:
@@ -62,6 +66,10 @@ class Dataset:
     def __init__(self, spec: DatasetSpec) -> None:
         self.classes = _positive_int("classes", spec.classes, 1_000_000)
         self.instances = _positive_int("instances", spec.instances, 1_000_000)
+        self.epochs = _positive_int("epochs", spec.epochs, 100_000)
+        if self.instances * self.epochs > 2**31 - 1:
+            raise SweepError(f"epochs: {self.epochs} blocks of {self.instances} instances "
+                             "exceed the 2**31 instance indices of a class")  # fmt: skip
         if isinstance(spec.seed, bool) or not isinstance(spec.seed, int) or spec.seed < 0:
             raise SweepError(f"seed: must be a non-negative integer, got {spec.seed!r}")
         self.spec = spec
@@ -74,12 +82,14 @@ class Dataset:
         return self.generator.image_size
 
     def __len__(self) -> int:
+        """Images in one block (the dataset when it is fixed)."""
         return self.classes * self.instances
 
     # ------------------------------------------------------------------ identity
     def config(self) -> dict[str, Any]:
-        """The resolved config: every parameter value, JSON-serialisable."""
-        return {
+        """The resolved config: every parameter value, JSON-serialisable (``epochs`` only for
+        fresh data, so a fixed dataset's fingerprint is what it always was)."""
+        out = {
             "generator": self.generator.name,
             "generator_version": self.generator.version,
             "params": {
@@ -91,6 +101,9 @@ class Dataset:
             "seed": self.seeds.root,
             "background": self.generator.background,
         }
+        if self.epochs > 1:
+            out["epochs"] = self.epochs
+        return out
 
     @cached_property
     def fingerprint(self) -> str:
@@ -117,8 +130,9 @@ class Dataset:
     def render_class(self, c: int, instances=None, device: Any = None):
         """Images of class ``c``: NumPy ``uint8 (n, S, S)``, or a torch tensor on ``device``."""
         inst = np.arange(self.instances) if instances is None else np.asarray(instances)
-        if inst.size and (inst.min() < 0 or inst.max() >= self.instances):
-            raise IndexError(f"instances out of range [0, {self.instances})")
+        top = self.instances * self.epochs
+        if inst.size and (inst.min() < 0 or inst.max() >= top):
+            raise IndexError(f"instances out of range [0, {top})")
         cls = self.class_params(c)
         if device is None:
             return self.generator.render(cls, self.seeds, c, inst)
@@ -133,16 +147,27 @@ class Dataset:
         labels = np.repeat(np.arange(self.classes, dtype=np.int64), self.instances)
         return images, labels
 
-    def tensors(self, device: Any = "cpu"):
-        """The whole dataset as torch tensors on ``device``: rendered there when it is a GPU,
-        by the (faster) NumPy/Numba path when it is the CPU."""
+    def block(self, epoch: int) -> np.ndarray:
+        """The instance indices of block ``epoch`` (fresh data: what epoch ``epoch`` trains on)."""
+        if not 0 <= epoch < self.epochs:
+            raise IndexError(f"epoch {epoch} out of range [0, {self.epochs})")
+        return np.arange(epoch * self.instances, (epoch + 1) * self.instances)
+
+    def tensors(self, device: Any = "cpu", epoch: int = 0, out=None):
+        """Block ``epoch`` (the whole dataset when it is fixed) as torch tensors on ``device``:
+        rendered there when it is a GPU, by the (faster) NumPy/Numba path when it is the CPU.
+        ``out``: an image tensor of the right shape to render into (fresh data re-uses it)."""
         import torch
 
         dev = torch.device(device)
-        images = torch.empty((len(self), self.image_size, self.image_size), dtype=torch.uint8,
-                             device=dev)  # fmt: skip
+        if out is None:
+            out = torch.empty((len(self), self.image_size, self.image_size), dtype=torch.uint8,
+                              device=dev)  # fmt: skip
+        images = out
         render_on = None if dev.type == "cpu" else dev
-        for c, chunk in self.iter_classes(device=render_on):
+        inst = self.block(epoch)
+        for c in range(self.classes):
+            chunk = self.render_class(c, inst, device=render_on)
             if render_on is None:
                 chunk = torch.from_numpy(chunk)
             images[c * self.instances : (c + 1) * self.instances] = chunk
@@ -187,6 +212,7 @@ def spec_from_trial(
                 image_size=int(d["image_size"]),
                 seed=int(d["seed"]),
                 params=dict(d.get("params") or {}),
+                epochs=int(d.get("epochs") or 1),
             )
             want = d.get("fingerprint") or want
         else:
@@ -225,6 +251,7 @@ def spec_from_config(
                 params[t] = v
     seeds = trial_attrs.get(record.SEEDS) or cfg.get("seeds") or [0]
     seed = cfg.get("data_seed")
+    fresh = bool(recipe.get("fresh_data"))
     return DatasetSpec(
         cfg["generator"]["name"],
         classes=int(recipe["classes"]),
@@ -232,4 +259,5 @@ def spec_from_config(
         image_size=int(recipe["img_size"]),
         seed=int(seed if seed is not None else seeds[0]),
         params=params,
+        epochs=int(recipe["pretrain_epochs"]) if fresh else 1,
     )
