@@ -28,7 +28,7 @@ from sweep.errors import SweepError
 from sweep.record import study_name_problem
 from sweep.schema.calibration import MIN_CONFIGS, CalibrationSection, LevelSection, check_seeds
 from sweep.schema.errors import Invalid, unknown_key
-from sweep.values import is_int, is_number, jsonable
+from sweep.values import is_int, jsonable
 
 
 @dataclass(frozen=True)
@@ -306,41 +306,11 @@ def _parse_list(spec, prof, entries, at, levels) -> tuple[list[dict], list[dict]
 
 
 def _to_raw(spec, keys: tuple, p, value: Any) -> dict[str, Any]:
-    """A searched value as Optuna raw parameters, reproduced exactly by ``p.value``."""
-    if p.type == "categorical":
-        text = json.dumps(jsonable(value), sort_keys=True)
-        choices = [json.dumps(c, sort_keys=True) for c in p.choices]
-        if text not in choices:
-            raise spec.error(keys, f"{value!r} is not one of the choices {list(p.choices)}")
-        return {p.name: p.optuna_choices()[choices.index(text)]}
-    bad = f"expected {'a [min, max] pair' if p.is_range else 'a number'} in [{p.low:g}, " \
-          f"{p.high:g}]"  # fmt: skip
-    if p.is_range:
-        if not (isinstance(value, list) and len(value) == 2 and all(map(is_number, value))):
-            raise spec.error(keys, f"{bad}, got {value!r}")
-        lo, hi = value
-        base = lo + p.min_width
-        if not (p.low <= lo and base <= hi <= p.high):
-            raise spec.error(keys, f"{bad} with max - min >= {p.min_width:g}, got {value!r}")
-        if base >= p.high:
-            span = 0.0
-        elif p.log:
-            span = math.log(hi / base) / math.log(p.high / base)
-        else:
-            span = (hi - base) / (p.high - base)
-        raw = {f"{p.name}.min": int(lo) if p.is_int else float(lo), f"{p.name}.span": span}
-    else:
-        if not is_number(value) or not p.low <= value <= p.high:
-            raise spec.error(keys, f"{bad}, got {value!r}")
-        raw = {p.name: int(value) if p.is_int else float(value)}
-    got = p.value(raw)
-    want = list(value) if p.is_range else [value]
-    got = list(got) if p.is_range else [got]
-    same = all(
-        math.isclose(g, w, rel_tol=1e-9, abs_tol=1e-12) for g, w in zip(got, want, strict=True)
-    )
-    if not same or (p.is_int and not all(float(w).is_integer() for w in want)):
-        kind = "integers" if p.is_int else "numbers"
-        step = f" on the grid of step {p.step:g}" if p.step else ""
-        raise spec.error(keys, f"{value!r} is not a value this parameter takes ({kind}{step})")
-    return raw
+    """A searched value as Optuna raw parameters (:func:`sweep.study_config.to_raw`), its
+    error located at the list entry's key."""
+    from sweep.study_config import to_raw
+
+    try:
+        return to_raw(p, value)
+    except SweepError as e:
+        raise spec.error(keys, str(e)) from None
