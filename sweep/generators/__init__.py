@@ -22,6 +22,7 @@ GENERATORS.register("visualatom", "sweep.generators.visualatom:VisualAtom")
 GENERATORS.register("rcdb", "sweep.generators.rcdb:RCDB")
 GENERATORS.register("fractaldb", "sweep.generators.fractal:FractalDB")
 GENERATORS.register("1p-frac", "sweep.generators.fractal:OnePFrac")
+GENERATORS.register("exfractaldb", "sweep.generators.exfractaldb:ExFractalDB")
 
 
 def list_generators() -> list[str]:
