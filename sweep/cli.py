@@ -23,7 +23,38 @@ from sweep.values import cli_number
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # one line, exit 2
+        if message.startswith("argument ") and ": " in message:  # "--trials: ...", like the
+            message = message.removeprefix("argument ")  # one-line errors of every command
         self.exit(2, f"sweep: error: {message} (see '{self.prog} --help')\n")
+
+
+# Checked while the arguments are parsed, before torch, Optuna or a storage is touched: a launch
+# queues a ticket per trial (10**12 hung) and starts a process or Ray actor per worker.
+MAX_TRIALS = 100_000
+"""the largest search budget (``--trials``, the study's total) one launch accepts"""
+MAX_WORKERS = 1_024
+"""the most worker processes or Ray actors (``--workers``) one launch starts"""
+
+
+def count_arg(flag: str, most: int, what: str):
+    """An argparse ``type``: a whole number from 1 to ``most``; anything else is one line
+    naming ``flag`` (``sweep: error: --trials: ...``), exit status 2."""
+
+    def parse(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected a whole number of {what} from 1 to {most:,}, got '{text}'"
+            ) from None
+        if n < 1:
+            raise argparse.ArgumentTypeError(f"expected 1 to {most:,} {what}, got {n}")
+        if n > most:
+            raise argparse.ArgumentTypeError(f"at most {most:,} {what} per launch, got {n:,}")
+        return n
+
+    parse.__name__ = flag  # argparse names the type in some of its own messages
+    return parse
 
 
 def parse_overrides(items: Sequence[str] | None) -> dict[str, Any]:
@@ -58,7 +89,7 @@ def _add_generate(sub) -> None:
     p.add_argument("generator", nargs="?", help="generator name ('sweep ls'; visualatom)")
     p.add_argument("--from", dest="from_trial", metavar="STUDY:TRIAL",
                    help="render the dataset trial TRIAL of study STUDY stored")  # fmt: skip
-    p.add_argument("--storage", help="with --from: the study's storage URL or file")
+    p.add_argument("--storage", metavar="URL", help="with --from: the study's storage URL or file")
     p.add_argument("-c", "--classes", type=int, help="number of classes (16)")
     p.add_argument("-n", "--instances", type=int, help="images per class (16)")
     p.add_argument("-s", "--size", "--image-size", type=int, help="image size in px (128)")
@@ -233,6 +264,7 @@ def _add_trial(sub) -> None:
 def cmd_trial(args: argparse.Namespace) -> int:
     from sweep.trial import run_from_file
 
+    _check_gpu_profile(args, here=True)
     sets = parse_overrides(args.overrides)
     roots = {}
     for item in args.root or ():
@@ -263,8 +295,9 @@ def cmd_trial(args: argparse.Namespace) -> int:
 def _study_args(p, *, study: bool = True) -> None:
     if study:
         p.add_argument("study", help="study name")
-    p.add_argument("--storage", default=None,
-                   help="storage URL or file (default: sqlite file runs/studies.db)")  # fmt: skip
+    p.add_argument("--storage", default=None, metavar="URL",
+                   help="storage URL or file (default: $SWEEP_STORAGE, else the SQLite file "
+                   "runs/studies.db)")  # fmt: skip
 
 
 def _backend_args(p) -> None:
@@ -276,74 +309,104 @@ def _backend_args(p) -> None:
                    "--backend ray); default: the file's, else a local Ray")  # fmt: skip
 
 
+_WORKERS_HELP = (f"parallel worker processes (or Ray actors), 1 to {MAX_WORKERS:,} (default: "
+                 "the file's budget.workers)")  # fmt: skip
+_DEVICE_HELP = "auto (one worker per GPU, else CPU workers), cpu, cuda or cuda:N (default: auto)"
+_PROGRESS_HELP = ("no progress: neither the live bar (on a terminal) nor the plain line per "
+                  "finished trial (when stdout is a file or a pipe)")  # fmt: skip
+_PROFILE_HELP = ("recipe preset: cpu, gpu (needs a CUDA device), or auto (gpu when CUDA is "
+                 "available); default: the file's proxy.profile, else auto")  # fmt: skip
+
+
 def _add_engine(sub) -> None:
     p = sub.add_parser("validate", help="check search-space files without running anything",
                        description="Validate search-space files: exit 0 when all are valid, "
                        "2 with one line per file otherwise.")  # fmt: skip
-    p.add_argument("files", nargs="+")
+    p.add_argument("files", nargs="+", metavar="FILE", help="search-space YAML files")
     p.set_defaults(func=cmd_validate)
 
-    for name, helptext in (("launch", "run a study from a search-space file"),):
-        p = sub.add_parser(
-            name,
-            help=helptext,
-            description="Create (or continue) the study of "
-            "a search-space file and run its budget on local worker processes.",
-        )
-        p.add_argument("file", help="a search-space YAML file (see search_spaces/)")
-        p.add_argument("--profile", choices=("auto", "cpu", "gpu"), default=None)
-        p.add_argument("--storage", default=None, help="override the file's storage URL")
-        p.add_argument("--workers", type=int, default=None, help="parallel worker processes")
-        p.add_argument("--trials", type=int, default=None, help="override the trial budget")
-        p.add_argument("--device", default="auto", help="auto (one worker per GPU), cpu, cuda")
-        p.add_argument(
-            "--fork",
-            default=None,
-            metavar="NAME",
-            help="start a new study NAME when the file's search space changed",
-        )
-        p.add_argument("--no-progress", action="store_true")
-        _backend_args(p)
-        p.set_defaults(func=cmd_launch)
+    p = sub.add_parser(
+        "launch",
+        help="run a study from a search-space file",
+        description="Create (or continue) the study of a search-space file and run its budget "
+        "on local worker processes or Ray actors, then confirm the best configurations on "
+        "fresh seeds and print the study's answer last.",
+    )
+    p.add_argument("file", help="a search-space YAML file (see search_spaces/)")
+    p.add_argument("--profile", choices=("auto", "cpu", "gpu"), default=None, help=_PROFILE_HELP)
+    p.add_argument("--storage", default=None, metavar="URL",
+                   help="storage URL or file (default: the file's storage:, else "
+                   "$SWEEP_STORAGE, else runs/studies.db)")  # fmt: skip
+    p.add_argument("--workers", type=count_arg("--workers", MAX_WORKERS, "workers"),
+                   default=None, metavar="N", help=_WORKERS_HELP)  # fmt: skip
+    p.add_argument("--trials", type=count_arg("--trials", MAX_TRIALS, "trials"), default=None,
+                   metavar="N", help=f"the study's search budget in trials, 1 to {MAX_TRIALS:,}, "
+                   "counting those already run (default: the file's budget.trials)")  # fmt: skip
+    p.add_argument("--device", default="auto", help=_DEVICE_HELP)
+    p.add_argument(
+        "--fork",
+        default=None,
+        metavar="NAME",
+        help="start a new study NAME when the file's search space changed",
+    )
+    p.add_argument("--no-progress", action="store_true", help=_PROGRESS_HELP)
+    _backend_args(p)
+    p.set_defaults(func=cmd_launch)
 
     p = sub.add_parser("resume", help="continue a study after an interruption",
                        description="Continue a study (for example after the launcher was "
-                       "killed) with its remaining budget; orphaned trials are failed and "
-                       "retried once.")  # fmt: skip
+                       "killed) with its remaining budget, from the file and profile stored in "
+                       "the study; orphaned trials are failed and retried once.")  # fmt: skip
     _study_args(p)
-    p.add_argument("--workers", type=int, default=None)
-    p.add_argument("--device", default="auto")
+    p.add_argument("--workers", type=count_arg("--workers", MAX_WORKERS, "workers"),
+                   default=None, metavar="N", help=_WORKERS_HELP)  # fmt: skip
+    p.add_argument("--device", default="auto", help=_DEVICE_HELP)
     p.add_argument(
         "--fork",
         default=None,
         metavar="NAME",
         help="start a new study NAME from the changed file instead",
     )
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help=_PROGRESS_HELP)
     _backend_args(p)
     p.set_defaults(func=cmd_resume)
 
-    p = sub.add_parser("status", help="counts, best trials, running trials and the answer of a "
-                       "study")  # fmt: skip
+    p = sub.add_parser("status", help="counts, budget, best and running trials and the answer "
+                       "of a study", description="A study's trials by state, its search budget "
+                       "used, its best and running trials and its answer; without a study "
+                       "name, the studies of the storage.")  # fmt: skip
     p.add_argument("study", nargs="?", help="study name (default: list the studies)")
     _study_args(p, study=False)
     p.add_argument("--json", action="store_true",
-                   help="one JSON object: counts, arms, the answer, the confirmation plan, best "
-                   "and running trials")  # fmt: skip
+                   help="one JSON object: counts, budget, arms, the answer, the confirmation "
+                   "plan, best and running trials")  # fmt: skip
     p.set_defaults(func=cmd_status)
 
-    p = sub.add_parser("export", help="write a study's trials as CSV and JSON")
+    p = sub.add_parser("export", help="write a study's trials as CSV and JSON",
+                       description="Write trials.csv and trials.json (parameters, values, "
+                       "state and every attribute of every trial) into a directory. Existing "
+                       "exports there are kept unless --force.")  # fmt: skip
     _study_args(p)
-    p.add_argument("-o", "--out", default=None, help="directory (runs/exports/STUDY)")
+    p.add_argument("-o", "--out", default=None, metavar="DIR",
+                   help="output directory (default: runs/exports/STUDY)")  # fmt: skip
+    p.add_argument("--force", action="store_true",
+                   help="overwrite the trials.csv and trials.json already there")  # fmt: skip
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("stop", help="let running trials finish and start no new ones")
+    p = sub.add_parser("stop", help="let running trials finish and start no new ones",
+                       description="Ask a running launch to stop: its running trials finish, "
+                       "no new ones start; 'sweep resume' continues later.")  # fmt: skip
     _study_args(p)
     p.set_defaults(func=cmd_stop)
 
-    p = sub.add_parser("dashboard", help="start optuna-dashboard on 127.0.0.1")
-    p.add_argument("storage", nargs="?", default=None, help="storage URL or file")
-    p.add_argument("--port", type=int, default=8080)
+    p = sub.add_parser("dashboard", help="start optuna-dashboard on 127.0.0.1",
+                       description="Serve optuna-dashboard for a storage on 127.0.0.1 only "
+                       "(reach it from another machine through an SSH tunnel); Ctrl-C stops "
+                       "it.")  # fmt: skip
+    p.add_argument("storage", nargs="?", default=None,
+                   help="storage URL or file (default: $SWEEP_STORAGE, else "
+                   "runs/studies.db)")  # fmt: skip
+    p.add_argument("--port", type=int, default=8080, help="TCP port, 1-65535 (default: 8080)")
     p.set_defaults(func=cmd_dashboard)
 
 
@@ -369,18 +432,15 @@ def _print_summary(summary: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    c = summary["counts"]
-    print(
-        f"study '{summary['study']}' ({summary['storage']}): complete {c['COMPLETE']}, pruned "
-        f"{c['PRUNED']}, failed {c['FAIL']}, running {c['RUNNING']}, waiting {c['WAITING']}"
-    )
+    from sweep.engine.commands import counts_text, values_text
+
+    print(f"study '{summary['study']}' ({summary['storage']}): {counts_text(summary['counts'])}")
     if summary.get("top"):
         table = Table(title="best trials")
         for col in ("trial", "arm", "values", "searched parameters"):
             table.add_column(col)
         for t in summary["top"]:
-            table.add_row(str(t["number"]), t.get("arm", "search"),
-                          ", ".join(f"{v:.4g}" for v in t["values"]),
+            table.add_row(str(t["number"]), t.get("arm", "search"), values_text(t["values"]),
                           json.dumps(t["params"]))  # fmt: skip
         Console().print(table)
     if summary.get("answer_line"):  # the study's answer to its question: the last line
@@ -388,9 +448,31 @@ def _print_summary(summary: dict) -> None:
         print(f"answer: {summary['answer_line']}")
 
 
+def _check_gpu_profile(args: argparse.Namespace, *, here: bool = False) -> None:
+    """``--profile gpu`` (or the file's ``proxy.profile: gpu``) needs a CUDA device on this
+    machine, unless the trials run on a Ray cluster (an address; ``here``: they never do, as
+    for ``sweep trial``): one line before anything runs
+    (:func:`sweep.devices.check_gpu_profile`)."""
+    if args.profile in ("auto", "cpu"):
+        return  # nothing to check, and nothing to load
+    import os
+
+    from sweep.devices import check_gpu_profile
+    from sweep.schema.document import load_study_file
+
+    doc = load_study_file(args.file)  # (the command reads it again, from the cache of imports)
+    backend, address = getattr(args, "backend", None), getattr(args, "address", None)
+    ray = backend == "ray" or (backend is None and (address or doc.backend.name == "ray"))
+    where = address or doc.backend.address or os.environ.get("RAY_ADDRESS")
+    label = "--profile" if args.profile else f"{args.file}: proxy.profile"
+    check_gpu_profile(args.profile or doc.proxy.profile, args.device,
+                      remote=bool(not here and ray and where), label=label)  # fmt: skip
+
+
 def cmd_launch(args: argparse.Namespace) -> int:
     from sweep.engine import run
 
+    _check_gpu_profile(args)
     summary = run(args.file, profile=args.profile, storage=args.storage, workers=args.workers,
                   trials=args.trials, device=args.device, fork=args.fork,
                   progress=not args.no_progress, backend=args.backend,
@@ -410,47 +492,17 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    import optuna
+    from sweep.engine.commands import status_text
 
-    from sweep.engine import status
-    from sweep.storage import default_storage, make_storage
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    if args.study is None:
-        url = args.storage or default_storage("")
-        summaries = optuna.get_all_study_summaries(make_storage(url, heartbeat=False,
-                                                                create=False))  # fmt: skip
-        if args.json:
-            print(json.dumps([{"study": s.study_name, "trials": s.n_trials} for s in summaries]))
-        for s in [] if args.json else summaries:
-            print(f"{s.study_name}: {s.n_trials} trials")
-        return 0
-    st = status(args.study, args.storage)
-    if args.json:
-        print(json.dumps(st, indent=1))
-        return 0
-    c = st["counts"]
-    print(f"study '{st['study']}': " + ", ".join(f"{k.lower()} {v}" for k, v in c.items()))
-    for b in st["best"]:
-        print(f"best: trial {b['number']} values {b['values']} {json.dumps(b['params'])}")
-    for r in st["running"]:
-        age = r["age_s"] if r["age_s"] is not None else float("nan")
-        if r.get("stale"):
-            print(
-                f"stale: trial {r['number']} is RUNNING but its worker {r['worker']} is gone "
-                f"(a killed launcher); 'sweep resume {st['study']}' fails and retries it"
-            )
-        else:
-            print(f"running: trial {r['number']} for {age:.0f} s on {r['worker']}")
-    print(f"storage: {st['storage']}")
-    print(f"answer: {st['answer_line']}")
+    if text := status_text(args.study, args.storage, as_json=args.json):
+        print(text)  # (an empty storage lists nothing)
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     from sweep.engine import export
 
-    out = export(args.study, args.storage, args.out)
+    out = export(args.study, args.storage, args.out, force=args.force)
     print(f"wrote {out['csv']} and {out['json']}")
     return 0
 
@@ -517,17 +569,20 @@ def _add_calibrate(sub) -> None:
         "correlation is at least the threshold. The summary is stored on the study.",
     )
     p.add_argument("file", help="a search-space YAML file with a calibration: section")
-    p.add_argument("--profile", choices=("auto", "cpu", "gpu"), default=None)
-    p.add_argument("--storage", default=None, help="override the file's storage URL")
-    p.add_argument("--workers", type=int, default=None, help="parallel worker processes")
-    p.add_argument("--device", default="auto", help="auto (one worker per GPU), cpu, cuda")
+    p.add_argument("--profile", choices=("auto", "cpu", "gpu"), default=None, help=_PROFILE_HELP)
+    p.add_argument("--storage", default=None, metavar="URL",
+                   help="storage URL or file (default: the file's storage:, else "
+                   "$SWEEP_STORAGE, else runs/studies.db)")  # fmt: skip
+    p.add_argument("--workers", type=count_arg("--workers", MAX_WORKERS, "workers"),
+                   default=None, metavar="N", help=_WORKERS_HELP)  # fmt: skip
+    p.add_argument("--device", default="auto", help=_DEVICE_HELP)
     p.add_argument(
         "--analyze-only",
         action="store_true",
         help="run nothing: analyse the completed trials of the calibration study",
     )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help=_PROGRESS_HELP)
     p.set_defaults(func=cmd_calibrate)
 
 
@@ -535,6 +590,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from sweep.calibration.run import calibrate
     from sweep.calibration.summary import print_summary
 
+    if not args.analyze_only:  # (an analysis runs nothing: any profile reads the trials)
+        _check_gpu_profile(args)
     summary = calibrate(args.file, profile=args.profile, storage=args.storage,
                         workers=args.workers, device=args.device,
                         analyze_only=args.analyze_only,
@@ -600,6 +657,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for sig in (signal.SIGTERM, signal.SIGHUP):  # kill PID, timeout, a scheduler, a closed
         signal.signal(sig, _as_interrupt)  # terminal: the same path as Ctrl-C
     parser = build_parser()
+    from_command_line = argv is None  # (not a test or a script calling main)
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = _commands(parser)
     if argv and not argv[0].startswith("-") and argv[0] not in commands:
@@ -608,7 +666,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"sweep: error: unknown command '{argv[0]}'{did_you_mean(argv[0], commands)}; "
               f"commands: {', '.join(commands)}", file=sys.stderr)  # fmt: skip
         return 2
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # a refused argument (its line is printed), --help, --version
+        return 0 if e.code is None else e.code if isinstance(e.code, int) else 2
     if not getattr(args, "func", None):  # bare `sweep`: the help, and a status that says so
         parser.print_help(sys.stderr)
         return 2
@@ -620,6 +681,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as e:
         how = f" ({e.args[0]})" if e.args and str(e.args[0]).startswith("SIG") else ""
         print(f"sweep: interrupted{how}; run the same command again to resume", file=sys.stderr)
+        if from_command_line:  # the process ends now: skip the collector's walk of the heap
+            from sweep.engine.signals import stopping
+
+            stopping()
         return 130
     except Exception as e:  # a damaged storage or a full disk: one line, not a traceback
         from sweep.storage import describe_failure

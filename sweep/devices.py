@@ -3,7 +3,7 @@
 A profile is a recipe preset (``cpu``: laptops; ``gpu``: one CUDA device); ``auto`` picks
 ``gpu`` when the trial's device is CUDA. The engine, ``sweep trial`` and ``sweep calibrate``
 pick the profile through :func:`pick_profile`, which says once, on stderr, why ``auto`` chose
-what it chose.
+what it chose; :func:`check_gpu_profile` refuses ``gpu`` where no CUDA device is.
 
 Imports: the standard library and :mod:`sweep.errors`. torch is imported only when a device
 must be checked (``auto``, or a ``cuda`` device); an explicit ``cpu`` never imports it.
@@ -68,6 +68,28 @@ def resolve_profile(profile: str, device_type: str) -> str:
     if profile == "auto":
         return "gpu" if device_type == "cuda" else "cpu"
     return profile
+
+
+def check_gpu_profile(asked: str, device: str = "auto", *, remote: bool = False,
+                      label: str = "--profile") -> None:  # fmt: skip
+    """Profile ``gpu`` (``asked``, before ``auto`` is resolved) needs a CUDA device here.
+
+    Without one it is refused on one line (``--device auto``: nothing would use a GPU, and the
+    gpu preset's trials would crawl on the CPU), except when the user said ``--device cpu``:
+    then the gpu preset on the CPU is what was asked for (checking its pipeline, say), and one
+    warning line says it is slow. ``remote``: the trials run on a Ray cluster's devices, not on
+    this machine's, so there is nothing to check here. ``label`` names where ``gpu`` came
+    from. Imports torch only for ``gpu`` on ``auto`` or a CUDA device."""
+    if asked != "gpu" or remote:
+        return
+    if device == "cpu":
+        print(f"sweep: warning: {label} gpu with --device cpu runs the gpu preset on the CPU, "
+              "many times slower than --profile cpu", file=sys.stderr)  # fmt: skip
+        return
+    if device_type(device, "--device") != "cuda":  # (a cuda device without CUDA: refused there)
+        raise SweepError(f"{label} gpu: no CUDA device is available here; use --profile cpu "
+                         "(or auto, which picks cpu here), or add --device cpu to run the gpu "
+                         "preset on the CPU anyway (slow)")  # fmt: skip
 
 
 def pick_profile(asked: str, device: str = "auto") -> ProfileChoice:

@@ -21,7 +21,9 @@ def add_ls(sub) -> None:
         "name", nargs="?", help="tasks | samplers | pruners | studies | a generator name"
     )
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--storage", default=None, help="for 'studies' (default runs/studies.db)")
+    p.add_argument("--storage", default=None, metavar="URL",
+                   help="for 'studies': storage URL or file (default: $SWEEP_STORAGE, else "
+                   "runs/studies.db)")  # fmt: skip
     p.set_defaults(func=cmd_ls)
 
 

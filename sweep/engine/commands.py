@@ -1,5 +1,5 @@
-"""``sweep status``, ``export`` and ``dashboard``: a study's state and answer, its trials as
-files, optuna-dashboard.
+"""``sweep status``, ``export`` and ``dashboard``: a study's state and answer (as data, and as the
+text ``sweep status`` and ``sweep launch`` print), its trials as files, optuna-dashboard.
 
 Imports: the standard library, Optuna (lazily), :mod:`sweep.record`, :mod:`sweep.storage`,
 :mod:`sweep.values`, :mod:`sweep.answer` (lazily) and :mod:`sweep.engine.study`.
@@ -7,10 +7,13 @@ Imports: the standard library, Optuna (lazily), :mod:`sweep.record`, :mod:`sweep
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
+import os
 import sys
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +23,11 @@ from sweep.values import jsonable
 
 
 def status(name: str, storage: str | None) -> dict[str, Any]:
-    """A study's state as JSON-ready data: counts, trials per arm, its question and answer (the
-    stored one, else computed: ``answer_stored``), the confirmation plan, best and running
-    trials, the storage (masked)."""
+    """A study's state as JSON-ready data: counts, the search budget (``trials``: the study's,
+    ``used``: by finished search trials, ``confirm``: confirmation trials, which are extra),
+    trials per arm, the objectives' names (``metrics``), its question and answer (the stored
+    one, else computed: ``answer_stored``), the confirmation plan, best and running trials, the
+    storage (masked)."""
     from sweep.answer import answer_line, answer_of_study
     from sweep.storage import default_storage, mask_url
 
@@ -45,23 +50,143 @@ def status(name: str, storage: str | None) -> dict[str, Any]:
                 "stale": worker_gone(t.user_attrs.get(record.WORKER))}
                for t in trials if t.state.name == "RUNNING"]  # fmt: skip
     arms = Counter(record.arm_of(t.user_attrs) for t in trials)
+    planned = study.user_attrs.get(record.STUDY_BUDGET) or {}
+    budget = {"trials": planned.get("trials"), "used": record.used_search_budget(trials),
+              "confirm": arms.get(record.ARM_CONFIRM, 0)}  # fmt: skip
     return jsonable({
         "study": study.study_name, "storage": mask_url(storage or default_storage("")),
-        "counts": counts(study), "arms": dict(arms),
+        "counts": counts(study), "budget": budget, "arms": dict(arms),
+        "metrics": study.metric_names,
         "question": study.user_attrs.get(record.STUDY_QUESTION), "answer": answer,
         "answer_stored": stored, "answer_line": answer_line(answer),
         "confirm": study.user_attrs.get(record.STUDY_CONFIRM), "best": best, "running": running,
     }, nan_to_none=True)  # fmt: skip
 
 
-def export(name: str, storage: str | None, out: str | None) -> dict[str, str]:
-    """trials.csv and trials.json of a study (params, values, state, every user attribute)."""
-    import csv
+def status_text(name: str | None, storage: str | None, *, as_json: bool = False) -> str:
+    """What ``sweep status [STUDY] [--json]`` prints: one study's :func:`status` as text
+    (:func:`status_lines`) or JSON; without a name, the studies of the storage."""
+    import optuna
+
+    from sweep.storage import default_storage, make_storage
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if name is None:
+        url = storage or default_storage("")
+        summaries = optuna.get_all_study_summaries(make_storage(url, heartbeat=False,
+                                                                create=False))  # fmt: skip
+        if as_json:
+            return json.dumps([{"study": s.study_name, "trials": s.n_trials} for s in summaries])
+        return "\n".join(f"{s.study_name}: {s.n_trials} trials" for s in summaries)
+    st = status(name, storage)
+    return json.dumps(st, indent=1) if as_json else "\n".join(status_lines(st))
+
+
+STATE_WORDS = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed",
+               "RUNNING": "running", "WAITING": "waiting"}  # fmt: skip
+"""How a trial state reads in every command's text (``failed``, never ``fail``)."""
+
+
+def counts_text(counts: dict[str, int]) -> str:
+    """``complete 4, pruned 0, failed 1, running 2, waiting 0``."""
+    return ", ".join(f"{STATE_WORDS.get(k, k.lower())} {v}" for k, v in counts.items())
+
+
+def values_text(values: Sequence[float] | None, names: Sequence[str] | None = None) -> str:
+    """Objective values to 4 significant digits, named when the study names them."""
+    if not values:
+        return "no value"
+    if names and len(names) == len(values):
+        return ", ".join(f"{n}={v:.4g}" for n, v in zip(names, values, strict=True))
+    return ", ".join(f"{v:.4g}" for v in values)
+
+
+def duration_text(seconds: float | None) -> str:
+    """``45 s``, ``12 min``, ``3.5 h``: a running trial's age."""
+    if seconds is None or seconds != seconds:
+        return "an unknown time"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def budget_text(st: dict[str, Any]) -> str:
+    """The search budget used, what is left and the confirmation trials beyond it."""
+    b, name = st.get("budget") or {}, st["study"]
+    used, total, conf = b.get("used", 0), b.get("trials"), b.get("confirm", 0)
+    extra = f"; {conf} confirmation trials beyond it" if conf else ""
+    if total is None:
+        return (f"budget: {used} search trials finished (no budget stored: the study was not "
+                f"made by 'sweep launch'){extra}")  # fmt: skip
+    if used >= total:
+        return f"budget: all {total} search trials used{extra}"
+    left = total - used
+    todo = "" if st["counts"].get("RUNNING") else f"; 'sweep resume {name}' runs the rest"
+    return f"budget: {used} of {total} search trials used, {left} left{todo}{extra}"
+
+
+def status_lines(st: dict[str, Any]) -> list[str]:
+    """``sweep status STUDY`` as text: counts, budget, best and running trials, the answer."""
+    lines = [f"study '{st['study']}': {counts_text(st['counts'])}", budget_text(st)]
+    for b in st["best"]:
+        arm = f" ({b['arm']})" if b.get("arm") and b["arm"] != "search" else ""
+        values = values_text(b["values"], st.get("metrics"))
+        lines.append(f"best: trial {b['number']}{arm}: {values} {json.dumps(b['params'])}")
+    for r in st["running"]:
+        if r.get("stale"):
+            lines.append(
+                f"stale: trial {r['number']} is RUNNING but its worker {r['worker']} is gone "
+                f"(a killed launcher); 'sweep resume {st['study']}' fails and retries it"
+            )
+        else:
+            lines.append(f"running: trial {r['number']} for {duration_text(r['age_s'])} on "
+                         f"{r['worker']}")  # fmt: skip
+    lines.append(f"storage: {st['storage']}")
+    lines.append(f"answer: {st['answer_line']}")
+    return lines
+
+
+EXPORT_FILES = ("trials.csv", "trials.json")
+
+
+def export_dir(name: str, out: str | None, force: bool = False) -> Path:
+    """The directory ``sweep export`` writes to, checked before anything is written: not a
+    file, and without an earlier export unless ``force`` (one-line SweepErrors)."""
+    from sweep.errors import SweepError
 
     if out is None:
         record.check_study_name(name, "study")  # the name becomes a directory: no '../'
-    study = load_study_by_name(name, storage)
     outdir = Path(out or Path("runs") / "exports" / name)
+    key = "-o" if out is not None else None
+    for parent in (outdir, *outdir.parents):
+        if parent.exists() and not parent.is_dir():
+            raise SweepError(f"{parent} is a file, not a directory; -o names the directory "
+                             f"for {' and '.join(EXPORT_FILES)}", key=key)  # fmt: skip
+    taken = [f for f in EXPORT_FILES if (outdir / f).exists()]
+    if taken and not force:
+        raise SweepError(f"{outdir} already holds {' and '.join(taken)}; add --force to "
+                         "overwrite them, or choose another directory with -o",
+                         key=key)  # fmt: skip
+    for f in taken:
+        if (outdir / f).is_dir():
+            raise SweepError(f"{outdir / f} is a directory; remove it or choose another "
+                             "directory with -o", key=key)  # fmt: skip
+    return outdir
+
+
+def export(name: str, storage: str | None, out: str | None, *,
+           force: bool = False) -> dict[str, str]:  # fmt: skip
+    """trials.csv and trials.json of a study (params, values, state, every user attribute),
+    in ``out`` (default ``runs/exports/NAME``); an earlier export there is refused unless
+    ``force``. Each file is written whole or not at all (a temporary file, then renamed)."""
+    import csv
+
+    if out is None:
+        record.check_study_name(name, "study")  # before the storage is opened
+    study = load_study_by_name(name, storage)
+    outdir = export_dir(name, out, force)  # before anything is written
     outdir.mkdir(parents=True, exist_ok=True)
     rows = []
     for t in study.get_trials(deepcopy=False):
@@ -72,11 +197,8 @@ def export(name: str, storage: str | None, out: str | None) -> dict[str, str]:
             "datetime_start": t.datetime_start.isoformat() if t.datetime_start else None,
             "datetime_complete": t.datetime_complete.isoformat() if t.datetime_complete else None,
         })  # fmt: skip
-    (outdir / "trials.json").write_text(
-        json.dumps(
-            {"study": name, "user_attrs": study.user_attrs, "trials": rows}, indent=1, default=str
-        )
-    )
+    text = json.dumps({"study": name, "user_attrs": study.user_attrs, "trials": rows}, indent=1,
+                      default=str)  # fmt: skip
     flat = []
     for r in rows:
         f = {"number": r["number"], "state": r["state"]}
@@ -89,11 +211,25 @@ def export(name: str, storage: str | None, out: str | None) -> dict[str, str]:
         flat.append(f)
     fields = sorted({k for f in flat for k in f}, key=lambda k: (not k[0].isalpha(), k))
     order = ["number", "state"] + [k for k in fields if k not in ("number", "state")]
-    with open(outdir / "trials.csv", "w", newline="") as fh:
+    with _replacing(outdir / "trials.json") as tmp:
+        tmp.write_text(text)
+    with _replacing(outdir / "trials.csv") as tmp, open(tmp, "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=order)
         w.writeheader()
         w.writerows(flat)
     return {"csv": str(outdir / "trials.csv"), "json": str(outdir / "trials.json")}
+
+
+@contextlib.contextmanager
+def _replacing(path: Path):
+    """A temporary file next to ``path`` that becomes ``path`` when the block ends without an
+    error, and is removed otherwise: a full disk leaves the earlier file, not half of one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def dashboard(storage: str | None, port: int) -> int:

@@ -1,9 +1,22 @@
-"""The launcher's progress bar (rich): trials done, pruned, failed, running, the best so far.
+"""The launcher's progress: trials done, pruned, failed, running, the best so far, and an ETA.
 
-Imports: rich (lazily), :mod:`sweep.record` and :mod:`sweep.engine.study`.
+On a terminal a live bar (rich) redraws itself in place; when stdout is a file or a pipe (a
+log, ``nohup``, a batch scheduler, CI) there is no bar and no carriage return, only one plain
+line when the run starts and one each time a trial finishes, with the elapsed time and the
+estimated time left:
+
+    sweep: freq: 3/16 trials (complete 2, pruned 0, failed 1, running 2) best #0 headline=61.2;
+    0:02:10 elapsed, about 0:07:03 left   (one line)
+
+Imports: the standard library, rich (lazily), :mod:`sweep.record` and
+:mod:`sweep.engine.study`.
 """
 
 from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
 
 from sweep import record
 from sweep.engine.study import best_summary, counts, used_budget
@@ -16,31 +29,71 @@ def finished_confirm(study) -> int:
                for t in study.get_trials(deepcopy=False))  # fmt: skip
 
 
-class Progress:
-    """``phase`` ``search``: the search budget used; ``confirm``: the round's cells done."""
+def clock(seconds: float) -> str:
+    """``0:07:03``: hours, minutes, seconds."""
+    s = max(0, round(seconds))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
 
-    def __init__(self, enabled: bool, study, budget: int, spec, phase: str = "search") -> None:
+
+def eta(elapsed: float, finished: int, left: int) -> float | None:
+    """Seconds left at the rate of the trials finished so far in this run (None before the
+    first one finishes: no rate yet)."""
+    if finished <= 0:
+        return None
+    return elapsed / finished * max(0, left)
+
+
+def is_terminal(stream: TextIO) -> bool:
+    """Whether ``stream`` is a terminal a live bar can redraw (rich's own test, so
+    ``FORCE_COLOR``/``TTY_COMPATIBLE`` and Jupyter count as it counts them)."""
+    from rich.console import Console
+
+    return Console(file=stream).is_terminal
+
+
+class Progress:
+    """``phase`` ``search``: the search budget used; ``confirm``: the round's cells done.
+
+    ``enabled`` False prints nothing; ``live`` None picks the bar on a terminal stdout and plain
+    lines otherwise."""
+
+    def __init__(self, enabled: bool, study, budget: int, spec, phase: str = "search",
+                 *, live: bool | None = None, stream: TextIO | None = None) -> None:  # fmt: skip
         self.enabled, self.study, self.budget, self.spec = enabled, study, budget, spec
         self.phase = phase
+        self.stream = stream
+        self.live = live
+        self.last: tuple | None = None
 
     def __enter__(self):
-        if self.enabled:
+        if not self.enabled:
+            return self
+        stream = self.stream or sys.stdout
+        if self.live is None:
+            self.live = is_terminal(stream)
+        self.t0 = time.monotonic()
+        self.start = finished_confirm(self.study) if self.phase == "confirm" else 0
+        self.first = self.done()  # finished before this run: not part of its rate
+        self.name = self.study.study_name + (" (confirmation)" if self.phase == "confirm" else "")
+        if self.live:
+            from rich.console import Console
             from rich.progress import (
                 BarColumn,
                 MofNCompleteColumn,
                 Progress,
                 TextColumn,
                 TimeElapsedColumn,
+                TimeRemainingColumn,
             )
 
-            self.start = finished_confirm(self.study) if self.phase == "confirm" else 0
             self.p = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                               MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                              TimeElapsedColumn())  # fmt: skip
+                              TimeElapsedColumn(), TimeRemainingColumn(),
+                              console=Console(file=stream))  # fmt: skip
             self.p.__enter__()
-            name = self.study.study_name + (" (confirmation)" if self.phase == "confirm" else "")
-            self.task = self.p.add_task(name, total=self.budget, info="")
-            self.update()
+            self.task = self.p.add_task(self.name, total=self.budget, info="",
+                                        completed=min(self.first, self.budget))  # fmt: skip
+        self.update()
         return self
 
     def done(self) -> int:
@@ -53,12 +106,29 @@ class Progress:
             return
         c = counts(self.study)
         best = best_summary(self.study, self.spec)
-        info = (f"done {c['COMPLETE']} pruned {c['PRUNED']} failed {c['FAIL']} "
-                f"running {c['RUNNING']}" + (f" | best {best}" if best else ""))  # fmt: skip
-        self.p.update(self.task, completed=min(self.done(), self.budget), info=info)
+        done = min(self.done(), self.budget)
+        if self.live:
+            info = (f"complete {c['COMPLETE']} pruned {c['PRUNED']} failed {c['FAIL']} "
+                    f"running {c['RUNNING']}" + (f" | best {best}" if best else ""))  # fmt: skip
+            self.p.update(self.task, completed=done, info=info)
+            return
+        key = (done, c["COMPLETE"], c["PRUNED"], c["FAIL"])
+        if key == self.last:  # a line when a trial finishes, not every poll
+            return
+        self.last = key
+        elapsed = time.monotonic() - self.t0
+        left = eta(elapsed, done - self.first, self.budget - done)
+        when = f"{clock(elapsed)} elapsed" + (f", about {clock(left)} left" if left else "")
+        line = (f"sweep: {self.name}: {done}/{self.budget} trials (complete {c['COMPLETE']}, "
+                f"pruned {c['PRUNED']}, failed {c['FAIL']}, running {c['RUNNING']})"
+                + (f" best {best}" if best else "") + f"; {when}")  # fmt: skip
+        stream = self.stream or sys.stdout
+        print(line, file=stream, flush=True)
 
     def __exit__(self, *exc):
         if self.enabled:
-            self.update()
-            self.p.__exit__(*exc)
+            if exc[0] is None:
+                self.update()
+            if self.live:
+                self.p.__exit__(*exc)
         return False
