@@ -26,9 +26,10 @@ def vit_space_head(study: str = "{study}", *, question: str = "", pretrain: int 
         f"study: {study}\n{q}generator: {{{{name: visualatom}}}}\nsearch:\n"
         "  freq: {{type: int_range, low: 0, high: 8, min_width: 1, targets: [freq1, freq2]}}\n"
         "proxy:\n  task: vit\n  profile: cpu\n"
-        "  recipe: {{classes: 8, instances: 16, embed_dim: 32, depth: 1, num_heads: 2, "
+        "  recipe: {{classes: 8, instances: 16, img_size: 16, patch_size: 4, embed_dim: 32, "
+        "depth: 1, num_heads: 2, "
         f"pretrain_epochs: {pretrain},\n"
         f"           batch_size: 32, finetune_epochs: {finetune}, finetune_batch: 64, "
         f"probe_epochs: {probe},\n"
-        "           downstream_train: 200, downstream_test: 100}}\n"
+        "           downstream_train: 200, downstream_test: 100, headline: finetune}}\n"
     )

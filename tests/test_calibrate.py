@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 #: micro ViT trials of 1-2 s on 2 cores; the linear-probe headline moves with the data, the
 #: fine-tuning one of so short a pre-training does not
 RECIPE = (
-    "{classes: 8, instances: 16, embed_dim: 16, depth: 1, num_heads: 2, pretrain_epochs: 8,"
+    "{classes: 8, instances: 16, img_size: 16, patch_size: 4, embed_dim: 16, depth: 1,"
+    "\n           num_heads: 2, pretrain_epochs: 8,"
     "\n           batch_size: 32, finetune_epochs: 1, finetune_batch: 64, headline: linear,"
     "\n           probe_epochs: 30, downstream_train: 200, downstream_test: 200, threads: 1}"
 )

@@ -15,7 +15,8 @@ from proxy_tasks.spec import Pruned, TrialSpec
 from sweep.errors import SweepError
 
 # A tiny recipe: seconds per trial, still every stage of the real one.
-TINY = dict(classes=8, instances=16, embed_dim=32, depth=1, num_heads=2, pretrain_epochs=3,
+TINY = dict(classes=8, instances=16, img_size=16, patch_size=4, embed_dim=32, depth=1,
+            num_heads=2, pretrain_epochs=3,
             batch_size=32, finetune_epochs=2, finetune_batch=64, probe_epochs=20,
             downstream_train=300, downstream_test=200)  # fmt: skip
 ROOT = Path(__file__).resolve().parents[1]
@@ -114,7 +115,10 @@ def test_presets_are_valid_and_gpu_is_vit_tiny_at_64px():
     assert (gpu.embed_dim, gpu.depth, gpu.num_heads, gpu.img_size) == (192, 12, 3, 64)
     assert gpu.classes * gpu.instances >= 100 * 100
     cpu = make_recipe("cpu")
-    assert 16 <= cpu.img_size <= 32 and cpu.embed_dim < 192
+    # The laptop tier: VisualAtom's frequency band is visible at 48 px (sweep.visibility), with
+    # 16 tokens as cheap as 16 px with 4-px patches; the headline is the linear probe.
+    assert (cpu.img_size, (cpu.img_size // cpu.patch_size) ** 2) == (48, 16)
+    assert cpu.embed_dim < 192 and cpu.headline == "linear"
     with pytest.raises(SweepError, match="did you mean 'pretrain_epochs'"):
         make_recipe("cpu", {"pretrain_epoch": 3})
     with pytest.raises(SweepError, match=r"recipe\.patch_size: 5 does not divide"):

@@ -32,9 +32,10 @@ search:
 proxy:
   task: {task}
   profile: cpu
-  recipe: {{classes: 8, instances: 16, embed_dim: 32, depth: 1, num_heads: 2, pretrain_epochs: 2,
+  recipe: {{classes: 8, instances: 16, img_size: 16, patch_size: 4, embed_dim: 32, depth: 1,
+           num_heads: 2, pretrain_epochs: 2,
            batch_size: 32, finetune_epochs: 2, finetune_batch: 64, probe_epochs: 10,
-           downstream_train: 200, downstream_test: 100}}
+           downstream_train: 200, downstream_test: 100, headline: finetune}}
 seeds: {seeds}
 objectives: {objectives}
 sampler: {sampler}
