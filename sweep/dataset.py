@@ -236,15 +236,24 @@ def spec_from_trial(
 def spec_from_config(
     trial_attrs: Mapping[str, Any], study_attrs: Mapping[str, Any]
 ) -> DatasetSpec | None:
-    """The dataset of an older trial, from the study's ``sweep:config`` and its ``param:*``."""
+    """The dataset of an older trial, from the study's ``sweep:config`` and its ``param:*``
+    (a family study: the trial's searched generator, with that family's fixed parameters)."""
     cfg = study_attrs.get(record.STUDY_CONFIG)
     if not cfg:
         return None
+    name = cfg["generator"]["name"]
     params = dict(cfg["generator"].get("params") or {})
+    for e in cfg.get("search") or []:
+        if "generator" in (e.get("targets") or ()):  # the generator itself is searched
+            name = trial_attrs.get(record.param_attr(e["name"]), name)
+            families = cfg["generator"].get("families") or {}
+            params = dict((families.get(name) or {}).get("params") or {})
     recipe = dict(cfg["proxy"]["resolved"])
     for e in cfg.get("search") or []:
         v = trial_attrs.get(record.param_attr(e["name"]))
         for t in e.get("targets") or [e["name"]]:
+            if t == "generator":
+                continue
             if t.startswith("recipe."):
                 recipe[t[len("recipe.") :]] = v
             elif not t.startswith("proxy."):
@@ -253,7 +262,7 @@ def spec_from_config(
     seed = cfg.get("data_seed")
     fresh = bool(recipe.get("fresh_data"))
     return DatasetSpec(
-        cfg["generator"]["name"],
+        name,
         classes=int(recipe["classes"]),
         instances=int(recipe["instances"]),
         image_size=int(recipe["img_size"]),

@@ -15,6 +15,12 @@ A study file's ``search:`` section (validated by :mod:`sweep.schema.search`) bec
         targets: [freq1, freq2]       # generator parameters it sets (default: [its name]);
                                       # "recipe.<field>" sets a recipe field
       warp: {type: categorical, choices: [0.25, 0.5, 1.0], targets: [amplitude]}
+      family: {type: categorical, choices: [visualatom, rcdb], targets: [generator]}
+
+The reserved target ``generator`` (:data:`GENERATOR_TARGET`) searches the generator itself (a
+family study): a categorical over registered generators, each at its published configuration
+plus the file's ``generator.families.<name>`` fixed parameters. :func:`generator_of` turns a
+trial's searched values into the ``(generator name, generator parameters)`` it runs.
 
 Range pairs (``int_range``/``float_range``, for example VisualAtom's frequency band
 ``[n_min, n_max]``) are searched with a STATIC Optuna space that yields ``min <= max`` by
@@ -45,6 +51,8 @@ from sweep.errors import SweepError
 from sweep.values import is_primitive
 
 PARAM_TYPES = ("int", "float", "categorical", "int_range", "float_range")
+#: the reserved search target that searches the generator itself (a family study)
+GENERATOR_TARGET = "generator"
 
 
 @dataclass(frozen=True)
@@ -173,7 +181,12 @@ class Searched(Protocol):
     @property
     def search(self) -> tuple[ParamSpec, ...]: ...
 
+    @property
+    def generator(self) -> str: ...
+
     def generator_params(self, profile: str) -> dict: ...
+
+    def family_params(self, family: str, profile: str) -> dict: ...
 
     def recipe(self, profile: str) -> dict: ...
 
@@ -214,19 +227,50 @@ def apply_values(
     spec: Searched, values: Mapping[str, Any], *, profile: str | None = None
 ) -> tuple[dict, dict, dict]:
     """Route searched values to their targets: ``(generator, recipe, values)`` as in suggest
-    (a parameter missing from ``values`` is left out: its targets keep their fixed values)."""
-    gen = spec.generator_params(profile) if profile else {}
+    (a parameter missing from ``values`` is left out: its targets keep their fixed values).
+    In a family study the generator parameters are those of the family in ``values`` (with
+    ``profile``: its fixed ones, :meth:`Searched.family_params`); the family itself is not a
+    generator parameter: :func:`generator_of` names it."""
+    fam = family_param(spec)
+    family = values.get(fam.name) if fam is not None else None
+    if not profile:
+        gen = {}
+    elif family is not None:
+        gen = spec.family_params(str(family), profile)
+    else:
+        gen = spec.generator_params(profile)
     rec = spec.recipe(profile) if profile else {}
     for p in spec.search:
         if p.name not in values:
             continue
         v = values[p.name]
         for t in p.targets:
+            if t == GENERATOR_TARGET:
+                continue
             if t.startswith("recipe."):
                 rec[t[len("recipe.") :]] = list(v) if isinstance(v, list | tuple) else v
             else:
                 gen[t] = list(v) if isinstance(v, list | tuple) else v
     return gen, rec, dict(values)
+
+
+def family_param(spec: Searched) -> ParamSpec | None:
+    """The searched parameter that picks the generator (target ``generator``), if any."""
+    return next((p for p in spec.search if GENERATOR_TARGET in p.targets), None)
+
+
+def generator_of(
+    spec: Searched, values: Mapping[str, Any], profile: str
+) -> tuple[str, dict[str, Any]]:
+    """``(generator name, generator parameters)`` a trial with searched ``values`` runs in
+    ``profile``: the searched family (else the file's generator), its fixed parameters for
+    ``profile``, then the searched generator parameters."""
+    fam = family_param(spec)
+    name = spec.generator
+    if fam is not None and fam.name in values:
+        name = str(values[fam.name])
+    gen, _, _ = apply_values(spec, values, profile=profile)
+    return name, gen
 
 
 def search_space(spec: Searched) -> dict[str, Any]:

@@ -44,10 +44,17 @@ from sweep.samplers import make_sampler as _make_sampler
 from sweep.schema.document import load_study_file
 from sweep.schema.engine import BACKENDS, BackendSection, Budget
 from sweep.schema.errors import Invalid, SchemaError, detail, unknown_key
-from sweep.schema.fixed import check_combined, check_fixed
+from sweep.schema.fixed import check_combined, check_families, check_fixed
 from sweep.schema.search import parse_search, probe
 from sweep.schema.study import StudyFile
-from sweep.space import ParamSpec, grid_space
+from sweep.space import (
+    GENERATOR_TARGET,
+    ParamSpec,
+    family_param,
+    generator_of,
+    grid_space,
+    values_from_params,
+)
 from sweep.storage import default_storage, mask_url, normalize_storage
 from sweep.values import is_number, jsonable
 
@@ -155,8 +162,36 @@ class StudyConfig:
         return self.file.error(keys, message, kind)
 
     def generator_params(self, profile: str) -> dict:
-        """Fixed generator parameters: the file's, then the profile block's."""
+        """Fixed generator parameters: the file's, then the profile block's (a family study:
+        those of its reference family, ``generator.name``)."""
+        if self.family is not None:
+            return self.family_params(self.generator, profile)
         return jsonable(self.file.generator_overrides(_check_profile(profile)))
+
+    @property
+    def family(self) -> ParamSpec | None:
+        """The searched parameter that picks the generator (a family study), if any."""
+        return family_param(self)
+
+    @property
+    def families(self) -> tuple[str, ...]:
+        """The generators a trial can run: the searched families, else the file's one."""
+        fam = self.family
+        return tuple(fam.choices or ()) if fam is not None else (self.generator,)
+
+    def family_params(self, family: str, profile: str) -> dict:
+        """Fixed parameters of ``family`` in a family study (``generator.families``; the
+        same in both profiles); the file's own for a study of one generator."""
+        _check_profile(profile)
+        if self.family is None:
+            return self.generator_params(profile)
+        return jsonable(dict(self.file.generator.families.get(family, {})))
+
+    def trial_generator(self, raw: Mapping[str, Any], profile: str) -> tuple[str, dict]:
+        """``(generator name, generator parameters)`` of a trial in ``profile`` from its
+        Optuna raw parameters (``trial.params``): the searched family (else the file's
+        generator), its fixed parameters, then the searched ones."""
+        return generator_of(self, values_from_params(self, raw), _check_profile(profile))
 
     def recipe(self, profile: str) -> dict:
         """Recipe overrides: the file's ``proxy.recipe``, then the profile block's."""
@@ -172,11 +207,13 @@ class StudyConfig:
     def published(self, profile: str) -> tuple[Reference | None, str]:
         """The published configuration of the searched parameters and ``""``, or None and why
         not: each parameter takes its targets' published value (a generator parameter's
-        default, a recipe field's preset value), when they agree and the search can take it."""
+        default, a recipe field's preset value), when they agree and the search can take it.
+        A family study's searched generator takes ``generator.name`` (its reference family)."""
         from proxy_tasks.recipe import as_dict, make_recipe
         from sweep.generators import generator_class
 
         defaults = {p.name: p.default for p in generator_class(self.generator).schema}
+        defaults[GENERATOR_TARGET] = self.generator
         preset = as_dict(make_recipe(_check_profile(profile), {}))
         values: dict[str, Any] = {}
         raw: dict[str, Any] = {}
@@ -206,7 +243,7 @@ class StudyConfig:
         gen: Any = generator_class(self.generator)
         params = self.generator_params(profile)
         recipe = self.recipe(profile)
-        return jsonable({
+        out = jsonable({
             "path": str(self.path),
             "study": self.study,
             "question": self.question,
@@ -229,6 +266,20 @@ class StudyConfig:
             "references": {r.name: dict(r.values) for r in self.references},
             "space_hash": self.space_hash(profile),
         })  # fmt: skip
+        if self.family is not None:  # a family study: every family a trial can run
+            out["generator"]["families"] = self._families_resolved(profile)
+        return out
+
+    def _families_resolved(self, profile: str) -> dict[str, Any]:
+        from sweep.generators import generator_class
+
+        out = {}
+        for name in self.families:
+            g: Any = generator_class(name)
+            params = self.family_params(name, profile)
+            out[name] = {"version": g.version, "params": params,
+                         "resolved": g.resolve_params(params)}  # fmt: skip
+        return jsonable(out)
 
     def space_hash(self, profile: str) -> str:
         """sha256 (16 hex digits) of WHAT is searched: generator and version, its resolved fixed
@@ -254,6 +305,10 @@ class StudyConfig:
             "seeds": list(self.seeds),
             "data_seed": self.data_seed,
         })  # fmt: skip
+        if self.family is not None:  # only then: the hash of a one-generator file is unchanged
+            fams = self._families_resolved(profile)
+            payload["families"] = {n: {"version": f["version"], "params": f["resolved"]}
+                                   for n, f in fams.items()}  # fmt: skip
         if self.options:  # only when given: the hash of a file without options is unchanged
             payload["options"] = jsonable(dict(self.options))
         text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
@@ -280,6 +335,11 @@ def load_study_config(path: str | Path, *, storage: str | None = None) -> StudyC
     for prof in PROFILES:
         check_combined(doc, gen_cls, prof)
     search = parse_search(doc, gen_cls)
+    fam = next((p for p in search if GENERATOR_TARGET in p.targets), None)
+    check_families(doc, fam.name if fam else None, tuple(fam.choices or ()) if fam else ())
+    if fam is not None and doc.calibration is not None:
+        raise doc.error(("calibration",), "sweep calibrate of a study that searches the "
+                        "generator is not supported yet: calibrate one family's file")  # fmt: skip
     for key in ("sampler", "pruner"):
         block = getattr(doc, key)
         try:

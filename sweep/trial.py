@@ -40,7 +40,7 @@ def run_from_file(
     from sweep.devices import pick_profile
     from sweep.generators import get_generator
     from sweep.schema.document import load_study_file
-    from sweep.schema.fixed import check_fixed
+    from sweep.schema.fixed import check_fixed, trial_family
     from sweep.schema.recipe import split_overrides
 
     doc = load_study_file(path)
@@ -48,8 +48,8 @@ def run_from_file(
     choice.announce(quiet)
     prof = choice.profile
     _, params, recipe = check_fixed(doc, prof)
-    name = doc.generator.name
-    gen_set, rec_set = split_overrides(name, sets or {})
+    name, params, sets = trial_family(doc, params, sets or {})
+    gen_set, rec_set = split_overrides(name, sets)
     params.update(gen_set)
     recipe.update(rec_set)
     get_generator(name, params)  # validates --set values before anything runs

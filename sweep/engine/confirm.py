@@ -6,9 +6,9 @@ confirmation re-runs the winners on seeds the search never saw, all on the same 
 :mod:`sweep.answer` compares them pairwise (common random numbers). The rule:
 
 * **candidates**: the ``top`` distinct configurations (``sweep:config_key``) of the COMPLETE
-  search trials (``sweep:arm`` search), ranked by their mean ``headline`` over all their search
-  trials and seeds (the first objective when the trials have no headline); and the published
-  configuration (when the search can take it), always;
+  search and reference trials (``sweep:arm`` search or reference), ranked by their mean
+  ``headline`` over all their trials and seeds (the first objective when the trials have no
+  headline); and the published configuration (when the search can take it), always;
 * **seeds**: fresh seeds drawn from the study's space hash (``Seeds(root).rng("confirm",
   "seeds")``, in ``[2**30, 2**31)``), never a seed that a search, published or reference trial
   ran; the first ``seeds`` of them, the same for every candidate;
@@ -102,9 +102,11 @@ def undecided(answer: dict[str, Any] | None) -> bool:
 
 # ----------------------------------------------------------------------------- the plan
 def _search_trials(study) -> list:
+    """The COMPLETE trials candidates come from: the search's and the file's references'
+    (a reference, e.g. another family of a family study, can be the best configuration)."""
+    arms = (record.ARM_SEARCH, record.ARM_REFERENCE)
     return [t for t in study.get_trials(deepcopy=False)
-            if t.state.name == "COMPLETE"
-            and record.arm_of(t.user_attrs) == record.ARM_SEARCH]  # fmt: skip
+            if t.state.name == "COMPLETE" and record.arm_of(t.user_attrs) in arms]  # fmt: skip
 
 
 def top_candidates(trials: Iterable[Any], k: int, spec: Any, exclude: str | None) -> list:

@@ -7,18 +7,23 @@ checks them together (a generator at the recipe's image size, its cross-paramete
 point at the key that was written: ``profiles.<p>.generator.X`` over ``generator.params.X``,
 ``profiles.<p>.recipe.X`` over ``proxy.recipe.X``.
 
+:func:`check_families` does both for a study that searches the generator (its
+``generator.families``); :func:`trial_family` picks the family ``sweep trial --set`` asks for.
+
 Imports: the standard library, :mod:`proxy_tasks.recipe`, :mod:`sweep.errors`,
 :mod:`sweep.generators` and this package's ``errors`` and ``study``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from proxy_tasks.recipe import Recipe, RecipeError, make_recipe
-from sweep.errors import SweepError
+from sweep.errors import SweepError, did_you_mean
 from sweep.generators import generator_class
 from sweep.schema.errors import detail
+from sweep.schema.search import family_entry
 from sweep.schema.study import StudyFile
 
 
@@ -88,3 +93,75 @@ def culprit(gen_cls: Any, params: dict[str, Any], image_size: int) -> str | None
         except SweepError:
             return key
     return None
+
+
+def check_families(doc: StudyFile, family: str | None, choices: tuple) -> None:
+    """The fixed values of a family study (search entry ``family`` over ``choices``): the
+    reference family ``generator.name`` is a choice, fixed parameters only per family
+    (``generator.families.<choice>``), each checked by that generator at each profile's image
+    size. Without a family search, ``generator.families`` is refused."""
+    from sweep.devices import PROFILES
+
+    fams = doc.generator.families
+    if family is None:
+        if fams:
+            raise doc.error(("generator", "families"), "per-family parameters apply to a study "
+                            "that searches the generator: add a search entry with targets: "
+                            "[generator]")  # fmt: skip
+        return
+    if doc.generator.name not in choices:
+        raise doc.error(("generator", "name"), f"'{doc.generator.name}' is not one of "
+                        f"search.{family}.choices {list(choices)}: the generator named here is "
+                        "the study's published reference, so it must be searched")  # fmt: skip
+    why = (
+        f"a study that searches the generator (search.{family}) fixes parameters per "
+        f"family: write them under generator.families.<name>"
+    )
+    if doc.generator.params:
+        raise doc.error(("generator", "params"), why)
+    for prof in PROFILES:
+        if doc.profile(prof).generator:
+            raise doc.error(("profiles", prof, "generator"), why)
+    for name, params in fams.items():
+        if name not in choices:
+            raise doc.error(("generator", "families", name), f"'{name}' is not one of "
+                            f"search.{family}.choices {list(choices)}")  # fmt: skip
+        gen_cls: Any = generator_class(name)
+        for key, value in params.items():
+            try:
+                gen_cls.resolve_params({key: value})
+            except SweepError as e:
+                raise doc.error(("generator", "families", name, key), detail(e, key)) from None
+        for prof in PROFILES:
+            r = recipe_of(doc, prof, doc.recipe_overrides(prof))
+            try:
+                gen_cls(params, image_size=r.img_size)
+            except SweepError as e:
+                bad = getattr(e, "key", None)
+                if bad not in params:
+                    bad = culprit(gen_cls, params, r.img_size)
+                keys = ("generator", "families", name, *((bad,) if bad else ()))
+                raise doc.error(keys, f"{e} ({prof} profile)") from None
+
+
+def trial_family(
+    doc: StudyFile, params: dict[str, Any], sets: Mapping[str, Any]
+) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """``sweep trial``'s generator, its fixed parameters and the other ``--set`` keys: in a
+    family study ``--set family=NAME`` (the search entry's name, or ``generator=NAME``) runs
+    that family with its ``generator.families`` parameters (default: ``generator.name``);
+    otherwise the file's generator and ``params`` as they are."""
+    fam = family_entry(doc)
+    rest = dict(sets)
+    if fam is None:
+        return doc.generator.name, params, rest
+    name = doc.generator.name
+    for key in (fam, "generator"):
+        if key in rest:
+            name = rest.pop(key)
+            choices = [str(c) for c in doc.search[fam].choices or ()]
+            if name not in choices:
+                raise SweepError(f"--set {key}: {name!r} is not one of search.{fam}.choices"
+                                 f"{did_you_mean(str(name), choices)}; choose one of: "
+                                 f"{', '.join(choices)}")  # fmt: skip
+    return str(name), dict(doc.generator.families.get(name, {})), rest

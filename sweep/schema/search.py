@@ -1,14 +1,16 @@
 """The second pass over a study file's ``search:`` section: entries -> :class:`ParamSpec`.
 
-Each entry's targets are resolved (a generator parameter, or ``recipe.<field>``), its type
+Each entry's targets are resolved (a generator parameter, ``recipe.<field>``, or ``generator``:
+the generator itself, a categorical over registered names, after which only recipe fields can be
+searched besides), its type
 inferred from its first target when not written, its bounds, step and ``min_width`` checked,
 and every value it can take checked by its targets' own checks (the generator's domain,
 :func:`proxy_tasks.recipe.make_recipe` for both profiles). :func:`probe` then catches
 configurations the generator rejects as a whole (VisualAtom's n2 != n1) before any trial runs.
 
 Imports: the standard library, :mod:`proxy_tasks.recipe`, :mod:`sweep.devices` (profile names),
-:mod:`sweep.errors`, :mod:`sweep.space`, :mod:`sweep.values` and this package's ``errors`` and
-``study``.
+:mod:`sweep.errors`, :mod:`sweep.generators`, :mod:`sweep.space`, :mod:`sweep.values` and
+this package's ``errors`` and ``study``.
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ from typing import Any
 from proxy_tasks.recipe import FIELDS, RecipeError, make_recipe
 from sweep.devices import PROFILES
 from sweep.errors import SweepError, did_you_mean
+from sweep.generators import GENERATORS, generator_class
 from sweep.schema.errors import detail
 from sweep.schema.study import SearchEntry, StudyFile
-from sweep.space import PARAM_TYPES, ParamSpec, apply_values
+from sweep.space import GENERATOR_TARGET, PARAM_TYPES, ParamSpec, apply_values, generator_of
 from sweep.values import freeze, is_int, is_number, jsonable, yaml_float
 
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
@@ -46,8 +49,9 @@ def parse_search(doc: StudyFile, gen_cls: Any) -> tuple[ParamSpec, ...]:
     specs: list[ParamSpec] = []
     owner: dict[str, str] = {}
     names: dict[str, str] = {}
+    family = family_entry(doc)
     for name, entry in doc.search.items():
-        spec = _Entry(doc, gen_cls, str(name), entry).parse()
+        spec = _Entry(doc, gen_cls, str(name), entry, family).parse()
         for t in spec.targets:
             if t in owner:
                 keys = ("search", name, "targets", spec.targets.index(t)) \
@@ -62,6 +66,15 @@ def parse_search(doc: StudyFile, gen_cls: Any) -> tuple[ParamSpec, ...]:
             names[n] = name
         specs.append(spec)
     return tuple(specs)
+
+
+def family_entry(doc: StudyFile) -> str | None:
+    """The name of the search entry that searches the generator (``targets: [generator]``)."""
+    for name, entry in doc.search.items():
+        raw = entry.targets if "targets" in entry.model_fields_set else [name]
+        if raw == GENERATOR_TARGET or (isinstance(raw, list) and GENERATOR_TARGET in raw):
+            return str(name)
+    return None
 
 
 def _recipe_kind(default: Any) -> str:
@@ -83,8 +96,11 @@ def _fmt(v: float) -> str:
 class _Entry:
     """One search entry being read: the file, the generator, its name and key path."""
 
-    def __init__(self, doc: StudyFile, gen_cls: Any, name: str, entry: SearchEntry) -> None:
+    def __init__(
+        self, doc: StudyFile, gen_cls: Any, name: str, entry: SearchEntry, family: str | None
+    ) -> None:
         self.doc, self.gen_cls, self.name, self.entry = doc, gen_cls, name, entry
+        self.family = family  # the entry that searches the generator, if any
         self.at = ("search", name)
         self.written = entry.model_fields_set
 
@@ -110,6 +126,9 @@ class _Entry:
             hint = did_you_mean(str(ptype), PARAM_TYPES)
             raise self.error((*at, "type"), f"unknown type {ptype!r}{hint}; choose one of: "
                              f"{', '.join(PARAM_TYPES)}")  # fmt: skip
+        if targets == [GENERATOR_TARGET] and ptype != "categorical":
+            raise self.error((*at, "type"), "searching the generator is categorical: write "
+                             "type: categorical, generator names under choices")  # fmt: skip
         for i, (t, (_, _, ttype)) in enumerate(zip(targets, kinds, strict=True)):
             if ptype != "categorical" and ttype not in COMPATIBLE[ptype]:
                 hint = "; use type: categorical" if ttype == "categorical" else ""
@@ -130,15 +149,31 @@ class _Entry:
                              "parameters (or recipe.<field>)", "type")  # fmt: skip
         gen = {p.name: p for p in self.gen_cls.schema}
         valid = [*gen, *(f"recipe.{f}" for f in FIELDS)]
-        targets, kinds = [], []
+        targets: list[str] = []
+        kinds: list[tuple[str, Any, str]] = []
         for i, t in enumerate(raw):
             keys = self.target_keys(i)
             if not isinstance(t, str) or not t:
                 raise self.error(keys, f"expected a parameter name, got {t!r}", "type")
+            if t == GENERATOR_TARGET:
+                if len(raw) > 1:
+                    raise self.error(keys, "the generator is a target of its own: write "
+                                     "targets: [generator] alone")  # fmt: skip
+                if self.name != self.family:
+                    raise self.error(keys, f"the generator is already searched by "
+                                     f"search.{self.family}; search it once")  # fmt: skip
+                targets.append(t)
+                kinds.append(("family", None, "categorical"))
+                continue
             t = t.removeprefix("generator.")
             field = t[len("recipe.") :] if t.startswith("recipe.") else None
             if field is not None and field in FIELDS:
                 kind = ("recipe", field, _recipe_kind(FIELDS[field].default))
+            elif field is None and self.family is not None:
+                raise self.error(keys, f"'{t}': a study that searches the generator "
+                                 f"(search.{self.family}) searches recipe.<field> targets "
+                                 "besides; fix a family's parameters under "
+                                 "generator.families.<name>")  # fmt: skip
             elif field is None and t in gen:
                 kind = ("gen", gen[t], gen[t].type)
             else:
@@ -250,6 +285,13 @@ class _Entry:
     def check_value(self, keys: tuple, target: str, value: Any) -> None:
         """Is ``value`` valid for ``target`` (a generator parameter's domain, a recipe field)?"""
         kind, info, _ = self.kinds[target]
+        if kind == "family":
+            names = GENERATORS.names()
+            if not isinstance(value, str) or value not in names:
+                raise self.error(keys, f"unknown generator {value!r}"
+                                 f"{did_you_mean(str(value), names)}; choose one of: "
+                                 f"{', '.join(names)} (sweep ls)")  # fmt: skip
+            return
         try:
             if kind == "gen":
                 info.validate(value, "")
@@ -292,9 +334,10 @@ def probe(spec, gen_cls: Any, prof: str) -> None:
     study, :class:`sweep.space.Searched`)."""
 
     def attempt(values: dict) -> str | None:
-        gen, rec, _ = apply_values(spec, values, profile=prof)
+        _, rec, _ = apply_values(spec, values, profile=prof)
+        name, gen = generator_of(spec, values, prof)
         try:
-            gen_cls(gen, image_size=make_recipe(prof, rec).img_size)
+            generator_class(name)(gen, image_size=make_recipe(prof, rec).img_size)
         except SweepError as e:
             return str(e)
         return None

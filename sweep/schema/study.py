@@ -6,6 +6,7 @@ space::
     study: visualatom-freq            # the study's name (default: the file name without .yaml)
     question: Does a wider frequency band give better pre-training data?
     generator: {name: visualatom, params: {orbits: [1, 200]}}   # fixed parameters
+                                      # (a family study: generator.families.<name>)
     search:                           # the searched parameters (sweep.space)
       freq: {type: int_range, low: 0, high: 20, min_width: 1, targets: [freq1, freq2]}
     proxy: {task: vit, profile: auto, recipe: {}, roots: {}, options: {}}
@@ -87,6 +88,13 @@ class GeneratorSection(Section):
     """a registered generator"""
     params: Params = Field(default_factory=dict)
     """fixed generator parameters, ranges as [min, max] (sweep ls NAME lists them)"""
+    families: Annotated[
+        dict[str, Params],
+        BeforeValidator(lambda v: _families(v)),
+        WithJsonSchema({"type": "object", "additionalProperties": {"type": "object"}}),
+    ] = Field(default_factory=dict)
+    """a study that searches the generator (targets: [generator]): fixed parameters per
+    searched family, {family: {param: value}} (a family not listed: its published values)"""
 
     @field_validator("name", mode="before")
     @classmethod
@@ -94,6 +102,17 @@ class GeneratorSection(Section):
         if not isinstance(v, str) or v not in GENERATORS:
             raise Invalid(str(unknown("generator", str(v), GENERATORS.names())))
         return v
+
+
+def _families(v: Any) -> dict[str, Any]:
+    v = mapping_or_empty(v)
+    for name, params in v.items():
+        if not isinstance(name, str) or name not in GENERATORS:
+            raise Invalid(str(unknown("generator", str(name), GENERATORS.names())), (name,))
+        if params is not None and not isinstance(params, dict):
+            raise Invalid(f"expected a mapping of parameter to value, got {params!r}", (name,),
+                          "type")  # fmt: skip
+    return {k: dict(p or {}) for k, p in v.items()}
 
 
 class SearchEntry(Section):
@@ -111,7 +130,8 @@ class SearchEntry(Section):
     choices: Annotated[Any, WithJsonSchema({"type": "array"})] = None
     """categorical: the values (numbers, strings, true/false, null, [min, max] pairs)"""
     targets: Annotated[Any, WithJsonSchema(NAMES_SCHEMA)] = None
-    """generator parameters it sets (default: [its name]); recipe.<field> sets a recipe field"""
+    """generator parameters it sets (default: [its name]); recipe.<field> sets a recipe field;
+    [generator] searches the generator itself (categorical: choices are generator names)"""
     step: Number = None
     """a grid step (int default 1; a float needs one for the grid sampler)"""
     min_width: Number = None
