@@ -80,6 +80,9 @@ STUDY_CALIBRATION = "sweep:calibration"
 STUDY_ANSWER = "sweep:answer"
 #: the confirmation plan: candidates, the common fresh seeds, the cap (sweep.engine)
 STUDY_CONFIRM = "sweep:confirm"
+#: how visible each searched axis is at the training size (:mod:`sweep.visibility`), read by
+#: :func:`sweep.answer.answer_of_study`
+STUDY_VISIBILITY = "sweep:visibility"
 
 # ----------------------------------------------------------------------------- trial attributes
 #: ``host:pid`` of the worker running the trial
@@ -91,6 +94,11 @@ INTERRUPTED = "sweep:interrupted"
 #: ``{"recipe": {...}, "seeds": [...], "attrs": {...}}`` of an enqueued trial with fixed
 #: recipe overrides, seeds and labels (calibration cells)
 FIXED = "sweep:fixed"
+#: a trial that lost its claim on a ticket of the search budget (other workers, of this launcher
+#: or another one, held every ticket when it started): it gave its ticket back without running
+#: (FAIL; the values it drew are not recorded as ``param:*``) and counts nowhere
+#: (:func:`claim_holds`)
+CLAIM_LOST = "sweep:claim_lost"
 #: Optuna's own retry link (heartbeat retries), a system attribute
 OPTUNA_RETRY = "failed_trial"
 #: Optuna's failure reason, a system attribute
@@ -191,19 +199,28 @@ def n_retries(trials: Iterable[Any]) -> int:
     return sum(retry_of(t) is not None for t in trials)
 
 
+def claim_lost(t: Any) -> bool:
+    """Whether a trial gave its budget ticket back without running (:data:`CLAIM_LOST`)."""
+    return bool(t.user_attrs.get(CLAIM_LOST))
+
+
 def counts(trials: Iterable[Any]) -> dict[str, int]:
-    """Trials per state, every state of :data:`STATES` present."""
-    c = Counter(t.state.name for t in trials)
+    """Trials per state, every state of :data:`STATES` present (claim-lost trials, which never
+    ran, left out)."""
+    c = Counter(t.state.name for t in trials if not claim_lost(t))
     return {k: c.get(k, 0) for k in STATES}
 
 
 def used_budget(trials: Iterable[Any]) -> int:
-    """Trials that consumed a ticket: finished ones, except failures that were retried."""
+    """Trials that consumed a ticket: finished ones, except failures that were retried and
+    trials that lost their claim."""
     trials = list(trials)
     retried = retried_numbers(trials)
     used = 0
     for t in trials:
         name = t.state.name
+        if claim_lost(t):
+            continue
         if name in ("COMPLETE", "PRUNED") or (name == "FAIL" and t.number not in retried):
             used += 1
     return used
@@ -218,6 +235,76 @@ def used_search_budget(trials: Iterable[Any]) -> int:
     """:func:`used_budget` of the trials that are not confirmation trials: what the search
     budget (``budget.trials``, the published and reference arms included) has consumed."""
     return used_budget(t for t in trials if arm_of(t.user_attrs) != ARM_CONFIRM)
+
+
+# ----------------------------------------------------------------------------- budget claims
+# The search budget is claimed in the storage, whatever the number of launchers, hosts and
+# resumes sharing a study. Creating a trial is atomic in every storage (SQLite and PostgreSQL
+# number trials under a lock of the study row, a journal appends under its file lock), so trial
+# numbers are a total order. A ticket is held by every search-budget trial (not a confirmation
+# cell, not claim-lost) that is not a retry: a retry runs on the ticket of its lineage's first
+# trial. A trial that starts holds its ticket when fewer than ``budget`` tickets are held by
+# trials numbered below its lineage's first (:func:`claim_holds`); otherwise it gives the ticket
+# back (:data:`CLAIM_LOST`) before it runs anything. Any two workers deciding at once see the
+# same lower-numbered trials, so no more than ``budget`` lineages ever run; a trial counted before
+# it decided and later lost was itself beyond the budget, so none runs short.
+#: the states in which an enqueued arm trial or confirmation cell has (or will have) run
+TAKEN = ("COMPLETE", "PRUNED", "RUNNING", "WAITING")
+
+
+def budget_trial(t: Any) -> bool:
+    """Whether a trial belongs to the search budget: not a confirmation cell, not claim-lost."""
+    return arm_of(t.user_attrs) != ARM_CONFIRM and not claim_lost(t)
+
+
+def holds_ticket(t: Any) -> bool:
+    """Whether a trial holds a ticket of the search budget of its own (see above)."""
+    return budget_trial(t) and retry_of(t) is None
+
+
+def tickets_held(trials: Iterable[Any], below: int | None = None) -> int:
+    """Tickets of the search budget held by ``trials`` (numbered below ``below``, if given):
+    every lineage that claimed one, whatever its state (WAITING and RUNNING included)."""
+    return sum(holds_ticket(t) for t in trials if below is None or t.number < below)
+
+
+def lineage_root(t: Any, by_number: Mapping[int, Any]) -> Any:
+    """The first trial of ``t``'s lineage (``t`` itself unless it retries a trial)."""
+    seen = {t.number}
+    while (n := retry_of(t)) is not None and n in by_number and n not in seen:
+        seen.add(n)
+        t = by_number[n]
+    return t
+
+
+def twin_key(t: Any) -> tuple | None:
+    """What a trial that exists once per study is: an enqueued arm (``published``,
+    ``reference:<name>``) or a confirmation cell (its configuration and seed); None for others."""
+    arm = arm_of(t.user_attrs)
+    if arm == ARM_CONFIRM:
+        seeds = (t.user_attrs.get(FIXED) or {}).get("seeds") or [None]
+        return (arm, t.user_attrs.get(CONFIG_KEY), seeds[0])
+    if arm != ARM_SEARCH:
+        return (arm,)
+    return None
+
+
+def claim_holds(trials: Iterable[Any], t: Any, budget: int | None) -> bool:
+    """Whether trial ``t``, starting, may run: its lineage's ticket is within ``budget`` (None:
+    no limit; a confirmation cell has none), and no lower-numbered trial of the same arm or cell
+    (:func:`twin_key`: two launchers enqueued it) has run, runs or waits to run."""
+    trials = list(trials)
+    if (key := twin_key(t)) is not None:
+        for o in trials:
+            taken = o.state.name in TAKEN and not claim_lost(o)
+            if o.number < t.number and taken and twin_key(o) == key:
+                return False
+    if budget is None or not budget_trial(t):
+        return True
+    root = lineage_root(t, {o.number: o for o in trials})
+    if root is not t and claim_lost(root):
+        return False
+    return tickets_held(trials, below=root.number) < budget
 
 
 def config_key(values: Mapping[str, Any]) -> str:
@@ -370,8 +457,9 @@ class TrialRecord:
 
 
 def records(study: Any, *, states: tuple | None = None) -> list[TrialRecord]:
-    """Every trial of ``study`` as a :class:`TrialRecord` (a sweep study: ``param:*`` params)."""
+    """Every trial of ``study`` as a :class:`TrialRecord` (a sweep study: ``param:*`` params),
+    claim-lost trials (which never ran) left out."""
     sweep_study = STUDY_CONFIG in study.user_attrs
     kw = {"states": states} if states is not None else {}
     return [TrialRecord.from_trial(t, sweep_study=sweep_study)
-            for t in study.get_trials(deepcopy=False, **kw)]  # fmt: skip
+            for t in study.get_trials(deepcopy=False, **kw) if not claim_lost(t)]  # fmt: skip

@@ -419,3 +419,47 @@ def test_a_killed_driver_leaves_no_ray_process_and_resume_completes(
         # suggest calls leaves some undrawn: the retry draws them, as the orphan would have)
         assert retry.state == TrialState.COMPLETE
         assert trials[n].params.items() <= retry.params.items()
+
+
+def test_a_ray_driver_and_a_local_launcher_share_one_budget(tmp_path, request):
+    # Issue 14, item 1 on both backends: a Ray driver (its own local Ray) runs slow trials;
+    # a local launcher started once the driver's actors run trials joins the same study. The
+    # trials claim their tickets in the storage, so the study ends with its budget, not more.
+    from test_budget_claims import budget_trials, env, finish, write_study
+    from test_budget_claims import load as load_two
+
+    n = 8
+    space = write_study(tmp_path, "journal.log", n)
+    ray_tmp = tempfile.mkdtemp(prefix="srb-", dir="/tmp")  # short: Ray's socket paths
+    request.addfinalizer(lambda: shutil.rmtree(ray_tmp, ignore_errors=True))
+
+    def start(sleep: float, *args: str) -> subprocess.Popen:
+        e = {**env(tmp_path, sleep), "RAY_AUTH_MODE": "disabled", "RAY_TMPDIR": ray_tmp}
+        e.pop("RAY_ADDRESS", None)
+        return subprocess.Popen([sys.executable, "-m", "sweep", "launch", str(space), "--device",
+                                 "cpu", "--no-progress", *args], cwd=tmp_path, env=e,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)  # fmt: skip
+
+    driver = start(2.0, "--backend", "ray")
+    procs = [driver]
+    try:
+        deadline = time.time() + 180
+        while time.time() < deadline and driver.poll() is None:
+            time.sleep(0.3)
+            with contextlib.suppress(KeyError):
+                trials = load_two(tmp_path, "journal.log").get_trials()
+                if any(t.state == TrialState.RUNNING and t.params for t in trials):
+                    break
+        procs.append(start(0.2))
+        results = finish(procs, timeout=240)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    for rc, _, err in results:
+        assert rc == 0, err[-3000:]
+    assert "is already running" in results[1][2], results[1][2]
+    ran = budget_trials(load_two(tmp_path, "journal.log"))
+    assert sum(t.state == TrialState.COMPLETE for t in ran) == n and len(ran) == n
+    assert len({t.user_attrs["sweep:worker"] for t in ran}) >= 3  # actors and local workers

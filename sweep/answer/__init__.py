@@ -53,7 +53,10 @@ the headline).
   (the same at the adjusted level), ``confirm``: ``{seeds, k, looks, alpha_adjusted}``;
 * ``exact_repeats``: ``{trials, fraction}`` (complete trials whose configuration AND seeds an
   earlier trial already ran); ``arms``: complete trials per arm; ``trials``: complete trials;
-* ``warnings`` and ``next`` (what more budget would resolve, the ``sweep generate`` command).
+* ``warnings`` and ``next`` (what more budget would resolve, the ``sweep generate`` command);
+  :func:`answer_of_study` puts first a warning per searched axis that is barely visible at the
+  training size (the study's stored ``sweep:visibility``, :mod:`sweep.visibility`; its rows
+  are ``visibility``) and one when the pre-training did not learn.
 
 Imports: numpy, scipy (lazily), :mod:`sweep.record`, :mod:`sweep.values` and this package's
 modules.
@@ -113,7 +116,35 @@ def answer_of_study(study: Any) -> dict[str, Any]:
                                f"the answer reads the first ({metric})")  # fmt: skip
     if (learned := learning_warning(record.records(study))) is not None:
         out["warnings"].insert(0, learned)
+    from sweep.visibility import visibility_warnings
+
+    rows = a.get(record.STUDY_VISIBILITY) or []
+    out["warnings"][:0] = visibility_warnings(rows if isinstance(rows, list) else [])
+    if rows:
+        out["visibility"] = rows
+        out["next"][:0] = visibility_next(rows, cfg)
     return {"study": study.study_name, **out}
+
+
+def visibility_next(rows: Sequence[Mapping[str, Any]], cfg: Mapping[str, Any]) -> list[str]:
+    """The next step for an invisible axis: the training size from which it is visible, as
+    ``--set`` overrides that keep the token count when the patch size allows."""
+    recipe = (cfg.get("proxy") or {}).get("resolved") or {}
+    size, patch = recipe.get("img_size"), recipe.get("patch_size")
+    out = []
+    for r in rows:
+        target = r.get("visible_from")
+        if r.get("visible") is not False or not target:
+            continue
+        sets = f"--set recipe.img_size={target}"
+        if isinstance(size, int) and isinstance(patch, int) and size % patch == 0:
+            grid = size // patch
+            if target % grid == 0:
+                sets += (
+                    f" --set recipe.patch_size={target // grid} (the same {grid}x{grid} tokens)"
+                )
+        out.append(f"train at {target} px or more, where {r['name']} is visible: {sets}")
+    return out
 
 
 #: a final pre-training loss above this fraction of chance (ln classes): it barely learned

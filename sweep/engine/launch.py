@@ -7,6 +7,12 @@ then stores the study's answer (:func:`sweep.answer.answer_of_study`, ``sweep:an
 returns it with the summary. A calibration study (``sweep calibrate`` runs its cells through
 :func:`run`) gets none of the three: its cells are its design.
 
+The budget is the study's, claimed in its storage: each trial takes a ticket as it starts or
+gives it back (:func:`sweep.record.claim_holds`), so two launchers started at once, launchers
+on several hosts and a ``resume`` while a launch runs share ONE budget. A launch that finds the
+study running says so on one line and joins it; a launch whose share is done while another
+launcher still runs trials leaves the confirmation and the answer to that one (one line).
+
 Imports: the standard library, Optuna (lazily), :mod:`sweep.errors`, :mod:`sweep.record`,
 :mod:`sweep.storage`, :mod:`sweep.devices`, :mod:`sweep.study_config`,
 :mod:`sweep.calibration.warning`, :mod:`sweep.values`, :mod:`sweep.answer` (lazily) and this
@@ -29,9 +35,12 @@ from sweep.engine.study import (
     fail_orphans,
     load_study_by_name,
     open_study,
+    open_tickets,
+    running_elsewhere,
+    running_text,
     settle_unnamed,
     summarize,
-    used_budget,
+    tickets_held,
 )
 from sweep.errors import SweepError
 from sweep.values import jsonable
@@ -94,18 +103,28 @@ def run(
 
         if warning := launch_warning(spec, prof, study):  # below a calibrated verdict
             print(f"sweep: warning: {warning}", file=sys.stderr)
+    _store_visibility(study, quiet)
     settle_unnamed(study)  # a trial a killed worker never named: wait out its grace first
     fail_orphans(study)  # trials of workers that are gone (a killed launcher, an OOM kill)
     study.set_user_attr(record.STUDY_STOP, False)
+    if (others := running_elsewhere(study)) and not quiet:
+        left = max(0, budget - tickets_held(study))
+        print(f"sweep: study '{name}' is already running ({running_text(others)}): this "
+              f"launch joins its budget of {budget} trials, {left} not yet taken",
+              file=sys.stderr)  # fmt: skip
     calibration = record.STUDY_CALIBRATION_PLAN in study.user_attrs
     before = len(study.get_trials(deepcopy=False))
-    remaining = max(0, budget - used_budget(study))
     conf = None
     if not calibration:  # the published and reference arms, the confirmation's cost
-        enqueue_arms(study, spec, prof, remaining, quiet=quiet)
+        enqueue_arms(study, spec, prof, max(0, budget - tickets_held(study)), quiet=quiet)
         conf, line = plan_cost(spec, prof, budget)
         if not quiet:
             print(f"sweep: {line}", file=sys.stderr)
+    # The budget's tickets are claimed in the storage, one by each trial as it starts
+    # (sweep.record.claim_holds): whatever number of launchers, hosts and resumes share the
+    # study, no more than `budget` search trials run. `remaining` only sizes this launcher's
+    # share: the unclaimed tickets and the WAITING trials (retries, arms) when it looks.
+    remaining = open_tickets(study, budget)
     plan = Plan(str(Path(path).resolve()), spec.storage, name, prof, device, cache_dir,
                 min(n_workers, max(remaining, 1)), trials_before=before)  # fmt: skip
     run_workers = get_backend(spec.backend.name)  # local worker processes or Ray actors
@@ -116,10 +135,26 @@ def run(
         run_workers(dataclasses.replace(plan, workers=min(n_workers, remaining)), study,
                     remaining, min(n_workers, remaining), spec, progress, budget,
                     plan_budget.max_failed)  # fmt: skip
-        remaining = max(0, budget - used_budget(study))
+        remaining = open_tickets(study, budget)
         if _finished(study) == finished:
             break
     confirm = None
+    elsewhere: list[str] = []
+    if not study.user_attrs.get(record.STUDY_STOP):
+        fail_orphans(study)  # (this launcher's workers are gone: any RUNNING trial is another's)
+        elsewhere = running_elsewhere(study)
+        if elsewhere and not any(elsewhere):  # only unnamed ones: perhaps a worker of ours
+            settle_unnamed(study)  # killed between ask and objective; past the grace, failed
+            fail_orphans(study)
+            elsewhere = running_elsewhere(study)
+    if elsewhere and not calibration:
+        # Another launcher still runs trials of the study: it confirms and answers when they
+        # end (the last launcher to finish does); two confirmations at once would race.
+        if not quiet:
+            print(f"sweep: study '{name}': this launch's share of the budget is done; another "
+                  f"launcher has {running_text(elsewhere)} and confirms and answers when they "
+                  "end ('sweep status' follows it)", file=sys.stderr)  # fmt: skip
+        conf = None
     if conf is not None and not study.user_attrs.get(record.STUDY_STOP):
 
         def run_round(n: int) -> None:
@@ -131,7 +166,7 @@ def run(
     summary = summarize(study, spec)
     summary.update(study=name, storage=mask_url(spec.storage), profile=prof,
                    seconds=round(time.perf_counter() - t0, 1))  # fmt: skip
-    if not calibration:
+    if not calibration and not elsewhere:
         from sweep.answer import answer_line, answer_of_study
 
         answer = jsonable(answer_of_study(study), nan_to_none=True)
@@ -139,6 +174,21 @@ def run(
         summary.update(answer=answer, answer_line=answer_line(answer),
                        confirm=confirm or study.user_attrs.get(record.STUDY_CONFIRM))  # fmt: skip
     return summary
+
+
+def _store_visibility(study, quiet: bool) -> None:
+    """Whether each searched generator axis is visible at the training size
+    (:mod:`sweep.visibility`), measured once per study and stored (``sweep:visibility``) for
+    the answer's warnings; said here too, before any trial runs."""
+    from sweep.visibility import study_visibility, visibility_warnings
+
+    if record.STUDY_VISIBILITY in study.user_attrs:
+        return
+    rows = jsonable(study_visibility(study.user_attrs.get(record.STUDY_CONFIG) or {}))
+    study.set_user_attr(record.STUDY_VISIBILITY, rows)
+    if not quiet:
+        for warning in visibility_warnings(rows):
+            print(f"sweep: warning: {warning}", file=sys.stderr)
 
 
 def _finished(study) -> int:

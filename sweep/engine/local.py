@@ -1,11 +1,19 @@
 """The local backend: worker processes on this machine, one trial per budget ticket.
 
-Each worker loops: take a ticket from the launcher's queue, run ONE trial with
-``study.optimize(n_trials=1)`` (so RDB heartbeats work), repeat. Workers die with the launcher
-(``PR_SET_PDEATHSIG`` on Linux, a parent check elsewhere); the launcher fails the trial of a
-worker that died, enqueues one retry and starts a replacement (:func:`run_workers`).
+Each worker loops: take a ticket from the launcher's queue, check in the storage that the study
+still has work (:func:`sweep.engine.study.open_tickets`: an unclaimed ticket of the search
+budget, or a WAITING trial), run ONE trial with ``study.optimize(n_trials=1)`` (so RDB
+heartbeats work), repeat. The trial claims its ticket in the storage before it runs anything
+(:func:`sweep.record.claim_holds`), so the queue is only this launcher's upper bound: another
+launcher (or host, or Ray driver) on the same study shares the same budget; a trial that finds
+every ticket held gives its own back, and its worker stops once the storage shows no work
+left. Each worker's sampler is seeded from the number of its first trial
+(:class:`FirstTrialSeeded`), which the storage hands out atomically: no two workers of any
+launchers draw the same sequence. Workers die with the launcher (``PR_SET_PDEATHSIG`` on Linux,
+a parent check elsewhere); the launcher fails the trial of a worker that died, enqueues one
+retry and starts a replacement (:func:`run_workers`).
 
-Imports: the standard library, Optuna and torch (lazily), :mod:`sweep.record`,
+Imports: the standard library, Optuna, torch (lazily), :mod:`sweep.record`,
 :mod:`sweep.storage`, :mod:`sweep.study_config`, :mod:`sweep.samplers` and this package's
 ``backend``, ``objective``, ``signals``, ``study`` and ``progress``.
 """
@@ -20,14 +28,64 @@ import queue
 import signal
 import sys
 import time
+from collections.abc import Callable
 from multiprocessing import get_context
+from typing import Any
+
+from optuna.samplers import BaseSampler
 
 from sweep import record
 from sweep.engine.backend import Plan, sampler_seed
-from sweep.engine.objective import Objective
+from sweep.engine.objective import ClaimLost, Objective
 from sweep.engine.progress import Progress
 from sweep.engine.signals import Interrupt
-from sweep.engine.study import counts, fail_orphans, retried
+from sweep.engine.study import counts, fail_orphans, open_tickets, retried
+
+
+class FirstTrialSeeded(BaseSampler):
+    """A worker's sampler, made at its first trial with the seed ``base + that trial's number``.
+
+    The storage numbers trials atomically (a trial popped from the queue is popped by one worker
+    only), so no two workers (of one launcher, of two launchers started at once, of a resume)
+    share a seed; a seed taken from a count of trials at launch gave two launchers started
+    together identical sequences. ``make(seed)`` builds the sampler; every call is forwarded."""
+
+    def __init__(self, make: Callable[[int], Any], base: int) -> None:
+        self._make, self._base = make, int(base)
+        self._inner: Any = None
+
+    def sampler(self, number: int = 0) -> Any:
+        if self._inner is None:
+            self._inner = self._make(self._base + int(number))
+        return self._inner
+
+    def before_trial(self, study, trial) -> None:
+        self.sampler(trial.number).before_trial(study, trial)
+
+    def infer_relative_search_space(self, study, trial):
+        return self.sampler(trial.number).infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study, trial, search_space):
+        return self.sampler(trial.number).sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study, trial, param_name, param_distribution):
+        return self.sampler(trial.number).sample_independent(study, trial, param_name,
+                                                             param_distribution)  # fmt: skip
+
+    def after_trial(self, study, trial, state, values) -> None:
+        self.sampler(trial.number).after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self.sampler().reseed_rng()
+
+
+def claim_budget(study, plan: Plan, budget: int) -> int:
+    """The search budget a worker's trials claim tickets of: the launcher's in the search phase;
+    in the confirmation the study's stored one (a confirmation round runs enqueued cells only:
+    a search trial it creates by accident claims against the study's budget, and loses)."""
+    if plan.phase == "search":
+        return int(budget)
+    return int((study.user_attrs.get(record.STUDY_BUDGET) or {}).get("trials", 0))
 
 
 def die_with_parent() -> None:
@@ -38,7 +96,7 @@ def die_with_parent() -> None:
             pass
 
 
-def _worker(plan: Plan, index: int, tickets, parent: int) -> None:
+def _worker(plan: Plan, index: int, tickets, parent: int, budget: int) -> None:
     """One worker process: take a ticket, run one trial, until tickets run out or a stop.
 
     Ctrl-C (SIGINT to the process group), SIGTERM (``kill``, ``timeout``, a batch scheduler) and
@@ -50,14 +108,15 @@ def _worker(plan: Plan, index: int, tickets, parent: int) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, interrupt.handler)
     try:
-        _worker_loop(plan, index, tickets, parent, interrupt)
+        _worker_loop(plan, index, tickets, parent, interrupt, budget)
     except KeyboardInterrupt:
         sys.exit(130)
     if interrupt.requested:
         sys.exit(130)
 
 
-def _worker_loop(plan: Plan, index: int, tickets, parent: int, interrupt: Interrupt) -> None:
+def _worker_loop(plan: Plan, index: int, tickets, parent: int, interrupt: Interrupt,
+                 budget: int) -> None:  # fmt: skip
     die_with_parent()
     import optuna
 
@@ -66,11 +125,12 @@ def _worker_loop(plan: Plan, index: int, tickets, parent: int, interrupt: Interr
     from sweep.study_config import load_study_config
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    logging.getLogger("optuna.study._optimize").addFilter(_no_interrupt_traceback)
+    logging.getLogger("optuna.study._optimize").addFilter(optuna_log_filter)
     spec = load_study_config(plan.path, storage=plan.storage)
     storage = make_storage(plan.storage)
-    study = optuna.load_study(study_name=plan.study, storage=storage,
-                              sampler=make_sampler(spec, seed=sampler_seed(plan, index)),
+    make_sampler(spec, seed=0)  # a sampler the file cannot have fails the worker now
+    sampler = FirstTrialSeeded(lambda seed: make_sampler(spec, seed=seed), sampler_seed(plan, 0))
+    study = optuna.load_study(study_name=plan.study, storage=storage, sampler=sampler,
                               pruner=make_pruner(spec))  # fmt: skip
     device = worker_device(plan.device, index)
     if device == "cpu":  # share the cores between the workers instead of oversubscribing them
@@ -80,27 +140,46 @@ def _worker_loop(plan: Plan, index: int, tickets, parent: int, interrupt: Interr
             sys.modules["torch"].set_num_threads(threads)
     objective = Objective(spec, plan.profile, device, plan.cache_dir)
     objective.interrupt = interrupt
+    objective.budget = budget
     while not interrupt.requested:
         if os.getppid() != parent:
             return  # the launcher is gone
         try:
             tickets.get(timeout=0.5)
         except queue.Empty:
-            return  # the budget is spent
+            return  # this launcher's share is spent
         if study.user_attrs.get(record.STUDY_STOP):
             return
+        if open_tickets(study, budget, plan.phase) <= 0:
+            return  # the study's budget is spent (by any launcher)
         # Any exception fails the trial (Optuna records it), never the worker. The pop lock is
         # held until the trial is RUNNING and has claimed its replicate (sweep.engine.arms).
+        objective.lost = False
         with PopLock(plan.storage) as lock:
             objective.lock = lock
             study.optimize(interrupt.guard(objective), n_trials=1, catch=(Exception,))
             objective.release()
+        if objective.lost:  # nothing ran: the ticket goes back, the storage says what is left
+            tickets.put(1)
 
 
-def _no_interrupt_traceback(record) -> bool:
-    """Optuna logs a trial failed by Ctrl-C with its traceback: keep the one line."""
-    if record.exc_info and record.exc_info[0] is KeyboardInterrupt:
-        record.exc_info, record.exc_text = None, None
+#: "Trial N" of the trials that gave their ticket back, whose second log line is dropped too
+_GAVE_BACK: set[str] = set()
+
+
+def optuna_log_filter(rec: logging.LogRecord) -> bool:
+    """Optuna logs a trial failed by Ctrl-C with its traceback: keep the one line. A trial that
+    gave its budget ticket back (:class:`ClaimLost`) is not a failure: neither of the two lines
+    Optuna logs for it is kept."""
+    trial = " ".join(str(rec.msg).split()[:2])
+    if rec.exc_info and rec.exc_info[0] is ClaimLost:
+        _GAVE_BACK.add(trial)
+        return False
+    if trial in _GAVE_BACK and "failed with value" in str(rec.msg):
+        _GAVE_BACK.discard(trial)
+        return False
+    if rec.exc_info and rec.exc_info[0] is KeyboardInterrupt:
+        rec.exc_info, rec.exc_text = None, None
     return True
 
 
@@ -120,9 +199,10 @@ def run_workers(plan, study, remaining, n_workers, spec, progress, budget, max_f
         tickets.put(1)
     parent = os.getpid()
     procs = {}
+    claims = claim_budget(study, plan, budget)
 
     def start(i: int) -> None:
-        p = ctx.Process(target=_worker, args=(plan, i, tickets, parent), daemon=False)
+        p = ctx.Process(target=_worker, args=(plan, i, tickets, parent, claims), daemon=False)
         p.start()
         procs[i] = p
 

@@ -1,7 +1,8 @@
 """The Optuna objective of a sweep trial: suggest, run the proxy per replicate seed, store.
 
 One call of :class:`Objective` is one trial: it names its worker, applies a fixed trial's labels,
-asks the sampler for the searched values (:func:`sweep.space.suggest`), stores their
+asks the sampler for the searched values (:func:`sweep.space.suggest`), claims a ticket of the
+search budget in the storage (or gives it back and ends: :class:`ClaimLost`), stores their
 configuration key and, unless the trial is a fixed one, claims its replicate number (new seeds
 for a configuration already evaluated: :mod:`sweep.engine.arms`), then runs the proxy task once
 per seed (reporting the pre-training loss at :func:`sweep.record.loss_step` steps for the
@@ -34,17 +35,28 @@ class TrialFailed(Exception):
     """A proxy trial ended with status failed (its reason is in the trial's user attributes)."""
 
 
+class ClaimLost(Exception):
+    """The trial found every ticket of the search budget held by other trials (or its arm or
+    cell already taken): it gives its ticket back (FAIL, ``sweep:claim_lost``) without running."""
+
+
 class Objective:
     """Optuna objective: suggest, run the proxy once per replicate seed, store attributes.
 
     ``lock`` (set by a worker before each ``study.optimize``): the storage's pop lock
-    (:class:`sweep.storage.PopLock`), released once the trial's replicate is claimed."""
+    (:class:`sweep.storage.PopLock`), released once the trial's replicate is claimed.
+
+    ``budget`` (set by a worker): the search budget the trial claims a ticket of in the storage
+    before it runs anything (:func:`sweep.record.claim_holds`); None claims nothing. ``lost``
+    tells the worker, after ``study.optimize``, that the trial gave its ticket back."""
 
     def __init__(self, spec, profile: str, device: str, cache_dir: str | None) -> None:
         self.spec, self.profile, self.device, self.cache_dir = spec, profile, device, cache_dir
         self.timeout_s = spec.budget_for(profile).timeout_s
         self.interrupt: Interrupt | NoInterrupt = NoInterrupt()
         self.lock: Any = None
+        self.budget: int | None = None
+        self.lost = False
 
     def release(self) -> None:
         if self.lock is not None:
@@ -52,6 +64,7 @@ class Objective:
             self.lock = None
 
     def __call__(self, trial):
+        self.lost = False
         try:
             seeds, gen_over, rec_over = self._claim(trial)
         finally:
@@ -85,6 +98,9 @@ class Objective:
         for key, value in fixed.get("attrs", {}).items():
             trial.set_user_attr(key, value)  # e.g. calibration:level, also on retries
         gen_over, rec_over, resolved = suggest(trial, spec, profile=self.profile)
+        # (claimed once the values are drawn, as before, so that a kill in between leaves an
+        # orphan whose retry keeps them; a trial that loses runs and records none of them)
+        self._claim_ticket(trial)
         for key, value in resolved.items():
             trial.set_user_attr(record.param_attr(key), value)
         config = record.config_key(resolved)
@@ -97,6 +113,20 @@ class Objective:
         trial.set_user_attr(record.REPLICATE, k)
         return replicate_seeds(spec.seeds, k), gen_over, rec_over
 
+    def _claim_ticket(self, trial) -> None:
+        """Hold a ticket of the search budget, or give it back: :class:`ClaimLost` (the trial
+        fails with ``sweep:claim_lost`` before it runs anything) when trials numbered below
+        this one's lineage hold every ticket, or its arm or confirmation cell is taken. The
+        storage numbered the trial atomically, so every worker of every launcher agrees."""
+        trials = trial.study.get_trials(deepcopy=False)
+        me = next((t for t in trials if t.number == trial.number), None)
+        if me is None or record.claim_holds(trials, me, self.budget):
+            return
+        trial.set_user_attr(record.CLAIM_LOST, True)
+        self.lost = True
+        raise ClaimLost(f"trial {trial.number}: the search budget of {self.budget} is held by "
+                        "other trials; ticket given back")  # fmt: skip
+
     def _evaluate(self, trial, gen_over, rec_over, seeds):
         import numpy as np
         import optuna
@@ -108,7 +138,7 @@ class Objective:
         # A record.FIXED trial (sweep calibrate, the confirmation) runs its own recipe overrides
         # (on fields the search does not set) on its own seeds, and is never pruned.
         fixed = trial.user_attrs.get(record.FIXED) or {}
-        params = {**spec.generator_params(self.profile), **gen_over}
+        generator, params = spec.trial_generator(trial.params, self.profile)
         recipe = {**spec.recipe(self.profile), **rec_over, **fixed.get("recipe", {})}
         single = len(spec.objectives) == 1 and not fixed
         sign = 1.0 if spec.objectives[0][1] == "maximize" else -1.0
@@ -126,7 +156,7 @@ class Objective:
 
             with self.interrupt.interruptible():
                 res = run_trial(TrialSpec(
-                    generator=spec.generator, params=params, task=spec.task,
+                    generator=generator, params=params, task=spec.task,
                     profile=self.profile, recipe=recipe, data_seed=seed, train_seed=seed,
                     device=self.device, cache_dir=self.cache_dir, roots=spec.roots(),
                     options=dict(spec.options),

@@ -25,6 +25,21 @@ the only record, and the crash paths are the local backend's:
   actors. ``sweep resume`` then fails the orphans (pid gone on this host; heartbeat stale
   elsewhere), retries them once and runs the remaining budget; completed trials are untouched.
 
+Network exposure: a local Ray (no ``address``, no ``RAY_ADDRESS``) is started bound to the
+loopback only (:func:`loopback_only`): its GCS, raylet, object manager and workers listen on
+127.0.0.1, so nothing outside the machine can reach them; the dashboard is not started. Ray's
+own token authentication (on by default in Ray 2.60: ``~/.ray/auth_token``) is left as Ray
+sets it; only the tests turn it off (``RAY_AUTH_MODE=disabled``). Joining a cluster
+(``address``) changes nothing of the cluster's own binding: start it as its operators decide
+(``ray start --head --node-ip-address ...``).
+
+Budget: every trial claims its ticket of the study's budget in the storage as it starts
+(:func:`sweep.record.claim_holds`), as the local workers' do, so Ray drivers, local launchers
+and resumes on one study share ONE budget; an actor whose trial gave its ticket back, or that
+finds the study's work done (:func:`sweep.engine.study.open_tickets`), says so to the driver
+(``run_one``), and the driver gives the ticket back or retires the actor. Each actor's sampler
+is seeded from its first trial's number (:class:`sweep.engine.local.FirstTrialSeeded`).
+
 Ray Tune schedulers (``scheduler: asha`` or ``hyperband``, single objective) decide early stops
 with Ray Tune's own ``AsyncHyperBandScheduler`` rung logic, replayed from the intermediate values
 stored in the study (:class:`TuneSchedulerPruner`): a stopped trial is recorded PRUNED with its
@@ -158,21 +173,26 @@ class RayWorker:
         os.environ["OMP_NUM_THREADS"] = str(cpus)  # before torch is imported
         import optuna
 
+        from sweep.engine.local import FirstTrialSeeded, optuna_log_filter
         from sweep.engine.objective import Objective
         from sweep.samplers import make_pruner, make_sampler
         from sweep.storage import make_storage
         from sweep.study_config import load_study_config
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
+        logging.getLogger("optuna.study._optimize").addFilter(optuna_log_filter)
         self._tmp = tempfile.TemporaryDirectory(prefix="sweep-ray-")
         path = Path(self._tmp.name) / payload["file_name"]
         path.write_text(payload["file_text"])
         spec = load_study_config(path, storage=payload["storage"])
         spec = _with_scheduler(spec, payload["scheduler"])
         pruner = scheduler_pruner(spec, payload["profile"]) or make_pruner(spec)
+        make_sampler(spec, seed=0)  # a sampler the file cannot have fails the actor now
+        sampler = FirstTrialSeeded(lambda seed: make_sampler(spec, seed=seed),
+                                   payload["sampler_seed"])  # fmt: skip
         self.study = optuna.load_study(
             study_name=payload["study"], storage=make_storage(payload["storage"]),
-            sampler=make_sampler(spec, seed=payload["sampler_seed"] + index), pruner=pruner,
+            sampler=sampler, pruner=pruner,
         )  # fmt: skip
         device = payload["device"]
         if device != "cpu":  # Ray sets CUDA_VISIBLE_DEVICES to this actor's GPU(s)
@@ -190,7 +210,9 @@ class RayWorker:
             except OSError:
                 cache = str(Path(tempfile.gettempdir()) / "sweep-cache")
         self.objective = Objective(spec, payload["profile"], device, cache)
+        self.objective.budget = payload["budget"]
         self.storage = payload["storage"]
+        self.phase = payload["phase"]
 
     def identity(self) -> str:
         """``host:pid``, as the trials this actor runs record in ``sweep:worker``."""
@@ -198,9 +220,14 @@ class RayWorker:
 
         return f"{socket.gethostname()}:{os.getpid()}"
 
-    def run_one(self) -> None:
+    def run_one(self) -> str:
+        """One trial: ``ran``; ``lost`` (it gave its budget ticket back, nothing ran); ``done``
+        (the study has no work left, whoever took it: nothing was asked)."""
+        from sweep.engine.study import open_tickets
         from sweep.storage import PopLock
 
+        if open_tickets(self.study, self.objective.budget or 0, self.phase) <= 0:
+            return "done"
         # Any exception fails the trial (Optuna records it), never the actor. On SQLite, the
         # local workers' lock keeps two actors of this host from popping the same retry, or
         # claiming the same replicate (held until the objective has claimed it).
@@ -208,6 +235,7 @@ class RayWorker:
             self.objective.lock = lock
             self.study.optimize(self.objective, n_trials=1, catch=(Exception,))
             self.objective.release()
+        return "lost" if self.objective.lost else "ran"
 
 
 def _with_scheduler(spec, scheduler: dict):
@@ -328,14 +356,42 @@ def ray_session(address: str | None) -> Iterator[bool]:
                                  f"{first}") from None  # fmt: skip
         else:
             reaper = _Reaper()
-            ray.init(address="local", num_cpus=os.cpu_count() or 1, include_dashboard=False,
-                     **common)  # fmt: skip
+            with loopback_only():  # nothing outside this machine can reach it
+                ray.init(address="local", num_cpus=os.cpu_count() or 1, include_dashboard=False,
+                         **common)  # fmt: skip
         yield True
     finally:
         if ray.is_initialized():
             ray.shutdown()
         if reaper is not None:
             reaper.close()
+
+
+@contextlib.contextmanager
+def loopback_only() -> Iterator[None]:
+    """A local Ray started inside listens on 127.0.0.1 only.
+
+    On Linux Ray takes the machine's outward address for a new node and its servers (GCS,
+    raylet, object manager, core workers) listen on every interface; asking for 127.0.0.1
+    (``_node_ip_address``) is turned back into that address. Ray's single-machine mode, the
+    default on macOS and Windows (``ray_constants.ENABLE_RAY_CLUSTER`` False: a node that no
+    other node may join), makes the node's address the loopback, and every server then binds
+    there. That switch is read when the node starts, so it is set for ``ray.init`` only."""
+    try:
+        from ray._private import ray_constants
+    except ImportError:  # another Ray layout: tests/test_ray_security.py says so
+        yield
+        return
+    missing = object()
+    old = getattr(ray_constants, "ENABLE_RAY_CLUSTER", missing)
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        if old is missing:
+            delattr(ray_constants, "ENABLE_RAY_CLUSTER")
+        else:
+            ray_constants.ENABLE_RAY_CLUSTER = old
 
 
 def probe_address(address: str, timeout: float = 5.0) -> None:
@@ -367,6 +423,7 @@ def run_workers(plan, study, remaining: int, n_workers: int, spec, progress: boo
 
     from sweep import record
     from sweep.engine.backend import sampler_seed
+    from sweep.engine.local import claim_budget
     from sweep.engine.progress import Progress
     from sweep.engine.study import counts, fail_orphans, retried
 
@@ -377,7 +434,8 @@ def run_workers(plan, study, remaining: int, n_workers: int, spec, progress: boo
         "storage": plan.storage, "study": plan.study, "profile": plan.profile,
         "device": plan.device, "cpus": res["cpus"], "scheduler": dict(backend.scheduler),
         "cache_dir": str(Path(plan.cache_dir).resolve()) if plan.cache_dir else None,
-        "sampler_seed": sampler_seed(plan, 0),
+        "sampler_seed": sampler_seed(plan, 0), "budget": claim_budget(study, plan, budget),
+        "phase": plan.phase,
     }  # fmt: skip
     with ray_session(backend.address):
         _check_fits(ray, res)
@@ -427,8 +485,12 @@ def run_workers(plan, study, remaining: int, n_workers: int, spec, progress: boo
                                              f"{_first_line(e)}") from None  # fmt: skip
                         if kind == "start":
                             idents[slot], start_failures = value, 0
+                        elif value == "lost":  # nothing ran: the ticket goes back
+                            tickets += 1
                         stopping = stopping or bool(study.user_attrs.get(record.STUDY_STOP))
-                        if tickets > 0 and not stopping:
+                        if value == "done":  # the study's budget is spent (by any driver)
+                            retire(slot)
+                        elif tickets > 0 and not stopping:
                             tickets -= 1
                             pending[actors[slot].run_one.remote()] = (slot, "trial")
                         else:

@@ -3,7 +3,9 @@
 :func:`open_study` creates a study with the resolved config, its hash, the git commit and the
 package versions as study attributes (:mod:`sweep.record`), or opens it after checking that its
 search space is the file's. :func:`fail_orphans` fails RUNNING trials whose worker is gone and
-enqueues one retry of each, with the same parameters.
+enqueues one retry of each, with the same parameters. :func:`open_tickets` and
+:func:`tickets_held` read the search budget's tickets as the storage holds them (the claims
+themselves: :func:`sweep.record.claim_holds`, made by :mod:`sweep.engine.objective`).
 
 Imports: the standard library, Optuna (lazily), :mod:`sweep.errors`, :mod:`sweep.record`,
 :mod:`sweep.storage`.
@@ -11,6 +13,7 @@ Imports: the standard library, Optuna (lazily), :mod:`sweep.errors`, :mod:`sweep
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import platform
@@ -50,20 +53,42 @@ def versions() -> dict[str, str]:
 
 
 def open_study(spec, profile: str, fork: str | None, *, create: bool):
+    """Open the study of ``spec`` (``fork``: under that name) or, with ``create``, create it
+    with its attributes. Launchers started at once on one SQLite file take turns (the file's
+    pop lock, :class:`sweep.storage.PopLock`): a new file's tables and the study are created
+    once, and the other launcher finds them whole; elsewhere the launcher that loses the race
+    to create the study opens the winner's."""
+    from sweep.storage import PopLock
+
+    if fork is not None:  # launch checks first; a direct caller too
+        record.check_study_name(fork, "--fork")
+    if spec.storage.startswith("sqlite:///"):
+        with contextlib.suppress(OSError):
+            Path(spec.storage[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+    with PopLock(spec.storage):
+        return _open_study(spec, profile, fork, create=create)
+
+
+def _open_study(spec, profile: str, fork: str | None, *, create: bool):
     import optuna
 
     from sweep.storage import make_storage, mask_text
 
     storage = make_storage(spec.storage)
     name = fork or spec.study
-    if fork is not None:  # launch checks first; a direct caller too
-        record.check_study_name(fork, "--fork")
     h = spec.space_hash(profile)
     try:
         study = optuna.load_study(study_name=name, storage=storage)
         existing = True
     except KeyError:
         existing = False
+    if not existing and create:
+        directions = [d for _, d in spec.objectives]
+        try:
+            study = optuna.create_study(study_name=name, storage=storage, directions=directions)
+        except optuna.exceptions.DuplicatedStudyError:  # another launcher created it just now
+            study = optuna.load_study(study_name=name, storage=storage)
+            existing = True
     if existing:
         old = study.user_attrs.get(record.STUDY_HASH)
         if old is not None and old != h:
@@ -75,8 +100,6 @@ def open_study(spec, profile: str, fork: str | None, *, create: bool):
         return study
     if not create:
         raise SweepError(f"no study '{name}' in {spec.storage}")
-    directions = [d for _, d in spec.objectives]
-    study = optuna.create_study(study_name=name, storage=storage, directions=directions)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study.set_metric_names([m for m, _ in spec.objectives])
@@ -138,8 +161,8 @@ def fail_orphans(study, *, all_running: bool = False, dead=(), only_unnamed=Fals
         study._storage.set_trial_user_attr(t._trial_id, record.ERROR, "worker died mid-trial")
         study.tell(t.number, state=TrialState.FAIL)
         failed.append(t.number)
-        if record.RETRY_OF not in t.user_attrs:
-            enqueue_retry(study, t)
+        if record.RETRY_OF not in t.user_attrs and not record.claim_lost(t):
+            enqueue_retry(study, t)  # (a trial that gave its ticket back is not run again)
     if failed:
         optuna.logging.get_logger("sweep").info("failed orphaned trials %s", failed)
     return failed
@@ -210,6 +233,42 @@ def used_budget(study) -> int:
     """Trials that consumed a ticket of the search budget (the confirmation's do not:
     :func:`sweep.record.used_search_budget`)."""
     return record.used_search_budget(study.get_trials(deepcopy=False))
+
+
+def tickets_held(study) -> int:
+    """Tickets of the search budget held in the storage: trials that ran, run or wait to run,
+    one per lineage (:func:`sweep.record.tickets_held`)."""
+    return record.tickets_held(study.get_trials(deepcopy=False))
+
+
+def open_tickets(study, budget: int, phase: str = "search") -> int:
+    """How many trials a worker may still start: the search budget's unclaimed tickets
+    (``search`` phase only) plus the WAITING trials (retries, arms, confirmation cells), which
+    ``ask`` pops first. Read before asking Optuna for a trial, so that a worker does not create
+    a trial only to give its ticket back (:func:`sweep.record.claim_holds` decides, atomically)."""
+    trials = study.get_trials(deepcopy=False)
+    waiting = sum(t.state.name == "WAITING" for t in trials)
+    free = max(0, budget - record.tickets_held(trials)) if phase == "search" else 0
+    return free + waiting
+
+
+def running_elsewhere(study) -> list[str]:
+    """The worker (``host:pid``; ``""`` before it named itself) of each RUNNING trial: once
+    this launcher's workers are gone and :func:`fail_orphans` has run, another launcher's (or
+    another host's) trials on the study."""
+    from optuna.trial import TrialState
+
+    return [str(t.user_attrs.get(record.WORKER) or "")
+            for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            if not record.claim_lost(t)]  # fmt: skip
+
+
+def running_text(workers: list[str]) -> str:
+    """``3 trials running (workers host:12, host:13)``: :func:`running_elsewhere` in words."""
+    named = sorted({w for w in workers if w})
+    shown = ", ".join(named[:3]) + (", ..." if len(named) > 3 else "")
+    n = len(workers)
+    return f"{n} trial{'s' if n != 1 else ''} running" + (f" (workers {shown})" if named else "")
 
 
 def retried(study) -> int:
