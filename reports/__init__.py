@@ -6,7 +6,8 @@ The package, split by concern as Optuna's ``visualization`` is (``_get_X_info`` 
 * data (plain dicts and lists, typed as ``TypedDict``s): :mod:`reports.data` (:func:`report_data`,
   the one entry point), :mod:`reports.answer` (the study's answer to its question, first on the
   page), :mod:`reports.references` (the published configuration's and scratch's means),
-  :mod:`reports.study` (summary, trial rows, searched-value columns),
+  :mod:`reports.study` (summary, trial rows, searched-value columns), :mod:`reports.ranges`
+  (the range pairs' (min, max) planes),
   :mod:`reports.correlations` (diversity against accuracy), :mod:`reports.outcomes` (replicates,
   learning curves, failures), :mod:`reports.samples` (thumbnails), :mod:`reports.view` (the view
   study, importances and their permutation null);

@@ -2,8 +2,9 @@
 
 :func:`write_report` is what the command runs: it checks the storage and the output path first
 (one :class:`~sweep.errors.SweepError` line each, nothing written), reads the study, writes the
-page atomically and, unless told not to, stores the diversity scatters, replicate spread,
-learning curves and a Markdown note in the study for optuna-dashboard
+page atomically and, unless told not to, stores the diversity scatters, the range pairs'
+figures, replicate spread, learning curves and a Markdown note (which explains a range pair's
+``<name>.span``, the name the dashboard shows) in the study for optuna-dashboard
 (:func:`attach_to_dashboard`; stable graph ids, so a new report replaces them).
 
 Imports: the standard library, optuna-dashboard (lazily), :mod:`sweep.engine` (lazily),
@@ -22,6 +23,7 @@ from reports.answer import markdown as answer_markdown
 from reports.data import report_data
 from reports.figures import figures
 from reports.page import render_html
+from reports.ranges import span_note
 from reports.sections.calibration import calibration_section
 from reports.text import fmt_ci, params_text
 from sweep.errors import SweepError
@@ -30,12 +32,16 @@ from sweep.storage import default_storage, mask_url, normalize_storage
 
 def dashboard_figures(figs: Mapping[str, Any]) -> dict[str, Any]:
     """The figures worth attaching for optuna-dashboard (which draws the Optuna ones itself):
-    the diversity scatters, replicate spread and learning curves; ``{graph id: figure}``."""
+    the diversity scatters, the range pairs' planes and widths, replicate spread and learning
+    curves; ``{graph id: figure}``."""
     out = {}
     for name, fig in figs.items():
         if isinstance(fig, str):
             continue
-        if name.startswith("diversity:") or name in ("replicates", "learning"):
+        if name.startswith(("diversity:", "range:", "range-width:")) or name in (
+            "replicates",
+            "learning",
+        ):
             out["sweep-" + re.sub(r"[^A-Za-z0-9_.-]", "-", name.replace(":", "-"))] = fig
     return out
 
@@ -43,7 +49,8 @@ def dashboard_figures(figs: Mapping[str, Any]) -> dict[str, Any]:
 def dashboard_note(data: Mapping[str, Any], path: str | None) -> str:
     """A Markdown note for the dashboard: the answer first (the verdict and the one-sentence
     answer, as the report opens), then the question, counts, best trials and the diversity
-    correlations, and where the full report is."""
+    correlations, what a range pair's ``<name>.span`` (the dashboard's parameter) is, and where
+    the full report is."""
     s = data["summary"]
     c = s["counts"]
     lines = [*answer_markdown(data["answer"]), f"## sweep report: {s['name']}", ""]
@@ -77,6 +84,9 @@ def dashboard_note(data: Mapping[str, Any], path: str | None) -> str:
         lines.append("")
     elif dv["reason"]:
         lines += [f"Diversity: {dv['reason']}.", ""]
+    pairs = (data.get("ranges") or {}).get("pairs") or []
+    if pairs:
+        lines += [f"**Parameter names.** {span_note(pairs[0]['param'])}", ""]
     if path:
         lines.append(f"Full report (samples, every plot, failures): `{path}`")
     return "\n".join(lines) + "\n"

@@ -3,7 +3,8 @@
 :func:`report_data` is the one entry point; each part comes from its module (``_get_X_info`` in
 Optuna's terms): :mod:`reports.answer` (the study's answer to its question),
 :mod:`reports.references` (the published configuration's and scratch's means),
-:mod:`reports.study` (summary, trials, columns), :mod:`reports.view` (importances and their
+:mod:`reports.study` (summary, trials, columns), :mod:`reports.ranges` (the range pairs'
+(min, max) planes), :mod:`reports.view` (importances and their
 permutation null), :mod:`reports.correlations` (diversity), :mod:`reports.outcomes` (replicates,
 learning curves, failures) and :mod:`reports.samples` (thumbnails). No figures here
 (:mod:`reports.figures`) and no HTML (:mod:`reports.page`).
@@ -16,7 +17,7 @@ from __future__ import annotations
 import datetime
 from typing import Any, TypedDict
 
-from reports import answer, correlations, outcomes, references, samples, study, view
+from reports import answer, correlations, outcomes, ranges, references, samples, study, view
 from sweep import record
 from sweep.record import TrialRecord
 
@@ -36,6 +37,7 @@ class ReportData(TypedDict):
     columns: list[study.Column]
     trials: list[study.TrialRow]
     best: list[int]
+    ranges: ranges.RangesInfo
     importances: view.ImportancesInfo
     diversity: correlations.DiversityInfo
     replicates: outcomes.ReplicatesInfo
@@ -78,6 +80,7 @@ def _report_data(s, seed: int, n_boot: int, with_samples: bool) -> ReportData:
     v = view.view_study(head)
     return {
         **head,  # type: ignore[typeddict-item]
+        "ranges": ranges.ranges(head["summary"]["search"], rows, objectives),
         "importances": view.importances(v, columns, objectives, seed),
         "diversity": correlations.diversity(rows, objectives, seed, n_boot),
         "replicates": outcomes.replicates(rows, objectives),

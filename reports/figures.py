@@ -6,10 +6,13 @@ and Optuna's own plots (importances, parallel coordinates, slice, contour, optim
 history, Pareto front) drawn on the *view* study (:mod:`reports.view`).
 
 Every figure that draws trials against the first objective (the diversity scatters, the
-replicate spread, the slice plot, the optimisation history) carries the reference arms
-(:mod:`reports.references`) as labelled horizontal lines, shapes named ``reference:<arm>``;
-the diversity scatters mark each trial's arm; the importances carry their permutation null's
-95th percentile (:mod:`reports.view`) as a second trace.
+range widths, the replicate spread, the slice plot, the optimisation history) carries the
+reference arms (:mod:`reports.references`) as labelled horizontal lines, shapes named
+``reference:<arm>``; the diversity scatters mark each trial's arm; each range pair
+(:mod:`reports.ranges`) gets its (min, max) plane with the impossible half greyed out and the
+first objective against the band's width (``range:<name>``, ``range-width:<name>``), the
+published configuration marked; the importances carry their permutation null's 95th percentile
+(:mod:`reports.view`) as a second trace.
 
 Imports: the standard library, plotly and Optuna (lazily), :mod:`reports.references`,
 :mod:`reports.text` and :mod:`reports.view`.
@@ -236,6 +239,148 @@ def learning_figure(lc: Mapping[str, Any], objectives: list):
     return fig
 
 
+#: the grey of a range pair's impossible half
+IMPOSSIBLE_FILL = "rgba(128, 128, 128, 0.35)"
+
+
+def _point_text(p: Mapping[str, Any], name: str, metric: str) -> str:
+    return (f"trial {p['number']} ({p['arm']})<br>{name} = [{p['min']:.4g}, {p['max']:.4g}], "
+            f"width {p['width']:.4g}<br>{metric} {p['value']:.4g}")  # fmt: skip
+
+
+def _arm_traces(go, pts: list, x: str, y: str, name: str, metric: str) -> list:
+    """One trace per arm other than search (drawn over the search points), distinctly marked."""
+    traces = []
+    for arm in dict.fromkeys(p["arm"] for p in pts if p["arm"] != "search"):
+        mine = [p for p in pts if p["arm"] == arm]
+        color, symbol = arm_marker(arm)
+        traces.append(
+            go.Scatter(
+                x=[p[x] for p in mine],
+                y=[p[y] for p in mine],
+                mode="markers",
+                name=arm,
+                marker={
+                    "size": 15 if arm == "published" else 11,
+                    "symbol": symbol,
+                    "color": color,
+                    "line": {"width": 1.5, "color": "black"},
+                },
+                customdata=[p["number"] for p in mine],
+                text=[_point_text(p, name, metric) for p in mine],
+                hovertemplate="%{text}<extra></extra>",
+            )
+        )
+    return traces
+
+
+def range_plane_figure(pair: Mapping[str, Any]):
+    """A range pair's (min, max) plane: one point per completed trial coloured by the first
+    objective, the impossible half (``max < min + min_width``) shaded grey and labelled, the
+    published configuration (and other arms) marked distinctly."""
+    import plotly.graph_objects as go
+
+    name, metric = pair["param"], pair["metric"] or "value"
+    low, high, w = pair["low"], pair["high"], pair["min_width"]
+    poly = pair["impossible"]
+    fig = go.Figure(
+        go.Scatter(
+            x=[c[0] for c in poly] + [poly[0][0]],
+            y=[c[1] for c in poly] + [poly[0][1]],
+            mode="lines",
+            fill="toself",
+            fillcolor=IMPOSSIBLE_FILL,
+            line={"width": 0},
+            name=f"impossible: max < min + {w:g}",
+            hoverinfo="skip",
+        )
+    )
+    search = [p for p in pair["points"] if p["arm"] == "search"]
+    values = [p["value"] for p in pair["points"]]
+    fig.add_trace(
+        go.Scatter(
+            x=[p["min"] for p in search],
+            y=[p["max"] for p in search],
+            mode="markers",
+            name="search",
+            marker={
+                "size": 10,
+                "color": [p["value"] for p in search],
+                "colorscale": "Viridis",
+                "cmin": min(values, default=0),
+                "cmax": max(values, default=1),
+                "colorbar": {"title": {"text": metric}},
+                "line": {"width": 1, "color": "white"},
+            },
+            customdata=[p["number"] for p in search],
+            text=[_point_text(p, name, metric) for p in search],
+            hovertemplate="%{text}<extra></extra>",
+        )
+    )
+    for t in _arm_traces(go, pair["points"], "min", "max", name, metric):
+        fig.add_trace(t)
+    fig.add_annotation(
+        x=low + 0.72 * (high - low),
+        y=low + 0.18 * (high - low),
+        text=f"impossible<br>(max < min + {w:g})",
+        showarrow=False,
+        font={"size": 12, "color": "#555555"},
+    )
+    pad = 0.03 * (high - low or 1)
+    layout(fig, f"<b>{html.escape(name)}</b>: the (min, max) plane, coloured by "
+           f"{html.escape(metric)}", height=480)  # fmt: skip
+    fig.update_xaxes(title=f"{name}.min", range=[low - pad, high + pad])
+    fig.update_yaxes(title=f"{name}.max", range=[low - pad, high + pad])
+    fig.update_layout(legend={"orientation": "h", "y": -0.2})
+    return fig
+
+
+def range_width_figure(pair: Mapping[str, Any], refs: Mapping[str, Any] | None = None):
+    """The first objective against a range pair's width ``max - min``, one point per completed
+    trial (marked by its arm), with the reference arms as horizontal lines."""
+    import plotly.graph_objects as go
+
+    name, metric = pair["param"], pair["metric"] or "value"
+    search = [p for p in pair["points"] if p["arm"] == "search"]
+    fig = go.Figure(
+        go.Scatter(
+            x=[p["width"] for p in search],
+            y=[p["value"] for p in search],
+            mode="markers",
+            name="search",
+            marker={
+                "size": 10,
+                "color": ARM_MARKERS["search"][0],
+                "line": {"width": 1, "color": "white"},
+            },
+            customdata=[p["number"] for p in search],
+            text=[_point_text(p, name, metric) for p in search],
+            hovertemplate="%{text}<extra></extra>",
+        )
+    )
+    for t in _arm_traces(go, pair["points"], "width", "value", name, metric):
+        fig.add_trace(t)
+    layout(fig, f"{html.escape(metric)} against the width of <b>{html.escape(name)}</b> "
+           "(max − min)")  # fmt: skip
+    fig.update_xaxes(title=f"{name}.max − {name}.min")
+    fig.update_yaxes(title=metric)
+    fig.update_layout(legend={"orientation": "h", "y": -0.2})
+    return reference_lines(fig, refs or {}, pair["metric"])
+
+
+def range_figures(data: Mapping[str, Any]) -> dict[str, Any]:
+    """``range:<name>`` (the plane) and ``range-width:<name>`` per range pair."""
+    figs: dict[str, Any] = {}
+    for pair in (data.get("ranges") or {}).get("pairs", []):
+        name = pair["param"]
+        if pair["reason"]:
+            figs[f"range:{name}"] = figs[f"range-width:{name}"] = pair["reason"]
+            continue
+        figs[f"range:{name}"] = range_plane_figure(pair)
+        figs[f"range-width:{name}"] = range_width_figure(pair, data.get("references"))
+    return figs
+
+
 def optuna_plot(fn: Callable, *args, **kw):
     """An Optuna figure, or the reason it cannot be drawn."""
     try:
@@ -257,6 +402,7 @@ def figures(data: Mapping[str, Any]) -> dict[str, Any]:
         figs.update(_optuna_figures(data, ov))
         lc = data["learning"]
         figs["learning"] = lc["reason"] or learning_figure(lc, data["objectives"])
+        figs.update(range_figures(data))
         rep = data["replicates"]
         figs["replicates"] = (
             rep["reason"]

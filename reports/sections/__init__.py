@@ -17,6 +17,7 @@ from sweep.registry import Registry
 ORDER = (
     "answer",
     "summary",
+    "ranges",
     "samples",
     "diversity",
     "importances",
