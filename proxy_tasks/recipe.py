@@ -83,10 +83,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     # size at which VisualAtom's frequency band is visible (sweep.visibility: 2.44 times the
     # seed-to-seed difference at 48 px, 0.63 at 16 px), on 16 classes x 160 images for 20
     # epochs without mixup, so that the pre-training learns (final loss 1.94-2.06, 70-74% of
-    # chance ln 16) in about 40 s a trial on one busy core. The headline is the linear probe: on
-    # the digits downstream it separates pre-training from scratch (gain +9.5 +- 2.2 points over
-    # 6 seeds, paired std) where fine-tuning scatters (+12.7 +- 9.5). Measured with
-    # benchmarks/proxy.py on a 2-core CPU (README, "Proxy tasks").
+    # chance ln 16) in 20-40 s a trial on one core. The headline is the linear probe: on the
+    # digits downstream it separates pre-training from scratch better than fine-tuning does
+    # (gain +8.1 +- 3.8 points over 12 seeds, paired std: 2.2 times; fine-tuning +12.7 +- 9.5
+    # over 6). Measured with benchmarks/proxy.py on a 2-core CPU (README, "Proxy tasks").
     "cpu": {
         "classes": 16,
         "instances": 160,
