@@ -318,6 +318,16 @@ _PROFILE_HELP = ("recipe preset: cpu, gpu (needs a CUDA device), or auto (gpu wh
                  "available); default: the file's proxy.profile, else auto")  # fmt: skip
 
 
+def _add_run_args(p) -> None:
+    """--profile, --storage and --workers of the commands that run a study file's trials."""
+    p.add_argument("--profile", choices=("auto", "cpu", "gpu"), default=None, help=_PROFILE_HELP)
+    p.add_argument("--storage", default=None, metavar="URL",
+                   help="storage URL or file (default: the file's storage:, else "
+                   "$SWEEP_STORAGE, else runs/studies.db)")  # fmt: skip
+    p.add_argument("--workers", type=count_arg("--workers", MAX_WORKERS, "workers"),
+                   default=None, metavar="N", help=_WORKERS_HELP)  # fmt: skip
+
+
 def _add_engine(sub) -> None:
     p = sub.add_parser("validate", help="check search-space files without running anything",
                        description="Validate search-space files: exit 0 when all are valid, "
@@ -333,12 +343,7 @@ def _add_engine(sub) -> None:
         "fresh seeds and print the study's answer last.",
     )
     p.add_argument("file", help="a search-space YAML file (see search_spaces/)")
-    p.add_argument("--profile", choices=("auto", "cpu", "gpu"), default=None, help=_PROFILE_HELP)
-    p.add_argument("--storage", default=None, metavar="URL",
-                   help="storage URL or file (default: the file's storage:, else "
-                   "$SWEEP_STORAGE, else runs/studies.db)")  # fmt: skip
-    p.add_argument("--workers", type=count_arg("--workers", MAX_WORKERS, "workers"),
-                   default=None, metavar="N", help=_WORKERS_HELP)  # fmt: skip
+    _add_run_args(p)
     p.add_argument("--trials", type=count_arg("--trials", MAX_TRIALS, "trials"), default=None,
                    metavar="N", help=f"the study's search budget in trials, 1 to {MAX_TRIALS:,}, "
                    "counting those already run (default: the file's budget.trials)")  # fmt: skip
@@ -569,12 +574,7 @@ def _add_calibrate(sub) -> None:
         "correlation is at least the threshold. The summary is stored on the study.",
     )
     p.add_argument("file", help="a search-space YAML file with a calibration: section")
-    p.add_argument("--profile", choices=("auto", "cpu", "gpu"), default=None, help=_PROFILE_HELP)
-    p.add_argument("--storage", default=None, metavar="URL",
-                   help="storage URL or file (default: the file's storage:, else "
-                   "$SWEEP_STORAGE, else runs/studies.db)")  # fmt: skip
-    p.add_argument("--workers", type=count_arg("--workers", MAX_WORKERS, "workers"),
-                   default=None, metavar="N", help=_WORKERS_HELP)  # fmt: skip
+    _add_run_args(p)
     p.add_argument("--device", default="auto", help=_DEVICE_HELP)
     p.add_argument(
         "--analyze-only",
