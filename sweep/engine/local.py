@@ -36,7 +36,7 @@ from optuna.samplers import BaseSampler
 
 from sweep import record
 from sweep.engine.backend import Plan, sampler_seed
-from sweep.engine.objective import ClaimLost, Objective
+from sweep.engine.objective import ClaimLost, Objective, TrialFailed
 from sweep.engine.progress import Progress
 from sweep.engine.signals import Interrupt
 from sweep.engine.study import counts, fail_orphans, open_tickets, retried
@@ -165,10 +165,13 @@ def _worker_loop(plan: Plan, index: int, tickets, parent: int, interrupt: Interr
 
 #: "Trial N" of the trials that gave their ticket back, whose second log line is dropped too
 _GAVE_BACK: set[str] = set()
+#: "Trial N" of trials failed by their proxy task, whose second log line is dropped
+_FAILED: set[str] = set()
 
 
 def optuna_log_filter(rec: logging.LogRecord) -> bool:
-    """Optuna logs a trial failed by Ctrl-C with its traceback: keep the one line. A trial that
+    """Optuna logs a trial failed by Ctrl-C, or by its proxy task (:class:`TrialFailed`, whose
+    reason the line carries), with its traceback and a second line: keep the one line. A trial that
     gave its budget ticket back (:class:`ClaimLost`) is not a failure: neither of the two lines
     Optuna logs for it is kept."""
     trial = " ".join(str(rec.msg).split()[:2])
@@ -178,8 +181,13 @@ def optuna_log_filter(rec: logging.LogRecord) -> bool:
     if trial in _GAVE_BACK and "failed with value" in str(rec.msg):
         _GAVE_BACK.discard(trial)
         return False
-    if rec.exc_info and rec.exc_info[0] is KeyboardInterrupt:
-        rec.exc_info, rec.exc_text = None, None
+    if rec.exc_info and rec.exc_info[0] in (KeyboardInterrupt, TrialFailed):
+        rec.exc_info, rec.exc_text = None, None  # the reason is in the line (and the trial)
+    if trial in _FAILED and "failed with value" in str(rec.msg):
+        _FAILED.discard(trial)
+        return False
+    if rec.exc_info is None and "because of the following error: TrialFailed" in str(rec.msg):
+        _FAILED.add(trial)
     return True
 
 
