@@ -222,6 +222,8 @@ def make_storage(url: str, *, heartbeat: bool = True, create: bool = True):
                   "heartbeat_stale_trial_callback": retry}  # fmt: skip
     if url.startswith("sqlite:///"):
         path = Path(url[len("sqlite:///") :])
+        if not create and not _writable(path):
+            return _read_only_sqlite(path, shown)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             _enable_wal(path)
@@ -250,6 +252,39 @@ def require_existing(url: str) -> None:
             raise SweepError(f"no storage at {mask_url(url)} (nothing was created); "
                              "'sweep launch FILE' creates one; or name another with "
                              "--storage")  # fmt: skip
+
+
+def _writable(path: Path) -> bool:
+    """Whether a SQLite file and its directory (its -wal and -shm files) can be written: not on
+    a read-only filesystem, nor a file or directory without write permission."""
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+
+
+def _read_only_sqlite(path: Path, shown: str):
+    """A SQLite study file that cannot be written (a read-only filesystem, an archive), opened
+    as an immutable snapshot so the read-only commands can read it: no WAL, no heartbeat, no
+    lock, nothing written (SQLite's ``immutable=1``)."""
+    import sqlite3
+    from urllib.parse import quote
+
+    import optuna
+
+    wal = path.with_name(path.name + "-wal")
+    if wal.is_file() and wal.stat().st_size > 0:  # writes an immutable reader would not see
+        raise SweepError(f"storage {shown} is read-only and its {wal.name} holds writes not yet "
+                         "in the database; copy the .db and its -wal and -shm files to a "
+                         "writable place and read that copy")  # fmt: skip
+    uri = f"file:{quote(str(path))}?immutable=1"
+
+    def connect():
+        return sqlite3.connect(uri, uri=True, check_same_thread=False)
+
+    try:
+        return optuna.storages.RDBStorage("sqlite://", engine_kwargs={"creator": connect})
+    except Exception as e:
+        first = (str(e).strip().splitlines() or [""])[0]
+        raise SweepError(f"storage {shown} (read-only): cannot open: {type(e).__name__}: "
+                         f"{first}") from None  # fmt: skip
 
 
 def _enable_wal(path: Path) -> None:

@@ -186,3 +186,49 @@ def test_one_rule_for_study_names_wherever_they_enter(tmp_path, name):
     res = sweep("validate", str(space), cwd=tmp_path)
     assert res.returncode == 2 and "tiny.yaml:1: study:" in res.stderr, res.stderr
     assert not (tmp_path.parent / "escaped").exists() and not (tmp_path / "runs").exists()
+
+
+# ------------------------------------------------------------------------- read-only filesystems
+def _read_only_mount(src: Path, dst: Path) -> bool:
+    """Bind-mount ``src`` read-only at ``dst`` (a real read-only filesystem); False when this
+    machine does not allow it (not root, no mount namespace rights)."""
+    dst.mkdir()
+    ok = subprocess.run(["mount", "--bind", str(src), str(dst)], capture_output=True).returncode
+    if ok != 0:
+        return False
+    if subprocess.run(["mount", "-o", "remount,bind,ro", str(dst)],
+                      capture_output=True).returncode != 0:  # fmt: skip
+        subprocess.run(["umount", str(dst)], capture_output=True)
+        return False
+    return True
+
+
+@pytest.mark.parametrize("name", ["x.db", "x.log"])
+def test_a_study_on_a_read_only_filesystem_can_be_read(tmp_path, name):
+    src = tmp_path / "src"
+    src.mkdir()
+    url = str(src / name)
+    code = ("import optuna; from sweep.storage import make_storage; "
+            f"s = optuna.create_study(study_name='ro', storage=make_storage({url!r})); "
+            "s.optimize(lambda t: t.suggest_float('x', 0, 1), n_trials=3)")  # fmt: skip
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)  # closed
+    before = sorted(p.name for p in src.iterdir())
+    ro = tmp_path / "ro"
+    if not _read_only_mount(src, ro):
+        pytest.skip("cannot bind-mount read-only here (needs root and mount rights)")
+    try:
+        url = str(ro / name)
+        out = tmp_path / "out"
+        status = sweep("status", "ro", "--storage", url, cwd=tmp_path)
+        assert status.returncode == 0, status.stderr
+        assert "complete 3" in status.stdout
+        export = sweep("export", "ro", "--storage", url, "-o", str(out), cwd=tmp_path)
+        assert export.returncode == 0, export.stderr
+        assert len(json.loads((out / "trials.json").read_text())) == 3
+        report = sweep("report", "ro", "--storage", url, "-o", str(out / "r.html"),
+                       "--no-dashboard", cwd=tmp_path)  # fmt: skip
+        assert report.returncode == 0, report.stderr
+        assert (out / "r.html").stat().st_size > 0
+    finally:
+        subprocess.run(["umount", str(ro)], capture_output=True)
+    assert sorted(p.name for p in src.iterdir()) == before  # nothing was written there
