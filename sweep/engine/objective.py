@@ -66,7 +66,7 @@ class Objective:
     def __call__(self, trial):
         self.lost = False
         try:
-            seeds, gen_over, rec_over = self._claim(trial)
+            seeds, rec_over = self._claim(trial)
         finally:
             self.release()
         timeout = self.timeout_s
@@ -74,7 +74,7 @@ class Objective:
             signal.signal(signal.SIGALRM, on_timeout)
             signal.setitimer(signal.ITIMER_REAL, timeout)
         try:
-            return self._evaluate(trial, gen_over, rec_over, seeds)
+            return self._evaluate(trial, rec_over, seeds)
         except TrialTimeout as e:
             trial.set_user_attr(record.ERROR_TYPE, "timeout")
             trial.set_user_attr(record.ERROR, str(e))
@@ -86,7 +86,7 @@ class Objective:
             if timeout:
                 signal.setitimer(signal.ITIMER_REAL, 0)
 
-    def _claim(self, trial) -> tuple[list[int], dict, dict]:
+    def _claim(self, trial) -> tuple[list[int], dict]:
         """Name the worker, draw the values, store them and the configuration key, and pick
         the seeds: a fixed trial's own, else those of its replicate (claimed under the lock)."""
         from sweep.space import suggest
@@ -97,7 +97,7 @@ class Objective:
         fixed = trial.user_attrs.get(record.FIXED) or {}
         for key, value in fixed.get("attrs", {}).items():
             trial.set_user_attr(key, value)  # e.g. calibration:level, also on retries
-        gen_over, rec_over, resolved = suggest(trial, spec, profile=self.profile)
+        _, rec_over, resolved = suggest(trial, spec, profile=self.profile)
         # (claimed once the values are drawn, as before, so that a kill in between leaves an
         # orphan whose retry keeps them; a trial that loses runs and records none of them)
         self._claim_ticket(trial)
@@ -107,11 +107,11 @@ class Objective:
         if not (fixed and record.CONFIG_KEY in trial.user_attrs):  # a cell keeps its own key
             trial.set_user_attr(record.CONFIG_KEY, config)
         if fixed:
-            return [int(s) for s in fixed.get("seeds") or spec.seeds], gen_over, rec_over
+            return [int(s) for s in fixed.get("seeds") or spec.seeds], rec_over
         prefer = trial.user_attrs.get(record.REPLICATE)  # a retry keeps its replicate if free
         k = claim_replicate(trial.study, trial.number, config, prefer)
         trial.set_user_attr(record.REPLICATE, k)
-        return replicate_seeds(spec.seeds, k), gen_over, rec_over
+        return replicate_seeds(spec.seeds, k), rec_over
 
     def _claim_ticket(self, trial) -> None:
         """Hold a ticket of the search budget, or give it back: :class:`ClaimLost` (the trial
@@ -127,7 +127,7 @@ class Objective:
         raise ClaimLost(f"trial {trial.number}: the search budget of {self.budget} is held by "
                         "other trials; ticket given back")  # fmt: skip
 
-    def _evaluate(self, trial, gen_over, rec_over, seeds):
+    def _evaluate(self, trial, rec_over, seeds):
         import numpy as np
         import optuna
 
