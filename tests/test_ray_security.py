@@ -94,7 +94,10 @@ def listening(root):
     for pid in _descendants(root):
         try:
             fds = os.listdir(f"/proc/{pid}/fd")
-            cmd = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode()
+            argv = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
+            # the program's own name first: a long install path must not hide it
+            cmd = " ".join([os.path.basename(argv[0].decode())]
+                           + [a.decode() for a in argv[1:]])
         except OSError:
             continue
         for fd in fds:
