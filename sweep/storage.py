@@ -16,10 +16,13 @@ SQLAlchemy lazily.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
+import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -192,7 +195,10 @@ def make_storage(url: str, *, heartbeat: bool = True, create: bool = True):
     have no heartbeat (a resume must fail stale RUNNING trials itself), and a journal record cut
     by a kill or a full disk is repaired before the file is opened (:mod:`sweep.journal`).
     Without ``create`` (the commands that only read a study), a storage file that does not exist
-    is an error and nothing is created.
+    is an error and nothing is created. Processes opening one new database at once (a
+    launcher's workers, two launchers) all succeed: on PostgreSQL the tables are created under
+    an advisory lock (:func:`_create_serialized`), and an open that lost the race to create
+    them (SQLite, or a process that takes no lock) is retried.
     """
     import optuna
 
@@ -232,16 +238,117 @@ def make_storage(url: str, *, heartbeat: bool = True, create: bool = True):
         engine_kwargs: dict[str, Any] = {"connect_args": {"timeout": 60}}
     else:
         engine_kwargs = {"pool_pre_ping": True}
-    try:
+
+    def open_rdb():
         with warnings.catch_warnings():  # heartbeat arguments are "experimental" in Optuna 5.0
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+
+    try:
+        for attempt in range(CREATE_RACE_RETRIES + 1):
+            try:
+                if url.startswith("postgresql"):
+                    return _create_serialized(url, shown, open_rdb)
+                return open_rdb()
+            except Exception as e:
+                if attempt == CREATE_RACE_RETRIES or not _is_creation_race(e):
+                    raise
+                # another process created the tables at the same moment (a SQLite file opened
+                # at once outside the launcher's pop lock; a process that takes no lock:
+                # plain Optuna, optuna-dashboard, an older sweep): they exist now or soon
+                time.sleep((0.1 + 0.2 * _jitter()) * 2**attempt)
+        raise AssertionError("unreachable")
+    except SweepError:
+        raise
     except Exception as e:  # driver missing, unreachable server, bad credentials, ...
         first = (str(e).strip().splitlines() or [""])[0]
         msg = mask_url(first).replace(url, shown)
         if isinstance(e, ImportError):
             msg = "the database driver is missing (PostgreSQL: pip install 'psycopg[binary]')"
         raise SweepError(f"storage {shown}: cannot open: {type(e).__name__}: {msg}") from None
+
+
+#: how many times opening a storage is retried after it lost a race to create the tables
+CREATE_RACE_RETRIES = 3
+#: the PostgreSQL advisory lock (one per database) that serializes the creation of Optuna's
+#: tables by sweep processes: "sweep" in ASCII, a key no other application is likely to use
+PG_CREATE_LOCK_KEY = 0x7377656570
+#: how long a process waits for another one to finish creating the tables
+PG_CREATE_LOCK_TIMEOUT_S = 120
+
+
+def _create_serialized(url: str, shown: str, open_rdb: Callable[[], Any]) -> Any:
+    """``open_rdb()`` (an Optuna ``RDBStorage`` on PostgreSQL) such that processes opening one
+    fresh database at once do not race to create its tables.
+
+    ``RDBStorage`` creates its tables when it is constructed: ``metadata.create_all`` looks for
+    each enum type and table and then creates the missing ones in one transaction, then it
+    inserts the ``version_info`` row and stamps ``alembic_version``. Two processes that both
+    look before either commits both create: one fails (``UniqueViolation`` on ``pg_type``,
+    ``relation "studies" already exists``, a duplicate ``version_info`` key). Here a database
+    whose schema is complete (``alembic_version`` has its row, written last) is opened at
+    once; otherwise the construction runs under a session advisory lock on a connection of its
+    own, so the first process creates everything and the others find it done.
+    """
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as con:
+            if not _pg_schema_complete(con):
+                con.execute(sa.text(f"SET lock_timeout = '{PG_CREATE_LOCK_TIMEOUT_S}s'"))
+                try:
+                    con.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": PG_CREATE_LOCK_KEY})
+                except sa.exc.OperationalError as e:
+                    if getattr(e.orig, "sqlstate", None) != "55P03":  # lock_not_available
+                        raise
+                    raise SweepError(f"storage {shown}: waited {PG_CREATE_LOCK_TIMEOUT_S} s for "
+                                     "another process to create the study tables (PostgreSQL "
+                                     f"advisory lock {PG_CREATE_LOCK_KEY}); see pg_locks on the "
+                                     "server for the session that holds it") from None  # fmt: skip
+                try:
+                    return open_rdb()
+                finally:  # a broken connection cannot unlock: closing it releases the lock
+                    with contextlib.suppress(Exception):
+                        unlock = sa.text("SELECT pg_advisory_unlock(:k)")
+                        con.execute(unlock, {"k": PG_CREATE_LOCK_KEY})
+        return open_rdb()  # the tables are there: nothing to create, no lock
+    finally:
+        engine.dispose()
+
+
+def _pg_schema_complete(con: Any) -> bool:
+    """Whether Optuna's tables exist in ``con``'s schema (``search_path``), stamped by alembic."""
+    import sqlalchemy as sa
+
+    if con.execute(sa.text("SELECT to_regclass('alembic_version')")).scalar() is None:
+        return False
+    return con.execute(sa.text("SELECT 1 FROM alembic_version LIMIT 1")).first() is not None
+
+
+def _is_creation_race(e: BaseException) -> bool:
+    """Whether ``e`` is what creating Optuna's tables beside another process raises: an
+    object that already exists, a unique key (``pg_type``, ``version_info``) already taken."""
+    seen: set[int] = set()
+    cause: BaseException | None = e
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        names = {c.__name__ for c in type(cause).__mro__}
+        text = str(cause).lower()
+        if names & {"UniqueViolation", "DuplicateTable", "DuplicateObject"}:
+            return True
+        if names & {"IntegrityError", "ProgrammingError", "OperationalError"} and (
+            "already exists" in text or "duplicate key" in text or "unique constraint" in text
+        ):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
+def _jitter() -> float:
+    """A fraction in [0, 1) that differs between processes (from the pid and the clock), so
+    that processes retrying together do not retry in step; no global random generator."""
+    return ((os.getpid() * 2654435761 + time.monotonic_ns()) % 1000) / 1000
 
 
 def require_existing(url: str) -> None:
@@ -292,13 +399,22 @@ def _enable_wal(path: Path) -> None:
 
     if _on_network_fs(path):
         return  # WAL needs shared memory that network filesystems do not provide
-    con = sqlite3.connect(str(path), timeout=60)
-    try:
-        mode = con.execute("PRAGMA journal_mode").fetchone()[0]
-        if str(mode).lower() != "wal":
-            con.execute("PRAGMA journal_mode=WAL")
-    finally:
-        con.close()
+    deadline = time.monotonic() + 60
+    while True:
+        con = sqlite3.connect(str(path), timeout=60)
+        try:
+            mode = con.execute("PRAGMA journal_mode").fetchone()[0]
+            if str(mode).lower() != "wal":
+                con.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            # processes switching a new file to WAL at once: "database is locked" at once,
+            # without the busy timeout's wait
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+        finally:
+            con.close()
+        time.sleep(0.05 + 0.1 * _jitter())
 
 
 def _on_network_fs(path: Path) -> bool:
