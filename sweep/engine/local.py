@@ -96,7 +96,12 @@ def die_with_parent() -> None:
             pass
 
 
-def _worker(plan: Plan, index: int, tickets, parent: int, budget: int) -> None:
+#: a worker's exit status when its storage failed under it (a full disk, a damaged file): the
+#: launcher replaces no worker, lets the others finish their trials, and says why in one line
+STORAGE_FAILED = 75
+
+
+def _worker(plan: Plan, index: int, tickets, parent: int, budget: int, failures) -> None:
     """One worker process: take a ticket, run one trial, until tickets run out or a stop.
 
     Ctrl-C (SIGINT to the process group), SIGTERM (``kill``, ``timeout``, a batch scheduler) and
@@ -111,6 +116,13 @@ def _worker(plan: Plan, index: int, tickets, parent: int, budget: int) -> None:
         _worker_loop(plan, index, tickets, parent, interrupt, budget)
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as e:
+        from sweep.storage import describe_failure
+
+        if (why := describe_failure(e)) is None:
+            raise  # not the storage: a bug shows its traceback
+        failures.put(why)  # the launcher says it, once (no traceback, no Optuna warning)
+        sys.exit(STORAGE_FAILED)
     if interrupt.requested:
         sys.exit(130)
 
@@ -174,7 +186,11 @@ def optuna_log_filter(rec: logging.LogRecord) -> bool:
     reason the line carries), with its traceback and a second line: keep the one line. A trial that
     gave its budget ticket back (:class:`ClaimLost`) is not a failure: neither of the two lines
     Optuna logs for it is kept."""
+    from sweep.storage import describe_failure
+
     trial = " ".join(str(rec.msg).split()[:2])
+    if rec.exc_info and rec.exc_info[1] is not None and describe_failure(rec.exc_info[1]):
+        return False  # the storage failed (a full disk): the worker stops, the launcher says it
     if rec.exc_info and rec.exc_info[0] is ClaimLost:
         _GAVE_BACK.add(trial)
         return False
@@ -202,15 +218,17 @@ def worker_device(device: str, index: int) -> str:
 
 def run_workers(plan, study, remaining, n_workers, spec, progress, budget, max_failed) -> None:
     ctx = get_context("spawn")
-    tickets = ctx.Queue()
+    tickets, failures = ctx.Queue(), ctx.Queue()
     for _ in range(remaining):
         tickets.put(1)
     parent = os.getpid()
     procs = {}
     claims = claim_budget(study, plan, budget)
+    failed: str | None = None  # the storage failed under a worker: why, in one line
 
     def start(i: int) -> None:
-        p = ctx.Process(target=_worker, args=(plan, i, tickets, parent, claims), daemon=False)
+        p = ctx.Process(target=_worker, args=(plan, i, tickets, parent, claims, failures),
+                        daemon=False)  # fmt: skip
         p.start()
         procs[i] = p
 
@@ -228,10 +246,17 @@ def run_workers(plan, study, remaining, n_workers, spec, progress, budget, max_f
                     if p.is_alive():
                         continue
                     del procs[i]
-                    if p.exitcode != 0:  # died mid-trial: fail + retry its trial, replace it
+                    if p.exitcode == STORAGE_FAILED or failed:
+                        # the storage failed (a full disk): no replacement, no more trials;
+                        # running ones finish if they can, resume completes the rest
+                        failed = failed or _first(failures, "the study's storage failed")
+                        _drain(tickets)
+                    elif p.exitcode != 0:  # died mid-trial: fail + retry its trial, replace it
                         fail_orphans(study)
                         tickets.put(1)
                         start(i)
+                if failed:
+                    continue  # (reading the storage for the bar may fail too)
                 bar.update()
                 if counts(study)["FAIL"] >= max_failed + retried(study):
                     # too many failures: let them drain
@@ -247,3 +272,22 @@ def run_workers(plan, study, remaining, n_workers, spec, progress, budget, max_f
         for p in procs.values():
             p.join(max(0.0, deadline - time.monotonic()))
         raise
+    if failed:
+        from sweep.errors import SweepError
+
+        raise SweepError(failed.replace("'sweep resume STUDY'", f"'sweep resume {plan.study}'"))
+
+
+def _first(q, default: str) -> str:
+    """The first message a worker put on ``q`` (``default`` if none arrives in 5 s)."""
+    try:
+        return str(q.get(timeout=5))
+    except queue.Empty:
+        return default
+
+
+def _drain(q) -> None:
+    """Take every ticket left: the workers stop after their current trial."""
+    with contextlib.suppress(queue.Empty):
+        while True:
+            q.get_nowait()
