@@ -58,8 +58,12 @@ class TrialResult:
 
 
 #: a trial's progress callback: ``report(name, step, value)``; raising :class:`Pruned` (or
-#: optuna's TrialPruned) in it stops the trial as ``pruned``
+#: optuna's TrialPruned) in it stops the trial as ``pruned``. Besides metrics (``pretrain_loss``
+#: at each epoch), a task may announce its phases: ``report("phase/<name>", step, total)`` when
+#: it enters step ``step`` of ``total`` of phase ``<name>`` (PHASE_PREFIX), which a callback may
+#: ignore; they are never pruned on.
 Report = Callable[[str, int, float], None]
+PHASE_PREFIX = "phase/"
 
 
 @runtime_checkable

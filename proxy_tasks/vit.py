@@ -48,6 +48,7 @@ from proxy_tasks.recipe import as_dict, make_recipe
 from proxy_tasks.spec import (
     COMPLETE,
     FAILED,
+    PHASE_PREFIX,
     PRUNED,
     Diverged,
     Report,
@@ -110,7 +111,12 @@ class ViTProxy:
         seeds = Seeds(spec.train_seed)
         timings: dict[str, float] = {}
 
+        def phase(name: str, step: int, total: int) -> None:
+            if report is not None:
+                report(f"{PHASE_PREFIX}{name}", step, float(total))
+
         # 1. generate -----------------------------------------------------------------
+        phase("generate", 0, 0)
         t0 = time.perf_counter()
         ds = Dataset(DatasetSpec(spec.generator, classes=r.classes, instances=r.instances,
                                  image_size=r.img_size, seed=spec.data_seed,
@@ -131,6 +137,7 @@ class ViTProxy:
         def fresh_block(epoch: int, buf: torch.Tensor = x_syn) -> torch.Tensor:
             return ds.tensors(device, epoch=epoch, out=buf)[0]
 
+        phase("pretrain", 0, r.pretrain_epochs)
         t0 = time.perf_counter()
         with scoped_torch_seed(seeds.key32("init"), device):
             model = create_vit(r, r.classes).to(device)
@@ -157,7 +164,8 @@ class ViTProxy:
         t0 = time.perf_counter()
         scratch_s = 0.0
         finetune_compiled: list[bool] = []
-        for name in r.downstreams:
+        for i, name in enumerate(r.downstreams):
+            phase("evaluate", i + 1, len(r.downstreams))
             d = load_downstream(
                 name, image_size=r.img_size, in_chans=r.in_chans, root=spec.roots.get(name),
                 seed=r.downstream_seed, max_train=r.downstream_train or None,

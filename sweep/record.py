@@ -110,6 +110,11 @@ DATASET_FINGERPRINT = "dataset_fingerprint"
 SEEDS = "seeds"
 DEVICE = "device"
 TIME_TOTAL = "time_total_s"
+#: what a RUNNING trial is doing, written by its worker at most every PROGRESS_EVERY_S seconds
+#: and at each change of phase: ``{"seed": i, "seeds": n, "phase": "pretrain", "step": 12,
+#: "of": 20}`` (seed i of n, epoch 12 of 20); None once the trial has run
+PROGRESS = "sweep:progress"
+PROGRESS_EVERY_S = 2.0
 #: ``{"<seed>": {"<metric>": value}}``: the objective metrics and ``scratch_headline`` of each
 #: replicate seed (a trial's ``headline`` is their mean): what paired comparisons read
 PER_SEED = "sweep:per_seed"
@@ -463,3 +468,15 @@ def records(study: Any, *, states: tuple | None = None) -> list[TrialRecord]:
     kw = {"states": states} if states is not None else {}
     return [TrialRecord.from_trial(t, sweep_study=sweep_study)
             for t in study.get_trials(deepcopy=False, **kw) if not claim_lost(t)]  # fmt: skip
+
+
+def progress_text(p: Any) -> str:
+    """``pretrain 12/20, seed 2/3``: a RUNNING trial's :data:`PROGRESS` in words ('' if none)."""
+    if not isinstance(p, dict) or not p.get("phase"):
+        return ""
+    text = str(p["phase"])
+    if p.get("of"):
+        text += f" {p.get('step', 0)}/{p['of']}"
+    if (p.get("seeds") or 1) > 1:
+        text += f", seed {int(p.get('seed', 0)) + 1}/{p['seeds']}"
+    return text

@@ -89,7 +89,13 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
 
 
 def _printer(seed: int):
+    from proxy_tasks.spec import PHASE_PREFIX
+
     def report(name: str, step: int, value: float) -> None:
+        if name.startswith(PHASE_PREFIX):  # a phase starts: said once, not per step
+            if step <= 1:
+                print(f"seed {seed}: {name[len(PHASE_PREFIX) :]}", file=sys.stderr, flush=True)
+            return
         print(f"seed {seed} {name} epoch {step}: {value:.4f}", file=sys.stderr, flush=True)
 
     return report

@@ -50,7 +50,15 @@ def test_cpu_preset_trial_end_to_end(tmp_path):
     assert [c[1] for c in calls if c[0] == "pretrain_loss"] == list(
         range(1, r.pretrain_epochs + 1)
     )
-    assert all(c[2] == c[2] and c[2] > 0 for c in calls)  # finite, positive losses
+    losses = [c for c in calls if not c[0].startswith("phase/")]
+    assert all(c[2] == c[2] and c[2] > 0 for c in losses)  # finite, positive losses
+    # Its phases, announced as they start (what the launcher's bar and `sweep status` show).
+    phases = [(c[0], c[1], c[2]) for c in calls if c[0].startswith("phase/")]
+    assert phases == [("phase/generate", 0, 0.0), ("phase/pretrain", 0, r.pretrain_epochs),
+                      *[("phase/evaluate", i + 1, len(r.downstreams))
+                        for i in range(len(r.downstreams))]]  # fmt: skip
+    first = [c[0] for c in calls].index
+    assert first("phase/pretrain") < first("pretrain_loss") < first("phase/evaluate")
     for key in ("generate_s", "pretrain_s", "evaluate_s", "total_s"):
         assert m[f"time_{key}"] >= 0
     assert result.info["dataset"]["classes"] == r.classes

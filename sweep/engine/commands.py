@@ -47,9 +47,10 @@ def status(name: str, storage: str | None) -> dict[str, Any]:
     now = datetime.datetime.now()
     running = [{"number": t.number, "worker": t.user_attrs.get(record.WORKER),
                 "age_s": (now - t.datetime_start).total_seconds() if t.datetime_start else None,
-                "stale": worker_gone(t.user_attrs.get(record.WORKER))}
+                "stale": worker_gone(t.user_attrs.get(record.WORKER)),
+                "progress": t.user_attrs.get(record.PROGRESS)}
                for t in trials if t.state.name == "RUNNING"]  # fmt: skip
-    arms = Counter(record.arm_of(t.user_attrs) for t in trials)
+    arms = Counter(record.arm_of(t.user_attrs) for t in trials if not record.claim_lost(t))
     planned = study.user_attrs.get(record.STUDY_BUDGET) or {}
     budget = {"trials": planned.get("trials"), "used": record.used_search_budget(trials),
               "confirm": arms.get(record.ARM_CONFIRM, 0)}  # fmt: skip
@@ -141,8 +142,9 @@ def status_lines(st: dict[str, Any]) -> list[str]:
                 f"(a killed launcher); 'sweep resume {st['study']}' fails and retries it"
             )
         else:
+            doing = record.progress_text(r.get("progress"))
             lines.append(f"running: trial {r['number']} for {duration_text(r['age_s'])} on "
-                         f"{r['worker']}")  # fmt: skip
+                         f"{r['worker']}" + (f" ({doing})" if doing else ""))  # fmt: skip
     lines.append(f"storage: {st['storage']}")
     lines.append(f"answer: {st['answer_line']}")
     return lines

@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import time
 from typing import Any
 
 from sweep import record
@@ -38,6 +39,43 @@ class TrialFailed(Exception):
 class ClaimLost(Exception):
     """The trial found every ticket of the search budget held by other trials (or its arm or
     cell already taken): it gives its ticket back (FAIL, ``sweep:claim_lost``) without running."""
+
+
+class Shown:
+    """What a running trial is doing, kept in its ``sweep:progress`` attribute for the
+    launcher's bar and ``sweep status`` (:data:`sweep.record.PROGRESS`): written at each change
+    of phase and otherwise at most every :data:`sweep.record.PROGRESS_EVERY_S` seconds, so a fast
+    epoch does not become a storage write."""
+
+    def __init__(self, trial, seeds: int, interrupt) -> None:
+        self.trial, self.seeds, self.interrupt = trial, seeds, interrupt
+        self.phase, self.of, self.seed = "", 0, -1
+        self.last = float("-inf")
+
+    def __call__(self, seed: int, name: str, step: int, value: float) -> None:
+        from proxy_tasks.spec import PHASE_PREFIX
+
+        if name.startswith(PHASE_PREFIX):
+            phase, of = name[len(PHASE_PREFIX) :], int(value)
+        elif name == "pretrain_loss":
+            phase, of = "pretrain", self.of if self.phase == "pretrain" else 0
+        else:
+            return
+        changed = (phase, seed) != (self.phase, self.seed)
+        self.phase, self.of, self.seed = phase, of, seed
+        now = time.monotonic()
+        if changed or now - self.last >= record.PROGRESS_EVERY_S:
+            self.last = now
+            self.write({"seed": seed, "seeds": self.seeds, "phase": phase, "step": step,
+                        "of": of})  # fmt: skip
+
+    def write(self, value) -> None:
+        with self.interrupt.deferred():
+            self.trial.set_user_attr(record.PROGRESS, value)
+
+    def done(self) -> None:
+        if self.seed >= 0:
+            self.write(None)
 
 
 class Objective:
@@ -143,9 +181,11 @@ class Objective:
         single = len(spec.objectives) == 1 and not fixed
         sign = 1.0 if spec.objectives[0][1] == "maximize" else -1.0
         runs = []
+        shown = Shown(trial, len(seeds), self.interrupt)
         for r, seed in enumerate(seeds):
 
             def report(name: str, step: int, value: float, r=r) -> None:
+                shown(r, name, step, value)
                 if single and name == "pretrain_loss":
                     # Intermediate value: the pre-training loss, signed like the objective.
                     with self.interrupt.deferred():
@@ -177,6 +217,7 @@ class Objective:
                     metrics[f"{key}_std"] = float(np.std(vals, ddof=1))
         for key, value in metrics.items():
             trial.set_user_attr(key, value)
+        shown.done()
         kept = (*spec.metric_names, *PER_SEED_METRICS)
         trial.set_user_attr(record.PER_SEED, {
             str(seed): {m: float(r.metrics[m]) for m in kept if is_real(r.metrics.get(m))}

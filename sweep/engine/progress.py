@@ -1,9 +1,10 @@
 """The launcher's progress: trials done, pruned, failed, running, the best so far, and an ETA.
 
-On a terminal a live bar (rich) redraws itself in place; when stdout is a file or a pipe (a
-log, ``nohup``, a batch scheduler, CI) there is no bar and no carriage return, only one plain
-line when the run starts and one each time a trial finishes, with the elapsed time and the
-estimated time left:
+On a terminal a live bar (rich) redraws itself in place, with what each running trial is
+doing (its phase and epoch, ``#12 pretrain 5/20``) and rich's time estimate; when stdout is a
+file or a pipe (a log, ``nohup``, a batch scheduler, CI) there is no bar and no carriage return,
+only one plain line when the run starts and one each time a trial finishes, with the elapsed
+time and the estimated time left:
 
     sweep: freq: 3/16 trials (complete 2, pruned 0, failed 1, running 2) best #0 headline=61.2;
     0:02:10 elapsed, about 0:07:03 left   (one line)
@@ -41,6 +42,19 @@ def eta(elapsed: float, finished: int, left: int) -> float | None:
     if finished <= 0:
         return None
     return elapsed / finished * max(0, left)
+
+
+def running_text(study, shown: int = 3) -> str:
+    """``#12 pretrain 5/20; #13 evaluate 1/2``: what the running trials are doing (their
+    :data:`sweep.record.PROGRESS`), the first ``shown`` of them."""
+    from optuna.trial import TrialState
+
+    parts = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if text := record.progress_text(t.user_attrs.get(record.PROGRESS)):
+            parts.append(f"#{t.number} {text}")
+    more = f" (+{len(parts) - shown} more)" if len(parts) > shown else ""
+    return "; ".join(parts[:shown]) + more
 
 
 def is_terminal(stream: TextIO) -> bool:
@@ -110,6 +124,8 @@ class Progress:
         if self.live:
             info = (f"complete {c['COMPLETE']} pruned {c['PRUNED']} failed {c['FAIL']} "
                     f"running {c['RUNNING']}" + (f" | best {best}" if best else ""))  # fmt: skip
+            if doing := running_text(self.study):
+                info += f" | {doing}"
             self.p.update(self.task, completed=done, info=info)
             return
         key = (done, c["COMPLETE"], c["PRUNED"], c["FAIL"])
