@@ -395,6 +395,12 @@ def _run_pool(spec, todo, out, workers, chunk, advance) -> None:
             raise
 
 
+def bar_label(ds: Dataset) -> str:
+    """``visualatom: 16 classes x 16 images, 64 px``: the bar's label, which says what each
+    number counts (``visualatom 16x16`` read as an image size)."""
+    return f"{ds.generator.name}: {ds.classes} classes x {ds.instances} images, {ds.image_size} px"
+
+
 class _progress:
     """A rich progress bar over images (a no-op when disabled)."""
 
@@ -420,9 +426,7 @@ class _progress:
             TimeRemainingColumn(), transient=False,
         )  # fmt: skip
         self._p.__enter__()
-        desc = (f"{self.ds.generator.name}: {self.ds.classes} classes x {self.ds.instances} "
-                f"images, {self.ds.image_size} px")  # fmt: skip
-        task = self._p.add_task(desc, total=self.total, completed=self.completed)
+        task = self._p.add_task(bar_label(self.ds), total=self.total, completed=self.completed)
         return lambda n: self._p.advance(task, n)
 
     def __exit__(self, *exc):

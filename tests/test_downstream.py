@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import time
 from pathlib import Path
 
 import cv2
@@ -144,7 +143,7 @@ def test_textures_use_only_files_inside_the_scikit_image_wheel():
     assert "skimage" in data_dir.parts and data_dir.name == "data"
 
 
-def test_offline_datasets_load_fast_without_network(monkeypatch):
+def test_offline_datasets_load_without_network(monkeypatch):
     clear_cache()
     dsm._texture_images.cache_clear()
 
@@ -153,13 +152,10 @@ def test_offline_datasets_load_fast_without_network(monkeypatch):
 
     monkeypatch.setattr(socket.socket, "connect", no_network)
     monkeypatch.setattr(socket, "create_connection", no_network)
+    # (no wall-time bound: a loaded CI machine made such bounds fail, issue 14 item 20)
     for name in OFFLINE:
-        start = time.perf_counter()
         ds = load_downstream(name, image_size=32, in_chans=3)
-        elapsed = time.perf_counter() - start
         assert len(ds.x_train) == COUNTS[name][1]
-        if name != "digits":  # digits pays scikit-learn's import on a cold process
-            assert elapsed < 2.0, (name, elapsed)
 
 
 # ----------------------------------------------------------------------------- determinism

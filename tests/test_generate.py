@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from sweep.dataset import Dataset, DatasetSpec
-from sweep.generate import generate
+from sweep.generate import bar_label, generate
 
 CLASSES, INSTANCES, SIZE, SEED = 3, 4, 32, 7
 OVERRIDES = {"freq1": [0, 3], "orbits": [1, 50]}
@@ -442,3 +442,9 @@ def test_generate_from_needs_an_existing_storage(tmp_path, run_sweep):
     proc = run_sweep("generate", "--storage", "x.db", "-o", "bad", cwd=tmp_path)
     assert proc.returncode == 2 and "--storage: only with --from STUDY:TRIAL" in proc.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_bar_label_says_what_its_numbers_count():
+    # Issue 14, item 19: `visualatom 16x16` read as an image size; it was classes x instances.
+    ds = Dataset(DatasetSpec("visualatom", classes=16, instances=4, image_size=32, seed=0))
+    assert bar_label(ds) == "visualatom: 16 classes x 4 images, 32 px"
