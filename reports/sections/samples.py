@@ -1,4 +1,5 @@
-"""Section "Samples": thumbnails of the best, the worst and a spread of trials' datasets.
+"""Section "Samples": thumbnails of the best, the worst and a spread of trials' datasets; in a
+study of families, of each family's best trial, one row per family.
 
 Imports: :mod:`reports.samples` (its constants) and :mod:`reports.sections.base`.
 """
@@ -7,17 +8,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from reports.samples import THUMB_CLASSES
+from reports.samples import FAMILY_TRIES, THUMB_CLASSES
 from reports.sections.base import Page, Section
+
+#: the title of a study of families (the searched parameter picks the generator)
+FAMILY_TITLE = "Samples of each family, side by side (its best trial)"
 
 
 def context(page: Page) -> dict[str, Any]:
     sm = page.data["samples"]
-    return {
+    out = {
         "sm": sm,
         "metric": page.data["objectives"][0]["name"] if not sm["reason"] else None,
         "n_classes": THUMB_CLASSES,
+        "tries": FAMILY_TRIES,
     }
+    if sm.get("family"):
+        out["title"] = FAMILY_TITLE
+    return out
 
 
 SECTION = Section(
