@@ -118,10 +118,10 @@ def _postgres_base() -> str:
     return url
 
 
-@pytest.fixture
-def postgres_url():
-    """A PostgreSQL storage URL whose tables live in a fresh schema (``search_path``), dropped
-    afterwards: every test gets an empty database, whatever its study names."""
+@contextlib.contextmanager
+def _fresh_schemas(n: int):
+    """``n`` URLs on the suite's PostgreSQL whose tables live in fresh, empty schemas
+    (``search_path``), dropped afterwards."""
     import uuid
 
     import sqlalchemy as sa
@@ -129,11 +129,13 @@ def postgres_url():
     from sweep.storage import mask_url
 
     base = _postgres_base()
-    schema = f"sweep_t_{uuid.uuid4().hex[:12]}"
-    engine = sa.create_engine(base)
+    tag = uuid.uuid4().hex[:12]
+    schemas = [f"sweep_t_{tag}_{i}" for i in range(n)]
+    engine = sa.create_engine(base, poolclass=sa.pool.NullPool)
     try:
         with engine.begin() as con:
-            con.execute(sa.text(f"CREATE SCHEMA {schema}"))
+            for schema in schemas:
+                con.execute(sa.text(f"CREATE SCHEMA {schema}"))
     except Exception as e:
         engine.dispose()
         msg = f"PostgreSQL at {mask_url(base)} is unreachable: {type(e).__name__}"
@@ -141,11 +143,27 @@ def postgres_url():
             pytest.fail(msg)
         pytest.skip(msg)
     try:
-        yield f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
+        yield [f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{s}" for s in schemas]
     finally:
         with engine.begin() as con:
-            con.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            for schema in schemas:
+                con.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
         engine.dispose()
+
+
+@pytest.fixture
+def postgres_url():
+    """A PostgreSQL storage URL whose tables live in a fresh schema (``search_path``), dropped
+    afterwards: every test gets an empty database, whatever its study names."""
+    with _fresh_schemas(1) as urls:
+        yield urls[0]
+
+
+@pytest.fixture
+def postgres_schemas():
+    """``make(n)``: ``n`` fresh, empty PostgreSQL schemas as storage URLs, dropped afterwards."""
+    with contextlib.ExitStack() as stack:
+        yield lambda n: stack.enter_context(_fresh_schemas(n))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

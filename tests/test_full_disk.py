@@ -13,21 +13,11 @@ from pathlib import Path
 
 import optuna
 import pytest
+from spaces import ANALYTIC_SPACE
 
 from sweep import record
 from sweep.storage import make_storage
 
-SPACE = """\
-study: fd
-generator: {{name: visualatom}}
-search:
-  freq: {{type: int_range, low: 0, high: 20, min_width: 1, targets: [freq1, freq2]}}
-proxy: {{task: analytic, profile: cpu}}
-objectives: [{{headline: maximize}}]
-budget: {{trials: 2, workers: 2}}
-confirm: false
-storage: {storage}
-"""
 BUDGET = 40
 
 
@@ -71,7 +61,9 @@ def completed(url: str) -> dict[int, float]:
 def test_a_full_disk_is_one_line_and_resume_completes_the_study(tmp_path, small_disk, name):
     url = str(small_disk / name)
     space = tmp_path / "fd.yaml"
-    space.write_text(SPACE.format(storage=url))
+    space.write_text(
+        ANALYTIC_SPACE.format(study="fd", trials=2) + f"confirm: false\nstorage: {url}\n"
+    )
     first = sweep("launch", str(space), cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
     filler = fill(small_disk, leave=64 * 1024)

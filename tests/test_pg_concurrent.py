@@ -23,7 +23,6 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 import warnings
 from pathlib import Path
 
@@ -34,44 +33,10 @@ ROUNDS = 4
 DEADLINE_S = 120.0  # a hung child fails the test instead of hanging it
 
 
-def _schema_url(base: str, schema: str) -> str:
-    return f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
-
-
 @pytest.fixture
-def fresh_schemas():
+def fresh_schemas(postgres_schemas):
     """``ROUNDS`` empty schemas on the suite's PostgreSQL (dropped afterwards), as URLs."""
-    import sqlalchemy as sa
-
-    from sweep.storage import mask_url
-
-    base = os.environ.get("SWEEP_TEST_POSTGRES", "").strip()
-    if not base:
-        msg = ("SWEEP_TEST_POSTGRES is not set (postgresql+psycopg://user:pw@127.0.0.1:5432/db; "
-               ".ci/run starts a server and sets it)")  # fmt: skip
-        if os.environ.get("SWEEP_CI") == "1":
-            pytest.fail(f"SWEEP_CI=1 but {msg}")
-        pytest.skip(msg)
-    tag = uuid.uuid4().hex[:10]
-    schemas = [f"sweep_race_{tag}_{r}" for r in range(ROUNDS)]
-    engine = sa.create_engine(base, poolclass=sa.pool.NullPool)
-    try:
-        with engine.begin() as con:
-            for schema in schemas:
-                con.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    except Exception as e:
-        engine.dispose()
-        msg = f"PostgreSQL at {mask_url(base)} is unreachable: {type(e).__name__}"
-        if os.environ.get("SWEEP_CI") == "1":
-            pytest.fail(msg)
-        pytest.skip(msg)
-    try:
-        yield [_schema_url(base, s) for s in schemas]
-    finally:
-        with engine.begin() as con:
-            for schema in schemas:
-                con.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        engine.dispose()
+    return postgres_schemas(ROUNDS)
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])
