@@ -83,3 +83,36 @@ def test_a_full_disk_is_one_line_and_resume_completes_the_study(tmp_path, small_
     study = optuna.load_study(study_name="fd", storage=make_storage(url, heartbeat=False))
     assert record.used_search_budget(study.get_trials()) == BUDGET
     assert not [t for t in study.get_trials() if t.state.name in ("RUNNING", "WAITING")]
+
+
+def test_a_full_disk_in_an_optuna_thread_is_one_line_for_the_launcher(capfd):
+    # Seen in CI: the heartbeat thread's commit hit the full disk first, and Python printed its
+    # traceback (29 lines) before the worker's own write failed.
+    import queue
+    import sqlite3
+    import threading
+
+    from sweep.engine.local import storage_quiet_hook
+
+    failures: queue.Queue = queue.Queue()
+    old, threading.excepthook = threading.excepthook, threading.__excepthook__  # (not pytest's)
+    threading.excepthook = storage_quiet_hook(failures)
+    try:
+
+        def heartbeat():
+            try:
+                raise sqlite3.OperationalError("database or disk is full")
+            except sqlite3.OperationalError as e:
+                raise RuntimeError("An exception is raised during the commit.") from e
+
+        t = threading.Thread(target=heartbeat)
+        t.start()
+        t.join()
+        other = threading.Thread(target=lambda: 1 / 0)  # not the storage: printed as usual
+        other.start()
+        other.join()
+    finally:
+        threading.excepthook = old
+    err = capfd.readouterr().err
+    assert "disk is full" in failures.get_nowait() and failures.empty()
+    assert "OperationalError" not in err and "ZeroDivisionError" in err

@@ -27,6 +27,7 @@ import os
 import queue
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from multiprocessing import get_context
@@ -112,6 +113,7 @@ def _worker(plan: Plan, index: int, tickets, parent: int, budget: int, failures)
     interrupt = Interrupt()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, interrupt.handler)
+    threading.excepthook = storage_quiet_hook(failures)
     try:
         _worker_loop(plan, index, tickets, parent, interrupt, budget)
     except KeyboardInterrupt:
@@ -125,6 +127,25 @@ def _worker(plan: Plan, index: int, tickets, parent: int, budget: int, failures)
         sys.exit(STORAGE_FAILED)
     if interrupt.requested:
         sys.exit(130)
+
+
+def storage_quiet_hook(failures):
+    """A thread's exception hook for a worker: a storage failure in one of Optuna's threads
+    (the heartbeat's commit on a full disk) goes to the launcher as its one line, not as a
+    traceback (the next write of the worker's own thread fails too, and ends it); anything
+    else is printed as Python prints it."""
+    default = threading.excepthook
+
+    def hook(args) -> None:
+        from sweep.storage import describe_failure
+
+        why = describe_failure(args.exc_value) if args.exc_value is not None else None
+        if why is None:
+            default(args)
+            return
+        failures.put(why)
+
+    return hook
 
 
 def _worker_loop(plan: Plan, index: int, tickets, parent: int, interrupt: Interrupt,
