@@ -31,5 +31,6 @@ def vit_space_head(study: str = "{study}", *, question: str = "", pretrain: int 
         f"pretrain_epochs: {pretrain},\n"
         f"           batch_size: 32, finetune_epochs: {finetune}, finetune_batch: 64, "
         f"probe_epochs: {probe},\n"
-        "           downstream_train: 200, downstream_test: 100, headline: finetune}}\n"
+        "           downstream_train: 200, downstream_test: 100, headline: finetune, "
+        "downstreams: [digits]}}\n"
     )

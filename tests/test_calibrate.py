@@ -24,7 +24,8 @@ RECIPE = (
     "{classes: 8, instances: 16, img_size: 16, patch_size: 4, embed_dim: 16, depth: 1,"
     "\n           num_heads: 2, pretrain_epochs: 8,"
     "\n           batch_size: 32, finetune_epochs: 1, finetune_batch: 64, headline: linear,"
-    "\n           probe_epochs: 30, downstream_train: 200, downstream_test: 200, threads: 1}"
+    "\n           probe_epochs: 30, downstream_train: 200, downstream_test: 200, threads: 1,"
+    "\n           downstreams: [digits]}"
 )
 TINY = """\
 study: tinycal

@@ -16,6 +16,7 @@ from sweep.errors import SweepError
 
 # A tiny recipe: seconds per trial, still every stage of the real one.
 TINY = dict(classes=8, instances=16, img_size=16, patch_size=4, embed_dim=32, depth=1,
+            downstreams=("digits",),
             num_heads=2, pretrain_epochs=3,
             batch_size=32, finetune_epochs=2, finetune_batch=64, probe_epochs=20,
             downstream_train=300, downstream_test=200)  # fmt: skip
@@ -142,7 +143,10 @@ def _sweep(*args, cwd):
 
 
 def _tiny_sets():
-    return [x for k, v in TINY.items() for x in ("--set", f"recipe.{k}={v}")]
+    def yaml(v):
+        return f"[{','.join(v)}]" if isinstance(v, tuple) else v
+
+    return [x for k, v in TINY.items() for x in ("--set", f"recipe.{k}={yaml(v)}")]
 
 
 def test_sweep_trial_prints_metrics_json_and_replicate_summary(tmp_path):
@@ -162,7 +166,7 @@ def test_sweep_trial_prints_metrics_json_and_replicate_summary(tmp_path):
 
 def test_sweep_trial_failed_trial_exits_1_with_status(tmp_path):
     res = _sweep("trial", str(ROOT / "search_spaces" / "freq.yaml"), "--profile", "cpu",
-                 "--set", "recipe.downstreams=[cifar10]", *_tiny_sets(), cwd=tmp_path)  # fmt: skip
+                 *_tiny_sets(), "--set", "recipe.downstreams=[cifar10]", cwd=tmp_path)  # fmt: skip
     assert res.returncode == 1
     out = json.loads(res.stdout)
     assert out["status"] == "failed" and out["error_type"] == "data"

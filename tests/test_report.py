@@ -35,7 +35,8 @@ proxy:
   recipe: {{classes: 8, instances: 16, img_size: 16, patch_size: 4, embed_dim: 32, depth: 1,
            num_heads: 2, pretrain_epochs: 2,
            batch_size: 32, finetune_epochs: 2, finetune_batch: 64, probe_epochs: 10,
-           downstream_train: 200, downstream_test: 100, headline: finetune}}
+           downstream_train: 200, downstream_test: 100, headline: finetune,
+           downstreams: [digits]}}
 seeds: {seeds}
 objectives: {objectives}
 sampler: {sampler}
