@@ -119,11 +119,8 @@ def _worker(plan: Plan, index: int, tickets, parent: int, budget: int, failures)
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as e:
-        from sweep.storage import describe_failure
-
-        if (why := describe_failure(e)) is None:
+        if not _pass_on_storage_failure(e, failures):
             raise  # not the storage: a bug shows its traceback
-        failures.put(why)  # the launcher says it, once (no traceback, no Optuna warning)
         sys.exit(STORAGE_FAILED)
     if interrupt.requested:
         sys.exit(130)
@@ -137,15 +134,21 @@ def storage_quiet_hook(failures):
     default = threading.excepthook
 
     def hook(args) -> None:
-        from sweep.storage import describe_failure
-
-        why = describe_failure(args.exc_value) if args.exc_value is not None else None
-        if why is None:
+        if args.exc_value is None or not _pass_on_storage_failure(args.exc_value, failures):
             default(args)
-            return
-        failures.put(why)
 
     return hook
+
+
+def _pass_on_storage_failure(e: BaseException, failures) -> bool:
+    """Whether ``e`` is a storage failure (:func:`sweep.storage.describe_failure`); if so its
+    one line goes to the launcher, which says it once (no traceback, no Optuna warning)."""
+    from sweep.storage import describe_failure
+
+    if (why := describe_failure(e)) is None:
+        return False
+    failures.put(why)
+    return True
 
 
 def _worker_loop(plan: Plan, index: int, tickets, parent: int, interrupt: Interrupt,
