@@ -80,7 +80,7 @@ def _dashboard(storage: Path, cwd: Path, tries: int = 150):
         yield dash
     finally:
         proc.terminate()
-        _, dash.stderr = proc.communicate(timeout=30)
+        _, dash.stderr = proc.communicate(timeout=120)  # (a loaded machine stops it slowly)
         dash.returncode = proc.returncode
 
 
