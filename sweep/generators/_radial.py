@@ -315,9 +315,22 @@ class RadialGenerator(Generator):
         )  # fmt: skip
 
 
+def draw_int(rng: np.random.Generator, lo: int, hi: int) -> int:
+    """U{lo..hi} by the inverse CDF of ONE uniform draw, whatever the range.
+
+    NumPy's ``integers`` consumes no draw for a range of one value and a variable number under
+    rejection, so the fields drawn after it shift when a range narrows; one ``random()`` per
+    field keeps every later field on the same draw (common random numbers between the arms of a
+    study), and two ranges map the same draw monotonically (the arms' values stay correlated).
+    """
+    lo, hi = int(lo), int(hi)
+    u = float(rng.random())
+    return lo + min(int(u * (hi - lo + 1)), hi - lo)
+
+
 def draw_centre(rng: np.random.Generator, start_pos: int) -> float:
     """c = (512 + U{-start_pos..start_pos}) / 2 in reference px, from a NumPy generator."""
-    return (REFERENCE_SIZE + int(rng.integers(-start_pos, start_pos, endpoint=True))) / 2.0
+    return (REFERENCE_SIZE + draw_int(rng, -start_pos, start_pos)) / 2.0
 
 
 def hash_centre(h: int, start_pos: int) -> float:
@@ -329,7 +342,7 @@ def draw_int_or_float(rng: np.random.Generator, bounds: tuple[float, float]) -> 
     """Integer-uniform when both ends are integers (as the official radii), else real-uniform."""
     lo, hi = bounds
     if float(lo).is_integer() and float(hi).is_integer():
-        return float(rng.integers(int(lo), int(hi), endpoint=True))
+        return float(draw_int(rng, int(lo), int(hi)))
     return float(rng.uniform(lo, hi))
 
 

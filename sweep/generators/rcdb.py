@@ -30,6 +30,7 @@ from sweep.generators._radial import (
     Orbits,
     RadialGenerator,
     draw_centre,
+    draw_int,
     draw_int_or_float,
     hash_centre,
     hash_int_or_float,
@@ -41,7 +42,7 @@ from sweep.seeding import Seeds
 
 class RCDB(RadialGenerator):
     name = "rcdb"
-    version = "1"
+    version = "2"  # 2: one uniform draw per class field (CRN)
     summary = "radial contours with Perlin-noise jitter (CVPR 2022)"
     reference = (
         "Kataoka et al., Replacing Labeled Real-image Datasets with Auto-generated Contours, "
@@ -74,7 +75,7 @@ class RCDB(RadialGenerator):
         p = self.params
         rng = seeds.rng("class", class_index)
         v = draw_truncated_exponential_int(rng, p["vertices_mean"], *p["vertices"])
-        k = int(rng.integers(p["orbits"][0], p["orbits"][1], endpoint=True))
+        k = draw_int(rng, *p["orbits"])
         eta = float(rng.uniform(*p["noise"]))
         w = float(rng.uniform(*p["step"]))
         r0 = draw_int_or_float(rng, p["radius"])

@@ -28,6 +28,7 @@ from sweep.generators._radial import (
     Orbits,
     RadialGenerator,
     draw_centre,
+    draw_int,
     draw_int_or_float,
     hash_centre,
     make_orbits,
@@ -38,7 +39,7 @@ from sweep.seeding import Seeds
 
 class VisualAtom(RadialGenerator):
     name = "visualatom"
-    version = "1"
+    version = "2"  # 2: one uniform draw per class field (common random numbers)
     summary = "contours from sums of two sinusoidal waves (CVPR 2023)"
     reference = (
         "Takashima et al., Visual Atoms: Pre-training Vision Transformers with Sinusoidal Waves, "
@@ -85,12 +86,12 @@ class VisualAtom(RadialGenerator):
     def sample_class(self, seeds: Seeds, class_index: int, shared: Mapping[str, Any]) -> dict:
         p = self.params
         rng = seeds.rng("class", class_index)
-        q = int(rng.integers(p["vertices"][0], p["vertices"][1], endpoint=True))
-        k = int(rng.integers(p["orbits"][0], p["orbits"][1], endpoint=True))
+        q = draw_int(rng, *p["vertices"])
+        k = draw_int(rng, *p["orbits"])
         eta = float(rng.uniform(*p["noise"]))
         w = float(rng.uniform(*p["step"]))
         r0 = draw_int_or_float(rng, p["radius"])
-        n1 = int(rng.integers(p["freq1"][0], p["freq1"][1], endpoint=True))
+        n1 = draw_int(rng, *p["freq1"])
         n2 = draw_n2(rng, n1, p["freq2"])
         ax = float(rng.uniform(*p["oval"]))
         ay = float(rng.uniform(*p["oval"]))
@@ -127,11 +128,11 @@ class VisualAtom(RadialGenerator):
 def draw_n2(rng: np.random.Generator, n1: int, bounds: tuple[int, int]) -> int:
     """n2 uniform on its range, excluding n1 when n1 != 0.
 
-    Equal in distribution to the official loop (redraw until n2 != n1 or n1 == 0), with one
-    draw and no risk of looping forever.
+    Equal in distribution to the official loop (redraw until n2 != n1 or n1 == 0), with
+    exactly one draw whatever the range (:func:`draw_int`) and no risk of looping forever.
     """
     lo, hi = bounds
     if n1 == 0 or not lo <= n1 <= hi:
-        return int(rng.integers(lo, hi, endpoint=True))
-    v = int(rng.integers(lo, hi - 1, endpoint=True))  # hi - lo values: skip n1
+        return draw_int(rng, lo, hi)
+    v = draw_int(rng, lo, hi - 1)  # hi - lo values: skip n1
     return v + 1 if v >= n1 else v
