@@ -23,8 +23,6 @@ from typing import Any, TypedDict
 
 from sweep import record
 
-#: the verdicts, in the fixed vocabulary a program can read
-VERDICTS = ("effect", "no_detectable_effect", "insufficient_data")
 #: what the section says for a study that stores no answer and cannot compute one
 NO_ANSWER = (
     "no answer stored: this study was written before answers; run sweep resume to compute one"

@@ -259,7 +259,8 @@ def spec_from_config(
             elif not t.startswith("proxy."):
                 params[t] = v
     seeds = trial_attrs.get(record.SEEDS) or cfg.get("seeds") or [0]
-    seed = cfg.get("data_seed")
+    data_seeds = trial_attrs.get(record.DATA_SEEDS)  # what the trial drew (older: none stored)
+    seed = data_seeds[0] if data_seeds else cfg.get("data_seed")
     fresh = bool(recipe.get("fresh_data"))
     return DatasetSpec(
         name,

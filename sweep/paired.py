@@ -1,8 +1,25 @@
-"""The statistics of a study's answer: the omnibus F test, paired t intervals, Holm's
-adjustment and the minimal detectable difference.
+"""Paired statistics, in one place: every comparison of two configurations in ``sweep`` is made
+on their paired differences on common seeds, and every MDD, "seeds needed", interval and
+decision at the smallest effect that matters comes from here (the answer, the engine's
+confirmation, the report, ``status``, the calibration and the noise budget all call this module).
 
-Every function takes plain mappings and numbers and returns JSON-ready data; vectorised with
-numpy where the size grows with the study (the one-way ANOVA over every configuration).
+Why paired: two arms run on the same seed share their class draws, initialisation, batch order
+and probe; on the cpu preset their headlines correlate at about 0.86, so the SD of a paired
+difference ``sd_d`` is about half of the unpaired ``sqrt(2) sigma_seed``. The MDD of S paired
+seeds is ``factor * sd_d / sqrt(S)`` (``factor`` = z(1 - alpha/2) + z(power)); the unpaired
+formula ``factor * sigma_seed * sqrt(2 / S)`` overstates it whenever the arms are correlated.
+
+* :func:`paired`: the mean of ``a - b`` on the common seeds, its t interval, p;
+* :func:`arm_noise`: the noise of a set of configurations on common seeds against a reference:
+  the pooled SD of the paired differences ``sd_paired``, the pooled single-arm SD
+  ``sigma_seed`` and their mean correlation;
+* :func:`mdd`, :func:`seeds_for_mdd`, :func:`power_factor`: the paired MDD arithmetic;
+* :func:`decide`: the four outcomes of a difference against the smallest effect ``delta``
+  (difference, equivalent, negligible, undecided; see its doc);
+* :func:`anova`: the omnibus F test (randomized-block: seeds as blocks, the analysis of the
+  within-seed contrasts, when every configuration has every seed), :func:`holm`.
+
+Every function takes plain mappings and numbers and returns JSON-ready data.
 
 Imports: numpy, scipy (lazily), :mod:`sweep.values`.
 """
@@ -19,6 +36,11 @@ from sweep.values import is_number
 
 #: z(0.975) + z(0.80): the MDD's multiplier (80% power, 5% two-sided)
 MDD_FACTOR = 2.8
+#: the default smallest effect that matters, in the headline's points (README, "Deciding")
+DEFAULT_SMALLEST_EFFECT = 1.0
+#: the four decisions of :func:`decide`
+DECISIONS = ("difference", "equivalent", "negligible", "undecided")
+DIFFERENCE, EQUIVALENT, NEGLIGIBLE, UNDECIDED = DECISIONS
 
 
 def anova(values: Mapping[str, Mapping[int, float]], seeds: Sequence[int] | None) -> dict:
@@ -33,8 +55,16 @@ def anova(values: Mapping[str, Mapping[int, float]], seeds: Sequence[int] | None
         g = {s: v for s, v in d.items() if keep is None or s in keep}
         if len(g) >= 2:
             groups.append(g)
-    out: dict[str, Any] = {"test": None, "f": None, "df": None, "p": None, "icc": None,
-                           "configs": len(groups), "seeds": None, "sigma": None}  # fmt: skip
+    out: dict[str, Any] = {
+        "test": None,
+        "f": None,
+        "df": None,
+        "p": None,
+        "icc": None,
+        "configs": len(groups),
+        "seeds": None,
+        "sigma": None,
+    }
     if len(groups) < 2:
         return out
     y = np.concatenate([np.fromiter(g.values(), float, len(g)) for g in groups])
@@ -105,18 +135,78 @@ def holm(p: Sequence[float], m: int) -> list[float]:
     return out.tolist()
 
 
-def mdd(sigma: float | None, seeds: float | None, factor: float = MDD_FACTOR) -> float | None:
-    """Minimal detectable difference of two arms of ``seeds`` seeds each."""
-    if sigma is None or not seeds:
+def mdd(sd_paired: float | None, seeds: float | None, factor: float = MDD_FACTOR) -> float | None:
+    """Minimal detectable difference of two arms on ``seeds`` paired seeds: the true difference
+    found with 80% power (at ``factor``'s level), ``factor * sd_paired / sqrt(seeds)``."""
+    if sd_paired is None or not seeds:
         return None
-    return factor * sigma * math.sqrt(2.0 / seeds)
+    return factor * sd_paired / math.sqrt(seeds)
 
 
-def seeds_needed(sigma: float, diff: float, factor: float) -> int | None:
-    """The fewest seeds per arm whose MDD (at ``factor``) is below ``|diff|``."""
+def seeds_for_mdd(sd_paired: float, delta: float, factor: float = MDD_FACTOR) -> int:
+    """The fewest paired seeds (at least 2) whose MDD is at most ``delta``."""
+    if delta <= 0:
+        raise ValueError(f"delta must be positive, got {delta!r}")
+    return max(2, math.ceil((factor * sd_paired / delta) ** 2 - 1e-9))
+
+
+def seeds_needed(sd_paired: float, diff: float, factor: float) -> int | None:
+    """The fewest paired seeds whose MDD (at ``factor``) is at most ``|diff|``."""
     if not diff:
         return None
-    return max(2, math.floor(2.0 * (factor * sigma / abs(diff)) ** 2) + 1)
+    return seeds_for_mdd(sd_paired, abs(diff), factor)
+
+
+def arm_noise(
+    values: Mapping[str, Mapping[int, float]], reference: str | None, seeds: Sequence[int]
+) -> dict[str, Any]:
+    """The noise of configurations on common ``seeds``: ``sd_paired``, the pooled SD of each
+    one's paired difference to ``reference`` (no reference: to the first), ``sigma_seed`` the
+    pooled single-arm SD, ``correlation`` the mean correlation of an arm with the reference,
+    ``pairs`` and ``seeds``. None fields when fewer than 2 seeds or arms."""
+    out: dict[str, Any] = {
+        "sd_paired": None,
+        "sigma_seed": None,
+        "correlation": None,
+        "pairs": 0,
+        "seeds": len(seeds),
+    }
+    keys = [k for k in values if all(s in values[k] for s in seeds)]
+    if len(seeds) < 2 or len(keys) < 2:
+        return out
+    ref = reference if reference in keys else keys[0]
+    m = {k: np.array([values[k][s] for s in seeds], float) for k in keys}
+    out["sigma_seed"] = math.sqrt(sum(float(v.var(ddof=1)) for v in m.values()) / len(m))
+    others = [k for k in keys if k != ref]
+    var_d = [float((m[k] - m[ref]).var(ddof=1)) for k in others]
+    out["sd_paired"] = math.sqrt(sum(var_d) / len(var_d))
+    out["pairs"] = len(others)
+    corr = [
+        float(np.corrcoef(m[k], m[ref])[0, 1])
+        for k in others
+        if m[k].std() > 0 and m[ref].std() > 0
+    ]
+    out["correlation"] = sum(corr) / len(corr) if corr else None
+    return out
+
+
+def decide(ci: Sequence[float], delta: float) -> str:
+    """The decision of an interval ``ci`` of a difference against the smallest effect that
+    matters, ``delta`` > 0 (two one-sided tests and a test of difference, Lakens 2018):
+
+    * ``difference``: the interval excludes 0 and reaches beyond ``+-delta`` (a real difference
+      that may matter; its sign is the direction);
+    * ``negligible``: the interval excludes 0 but lies inside ``(-delta, delta)``: real, smaller
+      than what matters;
+    * ``equivalent``: the interval contains 0 and lies inside ``(-delta, delta)``;
+    * ``undecided``: the interval contains 0 and reaches beyond ``+-delta``: more paired seeds.
+    """
+    lo, hi = float(ci[0]), float(ci[1])
+    inside = -delta < lo and hi < delta
+    excludes = lo > 0 or hi < 0
+    if excludes:
+        return NEGLIGIBLE if inside else DIFFERENCE
+    return EQUIVALENT if inside else UNDECIDED
 
 
 def power_factor(alpha: float) -> float:

@@ -37,12 +37,13 @@ from typing import Any
 
 from sweep.devices import PROFILES
 from sweep.errors import SweepError
+from sweep.paired import DEFAULT_SMALLEST_EFFECT
 from sweep.record import study_name_problem
 from sweep.samplers import CMAES_MISSING, SINGLE_OBJECTIVE_SAMPLERS, check_options, has_cmaes
 from sweep.samplers import make_pruner as _make_pruner
 from sweep.samplers import make_sampler as _make_sampler
 from sweep.schema.document import load_study_file
-from sweep.schema.engine import BACKENDS, BackendSection, Budget
+from sweep.schema.engine import BACKENDS, BackendSection, Budget, ConfirmSection
 from sweep.schema.errors import Invalid, SchemaError, detail, unknown_key
 from sweep.schema.fixed import check_combined, check_families, check_fixed
 from sweep.schema.search import parse_search, probe
@@ -58,6 +59,8 @@ from sweep.space import (
 from sweep.storage import default_storage, mask_url, normalize_storage
 from sweep.values import is_number, jsonable
 
+_CONFIRM_DEFAULTS = ConfirmSection()
+
 
 @dataclass(frozen=True)
 class Confirm:
@@ -66,9 +69,9 @@ class Confirm:
     ``explicit``: the file wrote the section (it runs whatever the budget; the default runs
     when the search budget is at least its first round)."""
 
-    top: int = 3
-    seeds: int = 3
-    max_seeds: int = 8
+    top: int = _CONFIRM_DEFAULTS.top  # one truth: the schema's defaults
+    seeds: int = _CONFIRM_DEFAULTS.seeds
+    max_seeds: int = _CONFIRM_DEFAULTS.max_seeds
     explicit: bool = False
 
     def as_dict(self) -> dict[str, Any]:
@@ -144,6 +147,7 @@ class StudyConfig:
     options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     confirm: Confirm | None = dataclasses.field(default_factory=Confirm)
     references: tuple[Reference, ...] = ()
+    smallest_effect: float = DEFAULT_SMALLEST_EFFECT
 
     @property
     def directions(self) -> list[str]:
@@ -192,6 +196,15 @@ class StudyConfig:
         Optuna raw parameters (``trial.params``): the searched family (else the file's
         generator), its fixed parameters, then the searched ones."""
         return generator_of(self, values_from_params(self, raw), _check_profile(profile))
+
+    def data_seed_for(self, seed: int, fixed: Mapping[str, Any] | None = None) -> int:
+        """The data seed of a trial's training seed ``seed``: a fixed cell's own
+        (``record.FIXED["data_seed"]``, the noise budget's crossed design), else the file's
+        ``data_seed`` when set (one dataset for every replicate), else ``seed`` itself."""
+        own = (fixed or {}).get("data_seed")
+        if own is not None:
+            return int(own)
+        return int(self.data_seed) if self.data_seed is not None else int(seed)
 
     def recipe(self, profile: str) -> dict:
         """Recipe overrides: the file's ``proxy.recipe``, then the profile block's."""
@@ -247,6 +260,7 @@ class StudyConfig:
             "path": str(self.path),
             "study": self.study,
             "question": self.question,
+            "smallest_effect": self.smallest_effect,
             "generator": {"name": self.generator, "version": gen.version, "params": params,
                           "resolved": gen.resolve_params(params)},
             "search": [p.as_dict() for p in self.search],
@@ -369,7 +383,7 @@ def load_study_config(path: str | Path, *, storage: str | None = None) -> StudyC
         confirm=None if doc.confirm is None else Confirm(
             top=doc.confirm.top, seeds=doc.confirm.seeds, max_seeds=doc.confirm.max_seeds,
             explicit="confirm" in doc.model_fields_set),
-        references=_references(doc, search),
+        references=_references(doc, search), smallest_effect=doc.smallest_effect,
     )  # fmt: skip
     _check_engine(spec)
     for prof in PROFILES:

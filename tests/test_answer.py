@@ -1,10 +1,12 @@
-"""The study's answer (:mod:`sweep.answer`) and the analytic task with known noise and effect.
+"""The study's answer (:mod:`sweep.answer`), the paired statistics (:mod:`sweep.paired`) and the
+analytic task with known noise and effect.
 
-The error rates are measured by simulation: studies shaped like the engine's (a search of N
-configurations on one seed each, the published arm, then the confirmation: the top k candidates
-and the published configuration on common fresh seeds, 3 -> 5 -> 8 seeds while undecided), with
-values from the analytic task's own ``run`` (per-seed Gaussian noise, a planted effect). The
-rates are printed (visible without ``-s``).
+The error rates are measured by simulation (:mod:`sweep.answer.simulation`): studies shaped like
+the engine's (a search of 16 bands on one seed each, the published arm and a planted optimum,
+then the race: the top 2 candidates and the published band on common fresh seeds, 3 -> 6 -> 12
+-> 24 while undecided), with values from the analytic task's own ``run`` (per-seed noise, a
+per-seed term shared by the arms, a planted effect). The rates are printed (visible without
+``-s``); benchmarks/decisions.py runs more studies and prints the README's table.
 """
 
 from __future__ import annotations
@@ -22,17 +24,26 @@ from proxy_tasks.spec import COMPLETE, FAILED, TrialSpec
 from sweep import record
 from sweep.answer import VERDICTS, answer_line, answer_of_study, compute_answer
 from sweep.answer.data import collect, planned_looks, read_plan, rounds
-from sweep.answer.statistics import anova, holm, mdd, paired, seeds_needed
-from sweep.seeding import Seeds
+from sweep.answer.simulation import Design, scenario
+from sweep.paired import (
+    anova,
+    arm_noise,
+    decide,
+    holm,
+    mdd,
+    paired,
+    power_factor,
+    seeds_for_mdd,
+    seeds_needed,
+)
 
 TASK = AnalyticProxy()
 #: the freq band over [0, 20] (min width 1): 210 configurations; the published one is [0, 20]
 SPACE = [(lo, hi) for lo in range(21) for hi in range(lo + 1, 21)]
 PUB = (0, 20)
-#: the simulated design: search, candidates, confirmation rounds, noise
-N, TOP, ROUNDS, SIGMA = 16, 3, (3, 5, 8), 1.0
-#: the MDD at the cap (S = 8 seeds per arm): the planted effects are 3 of it
-MDD_CAP = 2.8 * SIGMA * math.sqrt(2 / ROUNDS[-1])
+#: the design point: the paired SD whose adjusted MDD at the cap (24 seeds, 2 candidates, 4
+#: looks) is the smallest effect (1 point)
+DESIGN = Design(delta=1.0, sd_paired=1.25, correlation=0.85)
 
 
 def key(c) -> str:
@@ -60,84 +71,36 @@ def rec(n: int, c, per_seed: dict, arm: str = "search", *, state: str = "COMPLET
                               metrics={"headline": mean}, attrs=attrs)  # fmt: skip
 
 
-def trial(n: int, c, seed: int, arm: str, options: dict) -> record.TrialRecord:
-    return rec(n, c, {seed: evaluate(c, seed, options)}, arm)
-
-
-def simulate(i: int, options: dict) -> dict:
-    """One study (see the module docstring); returns its final answer."""
-    rng = Seeds(2024).rng("study", i)
-    base = 100_000 * (i + 1)  # the study's seeds: the search's, then fresh ones
-    recs = [trial(n, SPACE[j], base, "search", options)
-            for n, j in enumerate(rng.choice(len(SPACE), N, replace=False))]  # fmt: skip
-    recs.append(trial(len(recs), PUB, base, "published", options))
-    ranked = sorted((r for r in recs if r.arm == "search" and r.config_key != key(PUB)),
-                    key=lambda r: -r.metrics["headline"])  # fmt: skip
-    cands = [r.config_key for r in ranked[:TOP]]
-    band = {r.config_key: tuple(r.params["freq"]) for r in recs}
-    seeds: list[int] = []
-    answer: dict = {}
-    for look, n_seeds in enumerate(ROUNDS, 1):
-        new = [base + s for s in range(len(seeds) + 1, n_seeds + 1)]
-        for c in [*cands, key(PUB)]:
-            recs += [trial(len(recs), band[c], s, "confirm", options) for s in new]
-        seeds += new
-        plan = {"seeds": seeds, "candidates": cands, "published": key(PUB), "top": TOP,
-                "max_seeds": ROUNDS[-1], "looks": look}  # fmt: skip
-        answer = compute_answer(recs, confirm=plan, study="sim")
-        if answer["decided"]:
-            break
-    return answer
-
-
-def rate(answers: list[dict], winner: str | None) -> float:
-    hits = [a["verdict"] == "effect" and (winner is None or a["winner"] == winner)
-            for a in answers]  # fmt: skip
-    return sum(hits) / len(answers)
-
-
 def show(capsys, text: str) -> None:
     with capsys.disabled():
         print(f"\n[error rate] {text}")
 
 
 # ----------------------------------------------------------------------------- error rates
-def test_null_studies_claim_an_effect_in_at_most_5_percent(capsys):
-    answers = [simulate(i, {"noise": SIGMA, "effect": 0.0}) for i in range(200)]
-    r = rate(answers, None)
-    show(capsys, f"null (effect 0): false 'effect' in {r:.1%} of {len(answers)} studies "
-                 f"(N={N}, k={TOP}, seeds {ROUNDS}, noise {SIGMA})")  # fmt: skip
-    assert r <= 0.05
-    assert {a["verdict"] for a in answers} <= {"effect", "no_detectable_effect"}
+def test_null_studies_claim_a_difference_in_at_most_5_percent_and_mostly_decide(capsys):
+    r = scenario(DESIGN, 0.0, 200)
+    show(capsys, f"null: false 'difference' in {r['false_difference']['rate']:.1%} of "
+                 f"{r['studies']} studies; verdicts {r['verdicts']}, {r['mean_seeds']:.1f} "
+                 f"paired seeds on average ({DESIGN.as_dict()})")  # fmt: skip
+    assert r["false_difference"]["studies"] == 200 and r["false_difference"]["rate"] <= 0.05
+    assert r["verdicts"]["equivalent"] >= 0.5  # the race decides most null studies
 
 
-def test_a_planted_better_configuration_is_found_in_at_least_80_percent(capsys):
-    answers = []
-    for i in range(100):
-        rng = Seeds(7).rng("optimum", i)
-        band = [int(rng.integers(4, 8)), int(rng.integers(13, 17))]
-        peak = {"freq1": band, "freq2": band}
-        # effect 1 at the published band: its deficit to the optimum; scaled to 3 MDD
-        deficit = 100.0 - evaluate(PUB, 0, {"optimum": peak})[0]
-        opts = {"noise": SIGMA, "effect": 3 * MDD_CAP / deficit, "optimum": peak}
-        answers.append(simulate(1000 + i, opts))
-    r = rate(answers, "candidate")
-    what = f"'effect' (a better candidate) in {r:.1%} of {len(answers)} studies"
-    show(capsys, f"planted: optimum 3 MDD ({3 * MDD_CAP:.2f}) above the published: {what}")
-    assert r >= 0.80
-    assert rate(answers, "published") == 0.0
+def test_twice_the_smallest_effect_is_never_called_equivalent(capsys):
+    r = scenario(DESIGN, 2.0 * DESIGN.delta, 150, offset=1000)
+    fe = r["false_equivalence"]
+    show(capsys, f"true difference 2 delta: false equivalence in {fe['rate']:.1%} of "
+                 f"{fe['studies']} studies; verdicts {r['verdicts']}")  # fmt: skip
+    assert fe["studies"] >= 30 and fe["rate"] <= 0.05
 
 
-def test_a_planted_better_published_configuration_is_found_in_at_least_80_percent(capsys):
-    # today's function: the published band is the optimum; its nearest neighbour is 3 MDD below
-    deficit = 100.0 - evaluate((1, 20), 0, {})[0]
-    opts = {"noise": SIGMA, "effect": 3 * MDD_CAP / deficit}
-    answers = [simulate(2000 + i, opts) for i in range(100)]
-    r = rate(answers, "published")
-    show(capsys, f"planted: published 3 MDD above every other band: 'effect' (published "
-                 f"better) in {r:.1%} of {len(answers)} studies")  # fmt: skip
-    assert r >= 0.80
-    assert rate(answers, "candidate") == 0.0
+def test_power_at_the_design_point_is_at_least_80_percent(capsys):
+    r = scenario(DESIGN, DESIGN.delta * 1.0, 200, offset=2000)
+    pw = r["power"]
+    show(capsys, f"true difference delta: 'difference' the right way in {pw['rate']:.1%} of "
+                 f"{pw['studies']} studies whose confirmed best is delta or more above the "
+                 f"published; verdicts {r['verdicts']}")  # fmt: skip
+    assert pw["studies"] >= 20 and pw["rate"] >= 0.80
 
 
 # ----------------------------------------------------------------------------- statistics
@@ -187,19 +150,49 @@ def test_the_omnibus_matches_scipy_one_way_and_a_regression_for_blocks():
 def test_holm_mdd_and_seeds_needed_on_hand_examples():
     assert holm([0.01, 0.04, 0.03], 3) == pytest.approx([0.03, 0.06, 0.06])
     assert holm([0.01], 3) == pytest.approx([0.03])
-    assert mdd(1.0, 8) == pytest.approx(2.8 * math.sqrt(2 / 8))
+    assert mdd(1.0, 8) == pytest.approx(2.8 / math.sqrt(8))  # paired: sd of the differences
     assert mdd(None, 8) is None
     s = seeds_needed(1.0, 0.7, 2.8)
-    assert s is not None and mdd(1.0, s) < 0.7 <= mdd(1.0, s - 1)  # type: ignore[operator]
+    assert s is not None and mdd(1.0, s) <= 0.7 < mdd(1.0, s - 1)  # type: ignore[operator]
+    assert seeds_for_mdd(1.73, 1.0) == 24 and seeds_for_mdd(0.88, 1.0) == 7  # precision.md
+    assert seeds_for_mdd(0.1, 1.0) == 2
+    with pytest.raises(ValueError):
+        seeds_for_mdd(1.0, 0.0)
+
+
+@pytest.mark.parametrize("ci, decision", [
+    ((0.2, 1.8), "difference"), ((-2.5, -0.1), "difference"), ((1.2, 2.0), "difference"),
+    ((0.1, 0.8), "negligible"), ((-0.9, -0.2), "negligible"),
+    ((-0.5, 0.9), "equivalent"), ((0.0, 0.3), "equivalent"),
+    ((-0.5, 1.2), "undecided"), ((-1.5, 1.5), "undecided"), ((-1.0, 0.5), "undecided"),
+])  # fmt: skip
+def test_the_four_decisions_at_the_smallest_effect(ci, decision):
+    assert decide(ci, 1.0) == decision
+
+
+def test_arm_noise_pools_the_paired_differences_against_the_reference():
+    rng = np.random.default_rng(3)
+    shared = rng.normal(0, 3.0, 40)  # a lucky seed lifts every arm
+    vals = {name: {s: float(shared[s] + off + rng.normal(0, 0.5)) for s in range(40)}
+            for name, off in (("pub", 0.0), ("a", 1.0), ("b", -1.0))}  # fmt: skip
+    n = arm_noise(vals, "pub", list(range(40)))
+    d = [np.subtract(list(vals[k].values()), list(vals["pub"].values())) for k in ("a", "b")]
+    assert n["sd_paired"] == pytest.approx(math.sqrt((d[0].var(ddof=1) + d[1].var(ddof=1)) / 2))
+    assert 0.5 < n["sd_paired"] < 1.0 and n["sigma_seed"] > 2.5 and n["correlation"] > 0.9
+    assert n["pairs"] == 2 and n["seeds"] == 40
+    assert arm_noise(vals, "pub", [0])["sd_paired"] is None  # one seed: nothing to pool
+    assert power_factor(0.05) == pytest.approx(1.95996 + 0.84162, abs=1e-4)
 
 
 def test_the_looks_follow_the_engines_schedule():
-    assert rounds(3, 8) == [3, 5, 8] and rounds(2, 8) == [2, 3, 5, 8]
+    assert rounds(3, 24) == [3, 6, 12, 24] and rounds(3, 8) == [3, 6, 8]
+    assert rounds(2, 8) == [2, 4, 8]
     assert planned_looks(3, 1, 8) == (3, False)
-    assert planned_looks(5, 2, 8) == (3, False)
+    assert planned_looks(6, 2, 8) == (3, False)
     assert planned_looks(8, 3, 8) == (3, False)  # the same family at every look
+    assert planned_looks(12, 3, 24) == (4, False)
     assert planned_looks(5, 1, 5) == (1, False)  # one round: no sequential looks
-    assert planned_looks(4, 2, 8) == (4, True)  # no schedule fits: the cap's most looks
+    assert planned_looks(5, 2, 8) == (3, True)  # no schedule fits: the cap's most looks
     plan = read_plan({"seeds": [1, 2, 3], "candidates": ["a"], "max_seeds": 8, "looks": 1,
                       "max_looks": 5})  # fmt: skip
     assert plan is not None and plan.looks == 5
@@ -229,39 +222,58 @@ def confirmed(diffs=(3.0, 0.5, 0.0), seeds=(11, 12, 13, 14, 15), noise=0.3, publ
     return recs, plan
 
 
-def test_a_clear_winner_is_an_effect_with_its_numbers():
+def test_a_clear_winner_is_a_difference_with_its_numbers():
     recs, plan = confirmed()
     a = compute_answer(recs, confirm=plan, question="does a band beat [0, 20]?", study="freq")
-    assert a["verdict"] == "effect" and a["winner"] == "candidate" and a["decided"]
+    assert a["verdict"] == "difference" and a["winner"] == "candidate" and a["decided"]
     assert a["best"]["label"] == "[4, 18]" and a["best"]["trial"] == 0 and a["best"]["seeds"] == 5
     bvp = a["best_vs_published"]
     assert bvp["n"] == 5 and bvp["level"] == pytest.approx(1 - 0.05 / 3)
     assert bvp["ci"][0] > 0 and bvp["diff"] == pytest.approx(3.0, abs=0.6)
     assert a["best_vs_scratch"]["diff"] == pytest.approx(13.0, abs=0.6)
     assert a["omnibus"]["test"] == "anova_block" and a["omnibus"]["p"] < 0.05
-    assert a["mdd"] == pytest.approx(2.8 * a["sigma_seed"] * math.sqrt(2 / 5))
+    # the MDD is paired: the SD of the differences to the published arm, not sigma * sqrt(2)
+    assert a["mdd"] == pytest.approx(2.8 * a["sd_paired"] / math.sqrt(5))
+    assert a["smallest_effect"] == 1.0 and a["correlation"] is not None
     assert a["arms"] == {"confirm": 20, "published": 1, "search": 4} and a["trials"] == 25
     assert "sweep generate --from freq:0" in a["next"]
     line = answer_line(a)
-    assert line.startswith("effect: [4, 18] beats the published [0, 20] by +")
-    assert "98.3% CI [" in line and "5 fresh seeds" in line and "over scratch" in line
+    assert line.startswith("difference: [4, 18] beats the published [0, 20] by +")
+    assert "98.3% CI [" in line and "5 paired seeds" in line and "over scratch" in line
     assert a["verdict"] in VERDICTS and a["question"] == "does a band beat [0, 20]?"
 
 
-def test_no_difference_is_no_detectable_effect_with_the_mdd_and_more_seeds_next():
+def test_a_wide_interval_is_undecided_with_the_paired_seeds_that_would_decide():
     recs, plan = confirmed(diffs=(0.2, 0.1, 0.0), noise=1.0)
     a = compute_answer(recs, confirm=plan)
-    assert a["verdict"] == "no_detectable_effect" and not a["decided"] and a["winner"] is None
-    assert "ties for this proxy" in a["reason"]
-    assert any("confirmation seeds per arm" in n for n in a["next"])
-    assert any("higher fidelity" in n for n in a["next"])
+    assert a["verdict"] == "undecided" and not a["decided"] and a["winner"] is None
+    need = a["seeds_to_decide"]
+    assert need == seeds_for_mdd(a["sd_paired"], 1.0, power_factor(0.05 / 3)) and need > 5
+    assert any(f"about {need} paired seeds per arm" in n for n in a["next"])
+    assert not any("higher fidelity" in n for n in a["next"])  # longer training adds noise
     line = answer_line(a)
-    assert line.startswith("no detectable effect: no configuration differs from the published "
-                           "[0, 20] by more than the proxy's MDD of ")  # fmt: skip
+    assert line.startswith("undecided: the best ") and f"about {need} paired seeds" in line
     assert not any("larger than the spread of the search" in w for w in a["warnings"])
     # without the poor [7, 9] the search spans 0.2 points: less than a seed's noise
     b = compute_answer([r for r in recs if r.number != 3], confirm=plan)
     assert any("larger than the spread of the search" in w for w in b["warnings"])
+
+
+def test_a_tight_interval_inside_the_smallest_effect_is_equivalent_or_negligible():
+    recs, plan = confirmed(diffs=(0.0, -0.1, -0.2), noise=0.2)
+    a = compute_answer(recs, confirm=plan)
+    assert a["verdict"] == "equivalent" and a["decided"] and a["winner"] is None
+    assert a["reason"].startswith("nothing beats the published [0, 20] by 1.00 points or more")
+    assert answer_line(a).startswith("equivalent: nothing beats the published [0, 20] by 1.")
+    recs, plan = confirmed(diffs=(0.4, 0.3, 0.2), noise=0.02)
+    b = compute_answer(recs, confirm=plan)
+    assert b["verdict"] == "negligible" and b["decided"] and b["winner"] == "candidate"
+    assert answer_line(b).startswith("negligible: [4, 18] differs from the published")
+    # the same data at a smallest effect of 0.1 point: a difference
+    c = compute_answer(recs, confirm=plan, smallest_effect=0.1)
+    assert c["verdict"] == "difference" and c["smallest_effect"] == 0.1
+    with pytest.raises(ValueError):
+        compute_answer(recs, confirm=plan, smallest_effect=0.0)
 
 
 def test_a_warning_when_pre_training_does_not_beat_scratch():
@@ -271,12 +283,12 @@ def test_a_warning_when_pre_training_does_not_beat_scratch():
     assert any(w.startswith("pre-training does not beat scratch") for w in a["warnings"])
 
 
-def test_a_better_published_configuration_is_an_effect_the_other_way_and_minimize_flips():
+def test_a_better_published_configuration_is_a_difference_the_other_way_and_minimize_flips():
     recs, plan = confirmed(diffs=(-3.0, -3.5, -4.0))
     a = compute_answer(recs, confirm=plan)
-    assert a["verdict"] == "effect" and a["winner"] == "published"
+    assert a["verdict"] == "difference" and a["winner"] == "published"
     assert a["published_beats"] == "every" and a["best"]["label"] == "[4, 18]"
-    assert answer_line(a).startswith("effect: the published [0, 20] beats every candidate")
+    assert answer_line(a).startswith("difference: the published [0, 20] beats every candidate")
     m = compute_answer(recs, confirm=plan, direction="minimize")  # lower is better now
     assert m["winner"] == "candidate" and m["best"]["label"] == "[5, 15]"
     assert "(lower is better)" in answer_line(m)
@@ -287,8 +299,12 @@ def test_a_better_published_configuration_is_an_effect_the_other_way_and_minimiz
 def test_a_noise_free_task_decides_on_exact_differences():
     recs, plan = confirmed(diffs=(1.0, 0.5, 0.2), noise=0.0)
     a = compute_answer(recs, confirm=plan)
-    assert a["verdict"] == "effect" and a["best_vs_published"]["ci"] == pytest.approx([1.0, 1.0])
+    assert a["verdict"] == "difference"
+    assert a["best_vs_published"]["ci"] == pytest.approx([1.0, 1.0])
     json.dumps(a, allow_nan=False)  # an infinite F is stored as None
+    # a noiseless 0.5 is real but below a smallest effect of 2: negligible, not an "effect"
+    b = compute_answer(recs, confirm=plan, smallest_effect=2.0)
+    assert b["verdict"] == "negligible"
 
 
 def test_insufficient_data_cases():
@@ -341,12 +357,13 @@ def test_answer_of_study_reads_the_objective_question_and_plan():
         attrs = {**r.attrs, "param:freq": r.params["freq"]}
         study.add_trial(optuna.trial.create_trial(value=r.values[0], user_attrs=attrs))
     objectives = [{"metric": "headline", "direction": "maximize"}]
-    study.set_user_attr(record.STUDY_CONFIG, {"objectives": objectives})
+    study.set_user_attr(record.STUDY_CONFIG, {"objectives": objectives, "smallest_effect": 5.0})
     study.set_user_attr(record.STUDY_QUESTION, "which band?")
     study.set_user_attr(record.STUDY_CONFIRM, plan)
     a = answer_of_study(study)
     assert a["study"] == study.study_name and a["question"] == "which band?"
-    assert a["verdict"] == "effect" and a["best"]["params"] == {"freq": [4, 18]}
+    assert a["smallest_effect"] == 5.0  # the study file's, read from the stored config
+    assert a["verdict"] == "negligible" and a["best"]["params"] == {"freq": [4, 18]}
     assert f"sweep generate --from {study.study_name}:0" in a["next"]
     json.dumps(a, allow_nan=False)
 

@@ -28,9 +28,9 @@ from sweep.storage import make_storage
 QUESTION = "does a larger x give better pre-training data (answer test)?"
 PUBLISHED_X = 0.5
 ANSWER = {
-    "verdict": "no_detectable_effect",
-    "reason": "the confirmed best differs from the published configuration by less than the "
-    "proxy's MDD",
+    "verdict": "undecided",
+    "reason": "the confirmed best x=0.9 is +0.8 points from the published x=0.5: an interval "
+    "that holds 0 and reaches past +-1.0",
     "question": QUESTION,
     "metric": "headline",
     "direction": "maximize",
@@ -65,13 +65,17 @@ ANSWER = {
         "seeds": 4,
     },
     "sigma_seed": 0.75,
+    "sd_paired": 0.42,
+    "correlation": 0.69,
+    "smallest_effect": 1.0,
+    "seeds_to_decide": 12,
     "mdd": 2.1,
     "exact_repeats": {"trials": 2, "fraction": 0.17},
     "arms": {"search": 10, "published": 1, "confirm": 1},
     "warnings": ["the pre-training did not learn: loss 3.82 against chance 4.16"],
     "next": [
         "sweep generate --from answered:11 --image-size 224",
-        "about 12 seeds per arm would resolve a difference of 0.8 points",
+        "about 12 paired seeds per arm decide at the smallest effect that matters (1.0)",
     ],
 }
 
@@ -176,7 +180,7 @@ def test_the_page_opens_with_the_answer(answered):
     assert sections_of(page)[:2] == ["answer", "summary"]
     assert re.search(r'<nav><a href="#answer">Answer</a>', page)
     body = section(page, "answer")
-    assert 'data-verdict="no_detectable_effect">no_detectable_effect</span>' in body
+    assert 'data-verdict="undecided">undecided</span>' in body
     assert esc(ANSWER["reason"]) in body
     line = one_line(ANSWER, answer_module())
     assert answered["data"]["answer"]["line"] == line and esc(line) in body
@@ -188,13 +192,17 @@ def test_the_page_opens_with_the_answer(answered):
     # Paired differences with 95% intervals and n seeds; the MDD as a sentence; next steps.
     assert "+0.8 [-0.9, +2.5] (95%; n=4 seeds)" in body
     assert "+7.8 [+6.1, +9.5] (95%; n=4 seeds)" in body
-    assert "differences below 2.1 are ties for this proxy" in body
+    assert "2.1 on these paired seeds" in body  # the paired MDD
+    for fact, value in (("smallest effect that matters", "1"), ("paired SD", "0.42"),
+                        ("single-arm seed SD", "0.75"), ("correlation of paired arms", "0.69"),
+                        ("paired seeds that would decide", "12")):  # fmt: skip
+        assert re.search(rf"<td>{fact}[^<]*</td><td>{re.escape(value)}</td>", body), fact
     assert "<code>sweep generate --from answered:11 --image-size 224</code>" in body
-    assert "about 12 seeds per arm" in body
+    assert "about 12 paired seeds per arm" in body
     assert 'href="#trial-11"' in body and "x=0.9" in body  # the confirmed best, linked
     # The embedded data carries it too.
     data = json.loads(re.search(r'id="sweep-report-data">(.*?)</script>', page, re.S).group(1))
-    assert data["answer"]["verdict"] == "no_detectable_effect" and data["format"] == 2
+    assert data["answer"]["verdict"] == "undecided" and data["format"] == 2
 
 
 def test_the_answer_is_first_in_chromium(answered, tmp_path):
@@ -205,9 +213,7 @@ def test_the_answer_is_first_in_chromium(answered, tmp_path):
     ids = sections_of(dom)
     assert ids[0] == "answer" and "summary" in ids
     first = section(dom, "answer")
-    assert (
-        'data-verdict="no_detectable_effect"' in first and "no_detectable_effect</span>" in first
-    )
+    assert 'data-verdict="undecided"' in first and "undecided</span>" in first
     shot = seen["screenshot"]
     # The top of the page (header, nav, the answer) is drawn: not blank, and the red warning box
     # and the verdict badge make it far from uniform.
@@ -424,7 +430,7 @@ def test_the_dashboard_note_starts_with_the_answer(answered):
 
     line = one_line(ANSWER, answer_module())
     note = dashboard_note(answered["data"], "r.html")
-    assert note.startswith(f"**Answer: no_detectable_effect.** {line}\n")
+    assert note.startswith(f"**Answer: undecided.** {line}\n")
     assert f"Reason: {ANSWER['reason']}" in note
     assert "> **Warning:** the pre-training did not learn" in note
     assert "- Next: `sweep generate --from answered:11 --image-size 224`" in note
@@ -433,7 +439,7 @@ def test_the_dashboard_note_starts_with_the_answer(answered):
     stored = optuna.load_study(
         study_name="answered", storage=make_storage(str(answered["db"]), heartbeat=False)
     )
-    assert get_note(stored).startswith(f"**Answer: no_detectable_effect.** {line}")
+    assert get_note(stored).startswith(f"**Answer: undecided.** {line}")
 
 
 def test_a_study_without_trials_still_has_its_answer_section(tmp_path, monkeypatch):

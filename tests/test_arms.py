@@ -210,10 +210,10 @@ def test_confirmation_off_or_larger_than_the_search_is_said_up_front(tmp_path, c
     study = load(tmp_path, "unconfirmed")
     assert record.STUDY_CONFIRM not in study.user_attrs and len(study.get_trials()) == 3
     assert out.strip().splitlines()[-1].startswith("answer: insufficient data")
-    # Not written: on, unless its first round (3 + published, x 3 seeds) outgrows the budget.
+    # Not written: on, unless its first round (2 + published, x 3 seeds) outgrows the budget.
     space = write(tmp_path, study="small", trials=3, extra="")
     code, out, err = cli(capfd, "launch", str(space), "--no-progress")
-    assert code == 0 and "confirmation: skipped: its 12 trials" in err
+    assert code == 0 and "confirmation: skipped: its 9 trials" in err
     assert len(load(tmp_path, "small").get_trials()) == 3
 
 
@@ -269,7 +269,10 @@ def test_resume_finishes_a_killed_confirmation_without_rerunning_a_cell(tmp_path
     ("confirm: {top: 0}\n", "confirm.top: expected a positive integer"),
     ("confirm: {seeds: 5, max_seeds: 3}\n", "confirm.max_seeds: max_seeds 3 is below seeds 5"),
     ("confirm: {tops: 2}\n", "confirm.tops: unknown key (did you mean 'top'?)"),
-    ("confirm: sometimes\n", "confirm: expected false, true or {top: 3, seeds: 3, max_seeds: 8}"),
+    ("confirm: sometimes\n", "confirm: expected false, true or {top: 2, seeds: 3, max_seeds: 24}"),
+    ("confirm: {max_seeds: 1000000000}\n", "confirm.max_seeds: 1000000000 is more than 64"),
+    ("confirm: {seeds: 1000000}\n", "confirm.seeds: 1000000 is more than 64 paired seeds"),
+    ("confirm: {top: 1000}\n", "confirm.top: 1000 candidates is more than 16"),
 ])  # fmt: skip
 def test_a_bad_confirm_section_is_one_line_with_its_key(tmp_path, capfd, extra, message):
     code, _, err = cli(capfd, "validate", str(write(tmp_path, extra=extra)))

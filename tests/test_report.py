@@ -323,7 +323,7 @@ def test_a_real_study_has_its_answer_reference_arms_and_importance_null(vit_data
     """The ViT study: the answer (stored by the engine, or computed now, or the note), every
     trial's arm, and each importance next to its permutation null."""
     from reports import figures, render_html
-    from reports.answer import VERDICTS
+    from sweep.answer import VERDICTS
 
     data = vit_data
     a = data["answer"]

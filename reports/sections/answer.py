@@ -1,11 +1,12 @@
 """Section "Answer" (first on the page): the study's answer to its question.
 
 The warnings first (what the proxy cannot answer), then the question, the verdict in its fixed
-word (``effect`` / ``no_detectable_effect`` / ``insufficient_data``) with its reason, the
-one-sentence answer, the confirmed best against the published configuration and scratch as
-paired differences with 95% intervals and n seeds, the minimal detectable difference, the
-omnibus test, and the next steps (commands as code). A study without an answer (written before
-answers) says so and how to get one.
+word (``difference`` / ``equivalent`` / ``negligible`` / ``undecided`` / ``insufficient_data``,
+:data:`sweep.answer.VERDICTS`) with its reason, the one-sentence answer, the confirmed best
+against the published configuration and scratch as paired differences with 95% intervals and n
+seeds, the smallest effect that matters, the paired SD next to a single arm's SD and the arms'
+correlation, the paired MDD, the omnibus test, and the next steps (commands as code). A study
+without an answer (written before answers) says so and how to get one.
 
 Imports: the standard library, :mod:`reports.answer`, :mod:`reports.text` and
 :mod:`reports.sections.base`.
@@ -77,10 +78,16 @@ def context(page: Page) -> dict[str, Any]:
     parts = (("confirmed best", "best"), ("published", "published"), ("scratch", "scratch"))
     arms = [r for name, key in parts if (r := arm_row(name, a.get(key))) is not None]
     mdd, sigma = number(a.get("mdd")), number(a.get("sigma_seed"))
+    sd, corr = number(a.get("sd_paired")), number(a.get("correlation"))
+    delta, need = number(a.get("smallest_effect")), a.get("seeds_to_decide")
     facts = [
-        ("minimal detectable difference",
-         f"differences below {mdd:.3g} are ties for this proxy" if mdd is not None else None),
-        ("seed noise σ", num(sigma) if sigma is not None else None),
+        ("smallest effect that matters", num(delta) if delta is not None else None),
+        ("paired SD of a difference (per seed)", num(sd) if sd is not None else None),
+        ("single-arm seed SD σ", num(sigma) if sigma is not None else None),
+        ("correlation of paired arms", num(corr) if corr is not None else None),
+        ("paired minimal detectable difference (80% power, 5%)",
+         f"{mdd:.3g} on these paired seeds" if mdd is not None else None),
+        ("paired seeds that would decide", str(need) if isinstance(need, int) else None),
         ("omnibus test", scalars(a.get("omnibus"))),
         ("exact repeats", scalars(a.get("exact_repeats"))),
         ("arms", scalars(a.get("arms"))),

@@ -3,8 +3,8 @@
 :func:`compute_answer` reads only the trials (their per-seed values, arms and configuration
 keys, :mod:`sweep.record`) and the engine's confirmation plan; :func:`answer_of_study` does it for
 a stored study; :func:`answer_line` says it in one sentence. The package: ``data`` (the per-seed
-values, the plan), ``statistics`` (F test, paired t, Holm, MDD), ``build`` (the verdict),
-``line`` (the sentence).
+values, the plan), ``build`` (the verdict), ``line`` (the sentence); the statistics are
+:mod:`sweep.paired`'s.
 
 **Data.** Every COMPLETE trial of every arm gives ``{configuration: {seed: value}}`` (the
 configuration is ``config_key``, else the canonical JSON of ``params``; a single-seed trial
@@ -12,33 +12,37 @@ without per-seed values counts with its metric; a (configuration, seed) stored t
 averaged) and the scratch value of each seed (``scratch_<metric>``, ``scratch_headline`` for
 the headline).
 
-**Verdict rules** (``VERDICTS``; ``reason`` is one sentence):
+**Verdict rules** (``VERDICTS``; ``reason`` is one sentence). Every comparison is paired: the
+differences of two configurations on the seeds both ran (:mod:`sweep.paired`, the one module
+of the statistics). ``delta`` is the study's smallest effect that matters (``smallest_effect``
+in the study file, in the metric's units; :data:`sweep.paired.DEFAULT_SMALLEST_EFFECT`).
 
 1. ``insufficient_data`` when no complete trial has values, when there is no confirmation plan
    (no common fresh seeds), when no published configuration exists (then only the best against
    scratch is compared, and the reason says so), when fewer than 2 common confirmation seeds
    carry the published configuration and a candidate.
-2. The omnibus: on the common confirmation seeds (no plan: every configuration with >= 2 seeds),
-   is there any effect at all? An F test of the spread between configurations against the spread
-   between seeds (a randomized-block ANOVA, seeds as blocks, when every configuration has every
-   seed; else a one-way ANOVA). Not significant at ``alpha``: ``no_detectable_effect``.
-3. The confirmed best is the candidate with the best mean on the common seeds; its paired
-   differences to the published configuration on those seeds give a t interval at the level
+2. The confirmed best is the candidate with the best mean on the common seeds; its paired
+   differences to the published configuration give a t interval at the level
    ``1 - alpha / (k * looks)``: Bonferroni over the k candidates it was picked from and over
    every look the confirmation's schedule allows (the plan's ``max_looks``, else inferred from
-   its ``looks``, ``seeds`` and ``max_seeds``), so the family-wise error stays at ``alpha``
-   whenever the engine stops. The interval excludes 0: ``effect`` (``winner`` says which way:
-   ``candidate``, or ``published`` when the published one is better); else
-   ``no_detectable_effect``.
-4. ``mdd`` = 2.8 * sigma_seed * sqrt(2 / S), S the confirmation seeds per arm (no plan: the
-   median seeds of the omnibus' configurations): differences below it are ties for this proxy.
+   its ``looks``, ``seeds`` and ``max_seeds``), so the error rates hold whenever the race stops.
+3. That interval decides (:func:`sweep.paired.decide`): ``difference`` (clear of 0, reaching
+   past +-delta; ``winner`` says which way: ``candidate``, or ``published`` when the published
+   one is better), ``negligible`` (clear of 0, inside +-delta), ``equivalent`` (holding 0,
+   inside +-delta: "nothing beats the published by delta or more"), else ``undecided`` with
+   ``seeds_to_decide``, the paired seeds whose adjusted MDD is delta. Equivalent and negligible
+   also need every other candidate's interval below +delta on the better side.
+4. ``sd_paired`` (pooled SD of the candidates' paired differences to the published one),
+   ``correlation`` (of an arm with the published one), ``sigma_seed`` (a single arm's SD),
+   ``mdd`` = 2.8 * sd_paired / sqrt(S) and ``mdd_adjusted`` at the adjusted level. The omnibus
+   F test (seeds as blocks: the within-seed contrasts) is reported beside them, not a gate.
 
 **The result** (JSON-ready; numbers that are undefined are None):
 
-* ``verdict``, ``reason``, ``question``, ``metric``, ``direction``, ``winner``
-  (``candidate`` | ``published`` | None), ``published_beats`` (``every`` candidate | the
-  ``best`` | None); ``decided``: more seeds cannot change the verdict (an effect, or no
-  published configuration): the engine's confirmation stops adding seeds;
+* ``verdict``, ``reason``, ``question``, ``metric``, ``direction``, ``smallest_effect``,
+  ``winner`` (``candidate`` | ``published`` | None), ``published_beats`` (``every`` candidate |
+  the ``best`` | None); ``decided``: more seeds cannot change the verdict (difference,
+  equivalent, negligible, or no published configuration): the confirmation's race stops;
 * ``best``: ``{config, label, params, trial, mean, seeds}`` (``seeds``: how many seeds the mean
   is over; ``trial``: the configuration's first trial); ``published``: the same or None;
   ``scratch``: ``{mean, seeds}`` on the same seeds;
@@ -49,8 +53,9 @@ the headline).
 * ``candidates``: ``[{config, label, mean, diff, ci, p, p_adjusted, n}]`` against the published;
 * ``omnibus``: ``{test, f, df, p, icc, configs, seeds}`` (``icc``: the intraclass correlation
   ICC(1), the share of the variance between configurations, clipped at 0);
-* ``sigma_seed`` (pooled SD between seeds of one configuration), ``mdd``, ``mdd_adjusted``
-  (the same at the adjusted level), ``confirm``: ``{seeds, k, looks, alpha_adjusted}``;
+* ``sigma_seed`` (pooled SD between seeds of one configuration), ``sd_paired``,
+  ``correlation``, ``mdd``, ``mdd_adjusted`` (the same at the adjusted level),
+  ``seeds_to_decide`` (undecided only), ``confirm``: ``{seeds, k, looks, alpha_adjusted}``;
 * ``exact_repeats``: ``{trials, fraction}`` (complete trials whose configuration AND seeds an
   earlier trial already ran); ``arms``: complete trials per arm; ``trials``: complete trials;
 * ``warnings`` and ``next`` (what more budget would resolve, the ``sweep generate`` command);
@@ -58,8 +63,8 @@ the headline).
   training size (the study's stored ``sweep:visibility``, :mod:`sweep.visibility`; its rows
   are ``visibility``) and one when the pre-training did not learn.
 
-Imports: numpy, scipy (lazily), :mod:`sweep.record`, :mod:`sweep.values` and this package's
-modules.
+Imports: numpy, scipy (lazily), :mod:`sweep.record`, :mod:`sweep.values`, :mod:`sweep.paired`
+and this package's modules.
 """
 
 from __future__ import annotations
@@ -71,6 +76,7 @@ from sweep import record
 from sweep.answer.build import Context
 from sweep.answer.data import VERDICTS, collect, read_plan
 from sweep.answer.line import answer_line
+from sweep.paired import DEFAULT_SMALLEST_EFFECT
 from sweep.values import jsonable
 
 __all__ = ["VERDICTS", "answer_line", "answer_of_study", "compute_answer"]
@@ -85,21 +91,26 @@ def compute_answer(
     confirm: Mapping[str, Any] | None = None,
     alpha: float = 0.05,
     study: str = "STUDY",
+    smallest_effect: float = DEFAULT_SMALLEST_EFFECT,
 ) -> dict[str, Any]:
     """The study's answer from its trials (see the module doc for the rules and the result);
-    ``study`` names the study in the ``sweep generate`` command."""
+    ``study`` names the study in the ``sweep generate`` command; ``smallest_effect`` is delta."""
     if direction not in ("maximize", "minimize"):
         raise ValueError(f"direction must be maximize or minimize, got {direction!r}")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must lie in (0, 1), got {alpha!r}")
+    if not smallest_effect > 0:
+        raise ValueError(f"smallest_effect must be positive, got {smallest_effect!r}")
     data = collect(records, metric)
-    ctx = Context(data, read_plan(confirm), metric, direction, question, alpha, study)
+    ctx = Context(
+        data, read_plan(confirm), metric, direction, question, alpha, study, float(smallest_effect)
+    )
     return jsonable(ctx.build(), nan_to_none=True)
 
 
 def answer_of_study(study: Any) -> dict[str, Any]:
     """:func:`compute_answer` of a stored study: its objective (``objectives[0]`` of the
-    resolved study file), question and confirmation plan; adds ``study``."""
+    resolved study file), question, smallest effect and confirmation plan; adds ``study``."""
     a = study.user_attrs
     cfg = a.get(record.STUDY_CONFIG) or {}
     objectives = cfg.get("objectives") or []
@@ -108,12 +119,20 @@ def answer_of_study(study: Any) -> dict[str, Any]:
         o = objectives[0]
         metric, direction = (o["metric"], o["direction"]) if isinstance(o, Mapping) else o
     question = a.get(record.STUDY_QUESTION) or cfg.get("question") or ""
-    out = compute_answer(record.records(study), metric=metric, direction=direction,
-                         question=question, confirm=a.get(record.STUDY_CONFIRM),
-                         study=study.study_name)  # fmt: skip
+    delta = cfg.get("smallest_effect") or DEFAULT_SMALLEST_EFFECT
+    out = compute_answer(
+        record.records(study),
+        metric=metric,
+        direction=direction,
+        question=question,
+        confirm=a.get(record.STUDY_CONFIRM),
+        study=study.study_name,
+        smallest_effect=delta,
+    )
     if len(objectives) > 1:
-        out["warnings"].append(f"the study has {len(objectives)} objectives; "
-                               f"the answer reads the first ({metric})")  # fmt: skip
+        out["warnings"].append(
+            f"the study has {len(objectives)} objectives; the answer reads the first ({metric})"
+        )
     if (learned := learning_warning(record.records(study))) is not None:
         out["warnings"].insert(0, learned)
     from sweep.visibility import visibility_warnings
@@ -123,6 +142,12 @@ def answer_of_study(study: Any) -> dict[str, Any]:
     if rows:
         out["visibility"] = rows
         out["next"][:0] = visibility_next(rows, cfg)
+    if isinstance(noise := a.get(record.STUDY_NOISE), Mapping) and noise:  # sweep noise's budget
+        from sweep.noise import next_step  # (the report draws ``noise``)
+
+        out["noise"] = dict(noise)
+        if (step := next_step(noise)) is not None:
+            out["next"].append(step)
     return {"study": study.study_name, **out}
 
 

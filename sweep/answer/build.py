@@ -1,8 +1,8 @@
 """Building a study's answer: the verdict, its one-sentence reason, the comparisons, the
 warnings and the next steps (the rules are in the package docstring, :mod:`sweep.answer`).
 
-Imports: numpy, :mod:`sweep.record`, :mod:`sweep.values` and this package's ``data`` and
-``statistics``.
+Imports: numpy, :mod:`sweep.record`, :mod:`sweep.paired`, :mod:`sweep.values` and this
+package's ``data``.
 """
 
 from __future__ import annotations
@@ -14,16 +14,29 @@ import numpy as np
 
 from sweep import record
 from sweep.answer.data import (
-    EFFECT,
+    DECIDED,
+    DIFFERENCE,
+    EQUIVALENT,
     INSUFFICIENT,
-    NO_EFFECT,
+    NEGLIGIBLE,
+    UNDECIDED,
     Plan,
     StudyData,
     label,
     mean_of,
     scratch_metric,
 )
-from sweep.answer.statistics import anova, decimals, holm, mdd, paired, power_factor, seeds_needed
+from sweep.paired import (
+    anova,
+    arm_noise,
+    decide,
+    decimals,
+    holm,
+    mdd,
+    paired,
+    power_factor,
+    seeds_for_mdd,
+)
 
 
 class Context:
@@ -38,22 +51,43 @@ class Context:
         question: str,
         alpha: float,
         study: str,
+        delta: float,
     ) -> None:
         self.data, self.plan, self.metric, self.direction = data, plan, metric, direction
-        self.alpha, self.study = alpha, study
+        self.alpha, self.study, self.delta = alpha, study, delta
         self.sign = 1.0 if direction == "maximize" else -1.0
         self.warnings: list[str] = []
         self.next: list[str] = []
         fraction = data.repeats / data.complete if data.complete else 0.0
         self.out: dict[str, Any] = {
-            "verdict": None, "reason": None, "decided": False, "question": question or "",
-            "metric": metric, "direction": direction, "winner": None, "published_beats": None,
-            "best": None, "published": None, "scratch": None, "best_vs_published": None,
-            "best_vs_scratch": None, "published_vs_scratch": None, "candidates": [],
-            "omnibus": None, "sigma_seed": None, "mdd": None, "mdd_adjusted": None,
-            "confirm": None, "exact_repeats": {"trials": data.repeats, "fraction": fraction},
-            "arms": dict(sorted(data.arm_counts.items())), "trials": data.complete,
-        }  # fmt: skip
+            "verdict": None,
+            "reason": None,
+            "decided": False,
+            "question": question or "",
+            "metric": metric,
+            "direction": direction,
+            "winner": None,
+            "published_beats": None,
+            "best": None,
+            "published": None,
+            "scratch": None,
+            "best_vs_published": None,
+            "best_vs_scratch": None,
+            "published_vs_scratch": None,
+            "candidates": [],
+            "omnibus": None,
+            "sigma_seed": None,
+            "sd_paired": None,
+            "correlation": None,
+            "mdd": None,
+            "mdd_adjusted": None,
+            "smallest_effect": delta,
+            "seeds_to_decide": None,
+            "confirm": None,
+            "exact_repeats": {"trials": data.repeats, "fraction": fraction},
+            "arms": dict(sorted(data.arm_counts.items())),
+            "trials": data.complete,
+        }
         self.fmt = 1
 
     # -- small helpers
@@ -73,11 +107,13 @@ class Context:
         used = [vals[s] for s in (seeds if seeds is not None else vals) if s in vals]
         trials = self.data.trials.get(key) or []
         return {
-            "config": key, "label": self.label(key),
+            "config": key,
+            "label": self.label(key),
             "params": dict(trials[0].params) if trials else {},
             "trial": trials[0].number if trials else None,
-            "mean": mean_of(used) if used else None, "seeds": len(used),
-        }  # fmt: skip
+            "mean": mean_of(used) if used else None,
+            "seeds": len(used),
+        }
 
     def design(self) -> dict[str, dict[int, float]]:
         """The configurations of the searched space (every arm but the references)."""
@@ -115,7 +151,7 @@ class Context:
         if best and best["trial"] is not None:
             self.next.append(f"sweep generate --from {self.study}:{best['trial']}")
         self.out.update(verdict=verdict, reason=reason, warnings=self.warnings, next=self.next)
-        self.out["decided"] = decided or verdict == EFFECT
+        self.out["decided"] = decided or verdict in DECIDED
         return self.out
 
     # -- the answer
@@ -137,20 +173,36 @@ class Context:
             return self.without_plan()
         return self.with_plan(self.plan)
 
-    def set_noise(self, omnibus: dict[str, Any], seeds: float | None, alpha_adj: float) -> None:
-        """The omnibus, sigma_seed and the MDDs; a warning when the seed noise drowns the
+    def set_noise(
+        self,
+        omnibus: dict[str, Any],
+        seeds: float | None,
+        alpha_adj: float,
+        noise: dict[str, Any] | None = None,
+    ) -> None:
+        """The omnibus, sigma_seed, the paired noise (``noise``: :func:`sweep.paired.arm_noise`
+        on the common seeds) and the paired MDDs; a warning when the seed noise drowns the
         search."""
         sigma = omnibus.pop("sigma")
-        self.out.update(omnibus=omnibus, sigma_seed=sigma, mdd=mdd(sigma, seeds))
-        self.out["mdd_adjusted"] = mdd(sigma, seeds, power_factor(alpha_adj))
+        self.out.update(omnibus=omnibus, sigma_seed=sigma)
+        if noise is not None:
+            sd = noise["sd_paired"]
+            self.out.update(
+                sigma_seed=noise["sigma_seed"],
+                sd_paired=sd,
+                correlation=noise["correlation"],
+                mdd=mdd(sd, seeds),
+                mdd_adjusted=mdd(sd, seeds, power_factor(alpha_adj)),
+            )
+            sigma = noise["sigma_seed"]
         self.fmt = decimals(sigma)
         search = [mean_of(v) for v in self.data.search.values() if v]
         spread = float(np.std(search, ddof=1)) if len(search) >= 3 else None
         if sigma and spread is not None and sigma > spread:
             self.warnings.append(
                 f"a seed's noise (sigma_seed {self.num(sigma)}) is larger than the spread of "
-                f"the search ({self.num(spread)} between its configurations): its ranking is "
-                "mostly noise"
+                f"the search ({self.num(spread)} between its configurations): the search's "
+                "ranking is mostly noise; the confirmation's paired seeds decide"
             )
 
     def scratch(self, key: str, seeds: Sequence[int], name: str) -> None:
@@ -167,9 +219,7 @@ class Context:
                 "pre-training does not beat scratch: the best configuration is "
                 f"{self.num(cmp['diff'], True)} points against it (95% CI {self.ci(cmp['ci'])})"
             )
-        better = cmp is not None and (
-            cmp["ci"][0] > 0 if self.sign > 0 else cmp["ci"][1] < 0
-        )  # fmt: skip
+        better = cmp is not None and (cmp["ci"][0] > 0 if self.sign > 0 else cmp["ci"][1] < 0)
         if cmp is not None and name == "published_vs_scratch" and not better:
             self.warnings.append(
                 "the published configuration does not beat scratch on this proxy: "
@@ -207,8 +257,11 @@ class Context:
         k = max(1, len(cands))
         alpha_adj = self.alpha / (k * plan.looks)
         self.out["confirm"] = {
-            "seeds": len(seeds), "k": k, "looks": plan.looks, "alpha_adjusted": alpha_adj,
-        }  # fmt: skip
+            "seeds": len(seeds),
+            "k": k,
+            "looks": plan.looks,
+            "alpha_adjusted": alpha_adj,
+        }
         if plan.looks_assumed:
             self.warnings.append(
                 f"the plan does not say how many looks its schedule allows: {plan.looks} "
@@ -257,7 +310,8 @@ class Context:
         common = [s for s in seeds if all(s in vals[c] for c in present)]
         best = self.best_of(present, common)
         self.out["best"] = self.describe(best, common)
-        self.set_noise(anova({c: vals[c] for c in present}, common), len(common), alpha_adj)
+        arms = {c: vals[c] for c in present}
+        self.set_noise(anova(arms, common), len(common), alpha_adj, arm_noise(arms, None, common))
         self.scratch(best, common, "best_vs_scratch")
         cmp = self.out["best_vs_scratch"]
         vs = "not measured (no scratch values)"
@@ -283,8 +337,8 @@ class Context:
         best = self.best_of(present, common)
         self.out["best"] = self.describe(best, common)
         self.out["published"] = self.describe(pub, common)
-        omnibus = anova({c: vals[c] for c in [*present, pub]}, common)
-        self.set_noise(omnibus, len(common), alpha_adj)
+        arms = {c: vals[c] for c in [*present, pub]}
+        self.set_noise(anova(arms, common), len(common), alpha_adj, arm_noise(arms, pub, common))
         cmps: dict[str, dict[str, Any]] = {}
         for c in present:
             cmp = paired(vals[c], vals[pub], common, 1 - alpha_adj)
@@ -305,67 +359,79 @@ class Context:
     def verdict(
         self, best: str, pub: str, bvp: dict[str, Any], k: int, alpha_adj: float
     ) -> dict[str, Any]:
-        """The verdict of the comparisons (rules 2 and 3 of the package docstring)."""
+        """The decision of the confirmed best against the published configuration at the
+        smallest effect that matters (:func:`sweep.paired.decide`; the package docstring)."""
         assert self.plan is not None
-        om, sigma, m = self.out["omnibus"], self.out["sigma_seed"], self.out["mdd"]
-        looks = self.plan.looks
-        self.fmt = decimals(sigma, bvp["diff"])
-        ties = f"differences below {self.num(m)} points are ties for this proxy" if m else ""
-        b, p, n = self.label(best), self.label(pub), bvp["n"]
+        delta, looks, n = self.delta, self.plan.looks, bvp["n"]
+        self.fmt = decimals(self.out["sd_paired"] or self.out["sigma_seed"], bvp["diff"], delta)
+        b, p = self.label(best), self.label(pub)
         level = f"{100 * bvp['level']:.1f}% CI {self.ci(bvp['ci'])}"
         adjusted = f"adjusted for {k} candidate(s)" + (f" x {looks} looks" if looks > 1 else "")
-        shift = self.num(bvp["diff"], True)
-        if om["p"] is None or om["p"] >= self.alpha:
-            self.seeds_next(bvp["diff"], sigma, n)
-            return self.finish(
-                NO_EFFECT,
-                f"the configurations do not differ beyond the seed noise on {n} fresh seeds "
-                f"(omnibus F = {om['f']:.2f}, p = {om['p']:.2g}); {ties}",
-            )
-        lo, hi = bvp["ci"]
-        if lo <= 0 <= hi:
-            self.seeds_next(bvp["diff"], sigma, n)
-            return self.finish(
-                NO_EFFECT,
-                f"the confirmed best {b} differs from the published {p} by {shift} points "
-                f"({level}, {adjusted}, {n} fresh seeds), an interval that includes 0; {ties}",
-            )
-        if self.sign * bvp["diff"] > 0:
+        shift, d = self.num(bvp["diff"], True), self.num(delta)
+        where = f"({level}, {adjusted}, {n} paired seeds)"
+
+        def better(ci: list[float]) -> tuple[float, float]:  # the interval, better side up
+            lo, hi = ci if self.sign > 0 else (-ci[1], -ci[0])
+            return lo, hi
+
+        decision = decide(better(bvp["ci"]), delta)
+        beats = [c["label"] for c in self.out["candidates"] if better(c["ci"])[1] >= delta]
+        if decision in (EQUIVALENT, NEGLIGIBLE) and beats:
+            decision = UNDECIDED  # the best is inside, another candidate may still beat it
+        if decision == DIFFERENCE and self.sign * bvp["diff"] > 0:
             self.out["winner"] = "candidate"
             return self.finish(
-                EFFECT,
-                f"{b} beats the published {p} by {shift} points on {n} fresh seeds "
-                f"({level}, {adjusted})",
+                DIFFERENCE,
+                f"{b} beats the published {p} by {shift} points "
+                f"{where}: an interval clear of 0 that reaches the smallest "
+                f"effect that matters ({d})",
             )
-        self.out["winner"] = "published"
-        every = all(self.worse(c["ci"]) for c in self.out["candidates"])
-        self.out["published_beats"] = "every" if every else "best"
-        whom = "every candidate" if every else f"the confirmed best {b}"
+        if decision == DIFFERENCE:
+            self.out["winner"] = "published"
+            every = all(self.worse(c["ci"]) for c in self.out["candidates"])
+            self.out["published_beats"] = "every" if every else "best"
+            whom = "every candidate" if every else f"the confirmed best {b}"
+            return self.finish(
+                DIFFERENCE,
+                f"the published {p} beats {whom}: the best, {b}, "
+                f"is {shift} points from it {where}, an interval clear of 0 that "
+                f"reaches the smallest effect that matters ({d})",
+            )
+        if decision == EQUIVALENT:
+            return self.finish(
+                EQUIVALENT,
+                f"nothing beats the published {p} by {d} points or "
+                f"more: the best, {b}, is {shift} points from it {where}, an "
+                f"interval inside +-{d}",
+            )
+        if decision == NEGLIGIBLE:
+            self.out["winner"] = "candidate" if self.sign * bvp["diff"] > 0 else "published"
+            return self.finish(
+                NEGLIGIBLE,
+                f"{b} differs from the published {p} by {shift} "
+                f"points {where}: real (clear of 0) but smaller than the "
+                f"smallest effect that matters ({d})",
+            )
+        self.seeds_next(alpha_adj, n)
+        why = (
+            f"the candidate(s) {', '.join(beats)} may still beat it by {d} or more"
+            if beats and better(bvp["ci"])[1] < delta
+            else f"an interval that holds 0 and reaches past +-{d}"
+        )
         return self.finish(
-            EFFECT,
-            f"the published {p} beats {whom}: the best, {b}, is {shift} points from it on "
-            f"{n} fresh seeds ({level}, {adjusted})",
+            UNDECIDED,
+            f"the confirmed best {b} is {shift} points from the published {p} {where}: {why}",
         )
 
-    def seeds_next(self, diff: float, sigma: float | None, s: int) -> None:
-        """What more seeds or a higher fidelity would resolve."""
-        if not sigma:
+    def seeds_next(self, alpha_adj: float, s: int) -> None:
+        """The paired seeds that would decide at the smallest effect, from the paired SD."""
+        sd = self.out["sd_paired"]
+        if not sd:
             return
-        alpha_adj = self.out["confirm"]["alpha_adjusted"]
-        need = seeds_needed(sigma, diff, power_factor(alpha_adj))
-        gap = self.num(abs(diff))
-        if need is not None and need <= 1000:
-            self.next.append(
-                f"about {need} confirmation seeds per arm (now {s}) would bring the adjusted MDD "
-                f"(now {self.num(self.out['mdd_adjusted'])}) below the observed difference of "
-                f"{gap} points"
-            )
-        else:
-            self.next.append(
-                f"the observed difference ({gap} points) is too small to resolve with more "
-                "seeds alone"
-            )
+        need = seeds_for_mdd(sd, self.delta, power_factor(alpha_adj))
+        self.out["seeds_to_decide"] = need
         self.next.append(
-            "a higher fidelity level (a longer pre-training, a larger downstream test set) "
-            f"lowers sigma_seed, now {self.num(sigma)} points"
+            f"about {need} paired seeds per arm (now {s}) decide at the smallest effect that "
+            f"matters ({self.num(self.delta)}): raise confirm.max_seeds and run sweep resume "
+            f"(paired SD {self.num(sd)}, adjusted MDD now {self.num(self.out['mdd_adjusted'])})"
         )

@@ -19,15 +19,20 @@ from typing import Any
 from sweep import record
 from sweep.values import is_int, jsonable
 
-VERDICTS = ("effect", "no_detectable_effect", "insufficient_data")
-EFFECT, NO_EFFECT, INSUFFICIENT = VERDICTS
+#: the verdicts: the four decisions of :func:`sweep.paired.decide` on the confirmed best against
+#: the published configuration at the smallest effect that matters, and insufficient data
+VERDICTS = ("difference", "equivalent", "negligible", "undecided", "insufficient_data")
+DIFFERENCE, EQUIVALENT, NEGLIGIBLE, UNDECIDED, INSUFFICIENT = VERDICTS
+#: the verdicts more paired seeds cannot change
+DECIDED = (DIFFERENCE, EQUIVALENT, NEGLIGIBLE)
 #: the confirmation plan's keys (``record.STUDY_CONFIRM``, written by ``sweep.engine.confirm``):
 #: ``looks`` are the looks made so far; ``max_looks`` (not written by the engine yet) the looks
 #: its schedule allows in all
 PLAN_SEEDS, PLAN_CANDIDATES, PLAN_PUBLISHED = "seeds", "candidates", "published"
 PLAN_MAX_SEEDS, PLAN_LOOKS, PLAN_MAX_LOOKS = "max_seeds", "looks", "max_looks"
-#: the engine's growth of the confirmation's seeds per round (sweep.engine.confirm.GROWTH)
-GROWTH = 1.6
+#: the confirmation's growth of its paired seeds per round: 3 -> 6 -> 12 -> 24 (few looks, so
+#: the Bonferroni split over looks costs little); the engine's schedule is :func:`rounds`
+GROWTH = 2.0
 
 
 # ----------------------------------------------------------------------------- the data
@@ -107,12 +112,18 @@ def label(params: Mapping[str, Any], key: str) -> str:
 
 
 # ----------------------------------------------------------------------------- the plan
+def next_seeds(n: int, cap: int) -> int:
+    """The paired seeds of the confirmation's round after one of ``n``."""
+    return min(cap, max(n + 1, round(GROWTH * n)))
+
+
 def rounds(first: int, cap: int) -> list[int]:
-    """Seeds per round of the engine's confirmation (``n -> min(cap, max(n + 1, round(1.6 n)))``,
-    :mod:`sweep.engine.confirm`), from ``first`` seeds: ``rounds(3, 8)`` is ``[3, 5, 8]``."""
+    """Seeds per round of the confirmation (``n -> min(cap, max(n + 1, round(2 n)))``), from
+    ``first`` seeds: ``rounds(3, 24)`` is ``[3, 6, 12, 24]``; the engine's schedule
+    (:mod:`sweep.engine.confirm`) and the answer's count of looks both read it."""
     out = [min(first, cap)]
     while out[-1] < cap:
-        out.append(min(cap, max(out[-1] + 1, round(GROWTH * out[-1]))))
+        out.append(next_seeds(out[-1], cap))
     return out
 
 
@@ -156,6 +167,11 @@ def read_plan(confirm: Mapping[str, Any] | None) -> Plan | None:
     else:
         looks, assumed = planned_looks(len(seeds), made if is_int(made) else 0, cap)
     pub = confirm.get(PLAN_PUBLISHED)
-    return Plan(seeds=seeds, candidates=[str(c) for c in confirm.get(PLAN_CANDIDATES) or []],
-                published=str(pub) if pub else None, max_seeds=cap, looks=looks,
-                looks_assumed=assumed)  # fmt: skip
+    return Plan(
+        seeds=seeds,
+        candidates=[str(c) for c in confirm.get(PLAN_CANDIDATES) or []],
+        published=str(pub) if pub else None,
+        max_seeds=cap,
+        looks=looks,
+        looks_assumed=assumed,
+    )

@@ -1,6 +1,6 @@
 """A study's answer in one sentence a scientist can read, with its numbers.
 
-Imports: :mod:`sweep.values` and this package's ``data`` and ``statistics``.
+Imports: :mod:`sweep.values`, :mod:`sweep.paired` and this package's ``data``.
 """
 
 from __future__ import annotations
@@ -8,15 +8,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sweep.answer.data import EFFECT, INSUFFICIENT
-from sweep.answer.statistics import decimals
+from sweep.answer.data import DIFFERENCE, EQUIVALENT, INSUFFICIENT, NEGLIGIBLE
+from sweep.paired import decimals
 from sweep.values import is_number
 
 
 def answer_line(answer: Mapping[str, Any]) -> str:
     """The answer in one sentence with its numbers (the fields of :mod:`sweep.answer`)."""
     bvp = answer.get("best_vs_published")
-    fmt = decimals(answer.get("sigma_seed"), abs((bvp or {}).get("diff") or 0.0))
+    fmt = decimals(
+        answer.get("sd_paired") or answer.get("sigma_seed"),
+        abs((bvp or {}).get("diff") or 0.0),
+        answer.get("smallest_effect"),
+    )
 
     def num(x: Any, signed: bool = False) -> str:
         if not is_number(x):
@@ -32,27 +36,41 @@ def answer_line(answer: Mapping[str, Any]) -> str:
         return f"insufficient data: {answer.get('reason')}"
     lower = " (lower is better)" if answer.get("direction") == "minimize" else ""
     b, p = best.get("label"), pub.get("label")
-    level = f"{100 * bvp['level']:.1f}% CI {ci(bvp['ci'])}"
-    seeds = f"{bvp['n']} fresh seeds"
-    mdd = num(answer.get("mdd"))
+    delta = num(answer.get("smallest_effect"))
+    where = (
+        f"{100 * bvp['level']:.1f}% CI {ci(bvp['ci'])}, {bvp['n']} paired seeds, "
+        f"paired SD {num(answer.get('sd_paired'))}"
+    )
     diff = num(bvp["diff"], True)
-    if verdict == EFFECT and answer.get("winner") == "candidate":
+    if verdict == DIFFERENCE and answer.get("winner") == "candidate":
         k = (answer.get("confirm") or {}).get("k", 1)
         sc = answer.get("best_vs_scratch")
         over = f"; {num(sc['diff'], True)} over scratch" if sc else ""
         return (
-            f"effect: {b} beats the published {p} by {diff} points ({level}, {seeds}, best of "
-            f"{k}, MDD {mdd}){over}{lower}"
+            f"difference: {b} beats the published {p} by {diff} points ({where}, best of "
+            f"{k}; smallest effect {delta}){over}{lower}"
         )
-    if verdict == EFFECT:
+    if verdict == DIFFERENCE:
         whom = "every candidate" if answer.get("published_beats") == "every" else "the best"
         sc = answer.get("published_vs_scratch")
         over = f"; {num(sc['diff'], True)} over scratch" if sc else ""
         return (
-            f"effect: the published {p} beats {whom} (best {b}: {diff} points, {level}, "
-            f"{seeds}, MDD {mdd}){over}{lower}"
+            f"difference: the published {p} beats {whom} (best {b}: {diff} points, "
+            f"{where}; smallest effect {delta}){over}{lower}"
         )
+    if verdict == EQUIVALENT:
+        return (
+            f"equivalent: nothing beats the published {p} by {delta} points or more (best "
+            f"{b}: {diff}, {where}){lower}"
+        )
+    if verdict == NEGLIGIBLE:
+        return (
+            f"negligible: {b} differs from the published {p} by {diff} points, real but "
+            f"below the smallest effect of {delta} ({where}){lower}"
+        )
+    need = answer.get("seeds_to_decide")
+    more = f"; about {need} paired seeds would decide" if need else ""
     return (
-        f"no detectable effect: no configuration differs from the published {p} by more than "
-        f"the proxy's MDD of {mdd} points (best {b}: {diff}, {level}, {seeds}){lower}"
+        f"undecided: the best {b} is {diff} points from the published {p} ({where}), "
+        f"neither clear of 0 nor inside +-{delta}{more}{lower}"
     )

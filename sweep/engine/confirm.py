@@ -6,9 +6,9 @@ confirmation re-runs the winners on seeds the search never saw, all on the same 
 :mod:`sweep.answer` compares them pairwise (common random numbers). The rule:
 
 * **candidates**: the ``top`` distinct configurations (``sweep:config_key``) of the COMPLETE
-  search and reference trials (``sweep:arm`` search or reference), ranked by their mean
-  ``headline`` over all their trials and seeds (the first objective when the trials have no
-  headline); and the published configuration (when the search can take it), always;
+  search and reference trials (``sweep:arm`` search or reference), ranked by their mean of the
+  first objective (the metric the answer judges, in its direction) over all their trials and
+  seeds; and the published configuration (when the search can take it), always;
 * **seeds**: fresh seeds drawn from the study's space hash (``Seeds(root).rng("confirm",
   "seeds")``, in ``[2**30, 2**31)``), never a seed that a search, published or reference trial
   ran; the first ``seeds`` of them, the same for every candidate;
@@ -16,10 +16,12 @@ confirmation re-runs the winners on seeds the search never saw, all on the same 
   ``sweep:arm`` confirm; never pruned), run by the study's backend like the search. A cell with a
   COMPLETE, RUNNING or WAITING trial is never enqueued again, so ``sweep resume`` continues a
   confirmation where it stopped; a failed cell is enqueued again (once a run) as a retry;
-* **looks**: after each round the answer (:func:`sweep.answer.answer_of_study`, which corrects
-  its intervals for the number of looks) is looked at; when it is undecided (:func:`undecided`)
-  and fewer than ``max_seeds`` seeds ran, the next round adds seeds,
-  ``n -> min(max_seeds, max(n + 1, round(1.6 n)))`` (3, 5, 8);
+* **looks** (a race): after each round the answer (:func:`sweep.answer.answer_of_study`, which
+  corrects its intervals for every look the schedule allows) is looked at; while it is
+  undecided at the study's smallest effect that matters (:func:`undecided`) and fewer than
+  ``max_seeds`` seeds ran, the next round doubles the paired seeds,
+  ``n -> min(max_seeds, max(n + 1, round(2 n)))`` (3, 6, 12, 24:
+  :func:`sweep.answer.data.rounds`); ``max_seeds`` is the cost cap;
 * **cost**: not part of the search budget. It runs by default when the search budget is at
   least its first round (a confirmation larger than the search it confirms is skipped, and the
   launch says so up front); a ``confirm:`` section written in the file runs it whatever the
@@ -43,23 +45,8 @@ from typing import Any
 
 from sweep import record
 
-#: each round multiplies the seeds by about this (3 -> 5 -> 8)
-GROWTH = 1.6
 #: the fresh seeds lie in [SEED_LOW, 2 * SEED_LOW): far above the search's replicate seeds
 SEED_LOW = 2**30
-
-
-def next_seeds(n: int, cap: int) -> int:
-    """The number of seeds of the round after one of ``n`` seeds."""
-    return min(cap, max(n + 1, round(GROWTH * n)))
-
-
-def schedule(first: int, cap: int) -> list[int]:
-    """Seeds per round, for example ``[3, 5, 8]``."""
-    out = [min(first, cap)]
-    while out[-1] < cap:
-        out.append(next_seeds(out[-1], cap))
-    return out
 
 
 def plan_cost(spec: Any, profile: str, budget: int) -> tuple[Any, str]:
@@ -82,22 +69,10 @@ def plan_cost(spec: Any, profile: str, budget: int) -> tuple[Any, str]:
 
 
 def undecided(answer: dict[str, Any] | None) -> bool:
-    """Whether more seeds could decide the answer (:mod:`sweep.answer`): decided are an
-    ``effect``, a comparison with no published configuration to compare with, and
-    ``no_detectable_effect`` whose interval of (best - published) lies within +-MDD (a tie at the
-    proxy's resolution); anything else (a wider interval, ``insufficient_data``) is undecided."""
-    if not answer:
-        return True
-    if "decided" in answer:
-        return not answer["decided"]
-    verdict = answer.get("verdict")
-    if verdict == "effect" or answer.get("published") is None:
-        return False
-    ci = (answer.get("best_vs_published") or {}).get("ci")
-    mdd = answer.get("mdd")
-    if verdict == "no_detectable_effect" and ci and isinstance(mdd, int | float):
-        return not (ci[0] is not None and ci[1] is not None and -mdd <= ci[0] and ci[1] <= mdd)
-    return True
+    """Whether more paired seeds could decide the answer (its ``decided``, :mod:`sweep.answer`:
+    a difference, equivalence or a negligible difference at the smallest effect that matters,
+    or no published configuration to compare with)."""
+    return not (answer or {}).get("decided")
 
 
 # ----------------------------------------------------------------------------- the plan
@@ -111,13 +86,11 @@ def _search_trials(study) -> list:
 
 def top_candidates(trials: Iterable[Any], k: int, spec: Any, exclude: str | None) -> list:
     """``[(config key, raw params)]`` of the ``k`` best configurations of ``trials`` by their
-    mean headline (every seed of every trial), ``exclude`` left out."""
+    mean first objective (every seed of every trial), ``exclude`` left out."""
     from sweep.engine.arms import trial_config_key
 
     trials = list(trials)
-    metric, direction = "headline", "maximize"
-    if not any("headline" in t.user_attrs for t in trials):
-        metric, direction = spec.objectives[0]
+    metric, direction = spec.objectives[0]  # the metric the answer judges, in its direction
     by: dict[str, list[float]] = {}
     raw: dict[str, dict] = {}
     for t in trials:
@@ -241,6 +214,7 @@ def run_confirmation(study, spec: Any, profile: str, conf: Any,
     """Run the confirmation (see the module docstring) through ``run_round(n)``, which runs
     ``n`` enqueued trials on the study's backend; returns the stored plan."""
     from sweep.answer import answer_of_study
+    from sweep.answer.data import next_seeds
 
     plan = prepare(study, spec, profile, conf)
     if plan is None:
@@ -271,6 +245,7 @@ def run_confirmation(study, spec: Any, profile: str, conf: Any,
             break
         pool = fresh_seeds(study, conf.max_seeds + n_seeds)
         extra = [s for s in pool if s not in plan["seeds"]]
-        plan["seeds"] = plan["seeds"] + extra[: next_seeds(n_seeds, conf.max_seeds) - n_seeds]
+        grow = next_seeds(n_seeds, conf.max_seeds) - n_seeds
+        plan["seeds"] = plan["seeds"] + extra[:grow]
     study.set_user_attr(record.STUDY_CONFIRM, plan)
     return plan

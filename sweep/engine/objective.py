@@ -181,8 +181,10 @@ class Objective:
         single = len(spec.objectives) == 1 and not fixed
         sign = 1.0 if spec.objectives[0][1] == "maximize" else -1.0
         runs = []
+        data_seeds = [spec.data_seed_for(s, fixed) for s in seeds]
+        trial.set_user_attr(record.DATA_SEEDS, data_seeds)
         shown = Shown(trial, len(seeds), self.interrupt)
-        for r, seed in enumerate(seeds):
+        for r, (seed, data_seed) in enumerate(zip(seeds, data_seeds, strict=True)):
 
             def report(name: str, step: int, value: float, r=r) -> None:
                 shown(r, name, step, value)
@@ -197,7 +199,7 @@ class Objective:
             with self.interrupt.interruptible():
                 res = run_trial(TrialSpec(
                     generator=generator, params=params, task=spec.task,
-                    profile=self.profile, recipe=recipe, data_seed=seed, train_seed=seed,
+                    profile=self.profile, recipe=recipe, data_seed=data_seed, train_seed=seed,
                     device=self.device, cache_dir=self.cache_dir, roots=spec.roots(),
                     options=dict(spec.options),
                 ), report)  # fmt: skip

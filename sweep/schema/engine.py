@@ -322,19 +322,22 @@ def read_backend(raw: Any) -> dict[str, Any]:
 _CONFIRM_WHAT = {"top": "configurations of the search to confirm",
                  "seeds": "fresh seeds of the first round",
                  "max_seeds": "fresh seeds at most"}  # fmt: skip
-CONFIRM_FORMS = "false, true or {top: 3, seeds: 3, max_seeds: 8}"
+CONFIRM_FORMS = "false, true or {top: 2, seeds: 3, max_seeds: 24}"
+#: bounds that keep a confirmation finite: (top + 1) x MAX_CONFIRM_SEEDS trials at most
+MAX_CONFIRM_TOP, MAX_CONFIRM_SEEDS = 16, 64
 
 
 class ConfirmSection(Section):
     """The confirmation after the search: its best configurations and the published one,
     re-evaluated on fresh seeds common to all of them (sweep.engine.confirm)."""
 
-    top: int = 3
-    """the search's best configurations (distinct, by mean headline) re-evaluated"""
+    top: int = 2
+    """the search's best configurations (distinct, by mean headline) re-evaluated (at most 16)"""
     seeds: int = 3
-    """fresh seeds of the first round, the same for every configuration confirmed"""
-    max_seeds: int = 8
-    """seeds at most: while the answer is undecided, rounds add seeds (3, 5, 8)"""
+    """fresh paired seeds of the first round, the same for every configuration confirmed"""
+    max_seeds: int = 24
+    """paired seeds at most (the race's cost cap, at most 64): while the answer is undecided at
+    the smallest effect, rounds double the seeds (3, 6, 12, 24)"""
 
     @classmethod
     def not_mapping(cls, value: Any) -> str:
@@ -345,11 +348,22 @@ class ConfirmSection(Section):
     def _count(cls, v: Any, info) -> int:
         return positive_int(v, _CONFIRM_WHAT[info.field_name])
 
-    @field_validator("max_seeds")
+    @field_validator("top")
+    @classmethod
+    def _top(cls, v: int) -> int:
+        if v > MAX_CONFIRM_TOP:
+            raise Invalid(f"{v} candidates is more than {MAX_CONFIRM_TOP}; confirm fewer (each "
+                          "one costs max_seeds trials and widens every interval)")  # fmt: skip
+        return v
+
+    @field_validator("seeds", "max_seeds")
     @classmethod
     def _cap(cls, v: int, info) -> int:
+        if v > MAX_CONFIRM_SEEDS:
+            raise Invalid(f"{v} is more than {MAX_CONFIRM_SEEDS} paired seeds per arm; lower it "
+                          "(or lower the noise: README, 'Deciding')")  # fmt: skip
         seeds = info.data.get("seeds")
-        if seeds is not None and v < seeds:
+        if info.field_name == "max_seeds" and seeds is not None and v < seeds:
             raise Invalid(f"max_seeds {v} is below seeds {seeds}")
         return v
 

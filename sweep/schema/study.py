@@ -5,6 +5,7 @@ space::
 
     study: visualatom-freq            # the study's name (default: the file name without .yaml)
     question: Does a wider frequency band give better pre-training data?
+    smallest_effect: 1.0              # the smallest difference that matters (answer's units)
     generator: {name: visualatom, params: {orbits: [1, 200]}}   # fixed parameters
                                       # (a family study: generator.families.<name>)
     search:                           # the searched parameters (sweep.space)
@@ -22,7 +23,7 @@ space::
     backend: local                    # or ray, or {name: ray, ...}
     calibration: {...}                # sweep calibrate (sweep.schema.calibration)
     references: {narrow: {freq: [0, 3]}}   # further configurations evaluated next to the search
-    confirm: {top: 3, seeds: 3, max_seeds: 8}   # or false: the confirmation after the search
+    confirm: {top: 2, seeds: 3, max_seeds: 24}  # or false: the confirmation after the search
 
 This module checks each key's shape and type; what depends on other keys (a generator
 parameter's domain, a searched range against its targets, sampler options against Optuna, the
@@ -44,6 +45,7 @@ from pydantic import BeforeValidator, Field, PrivateAttr, WithJsonSchema, field_
 from proxy_tasks import PROXY_TASKS
 from sweep.errors import did_you_mean, unknown
 from sweep.generators import GENERATORS
+from sweep.paired import DEFAULT_SMALLEST_EFFECT
 from sweep.record import STUDY_NAME_RE, study_name_problem
 from sweep.samplers import PRUNERS, SAMPLERS
 from sweep.schema.base import NUMBER_SCHEMA, Direction, Section, mapping_or_empty
@@ -66,7 +68,7 @@ from sweep.schema.errors import Invalid, SchemaError
 from sweep.schema.recipe import RecipeOverrides
 from sweep.schema.yamlfile import Source
 from sweep.space import PARAM_TYPES
-from sweep.values import is_int
+from sweep.values import is_int, is_real
 
 Params = Annotated[dict[str, Any], BeforeValidator(mapping_or_empty)]
 Number = Annotated[Any, WithJsonSchema(NUMBER_SCHEMA)]
@@ -298,6 +300,11 @@ class StudyFile(Section):
     """the study's name: letters, digits, '.', '_' and '-' (default: the file name)"""
     question: str | None = None
     """the question the study answers, in a sentence"""
+    smallest_effect: Annotated[
+        float, WithJsonSchema({"type": "number", "exclusiveMinimum": 0})
+    ] = DEFAULT_SMALLEST_EFFECT
+    """the smallest difference of the first objective that matters, in its units (default 1
+    point): the answer decides a difference, equivalence or a negligible difference at it"""
     generator: GeneratorSection
     """the generator and its fixed parameters"""
     search: Annotated[dict[str, SearchEntry], BeforeValidator(_search)] = Field(
@@ -325,7 +332,7 @@ class StudyFile(Section):
         ConfirmSection | None,
         BeforeValidator(_confirm, json_schema_input_type=bool | ConfirmSection),
     ] = ConfirmSection()
-    """the confirmation after the search: false, true or {top: 3, seeds: 3, max_seeds: 8}
+    """the confirmation after the search: false, true or {top: 2, seeds: 3, max_seeds: 24}
     (default: on when the budget is at least its first round; written: on whatever the
     budget)"""
     data_seed: int | None = None
@@ -387,6 +394,16 @@ class StudyFile(Section):
         if v is not None and not isinstance(v, str):
             raise Invalid(f"expected a sentence (a string), got {v!r}", kind="type")
         return v
+
+    @field_validator("smallest_effect", mode="before")
+    @classmethod
+    def _smallest_effect(cls, v: Any) -> Any:
+        import math
+
+        if not is_real(v) or not math.isfinite(v) or v <= 0:
+            raise Invalid(f"expected a positive number (in the first objective's units), got "
+                          f"{v!r}", kind="type")  # fmt: skip
+        return float(v)
 
     @field_validator("data_seed", mode="before")
     @classmethod
