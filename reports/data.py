@@ -9,7 +9,8 @@ permutation null), :mod:`reports.correlations` (diversity), :mod:`reports.outcom
 learning curves, failures) and :mod:`reports.samples` (thumbnails). No figures here
 (:mod:`reports.figures`) and no HTML (:mod:`reports.page`).
 
-Imports: the standard library, :mod:`sweep.record` and the ``reports`` data modules above.
+Imports: the standard library, :mod:`sweep.record`, :mod:`sweep.paper` (the published results
+as the external check) and the ``reports`` data modules above.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import datetime
 from typing import Any, TypedDict
 
 from reports import answer, correlations, outcomes, ranges, references, samples, study, view
-from sweep import record
+from sweep import paper, record
 from sweep.record import TrialRecord
 
 #: the version of the data layout embedded in the page (``sweep-report-data``); 2: the answer,
@@ -44,6 +45,7 @@ class ReportData(TypedDict):
     learning: outcomes.LearningInfo
     failures: list[outcomes.Failure]
     samples: samples.SamplesInfo
+    paper: dict[str, Any] | None
 
 
 def report_data(
@@ -89,4 +91,5 @@ def _report_data(s, seed: int, n_boot: int, with_samples: bool) -> ReportData:
         "learning": outcomes.learning_curves(rows, objectives, sweep_study),
         "failures": outcomes.failures(rows),
         "samples": samples.samples(s, rows, objectives, with_samples),
+        "paper": paper.check(recs, s.user_attrs.get(record.STUDY_CONFIG)),
     }

@@ -620,7 +620,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from sweep import __version__
+    from sweep import __version__, noise_cli
 
     parser = _Parser(
         prog="sweep",
@@ -635,6 +635,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_schema(sub)
     _add_engine(sub)
     _add_calibrate(sub)
+    noise_cli.add_noise(sub)
     _add_report(sub)
     return parser
 

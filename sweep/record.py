@@ -71,10 +71,19 @@ STUDY_GIT = "sweep:git_commit"
 STUDY_VERSIONS = "sweep:versions"
 #: the study file's ``question:``
 STUDY_QUESTION = "question"
-#: the calibration plan of a calibration study (design, configurations, levels, hash)
+#: the plan of a calibration study (design, configurations, levels, hash)
 STUDY_CALIBRATION_PLAN = "sweep:calibration_plan"
+#: the plan of a noise-budget study (``kind: noise``: its arms, data seeds and training seeds,
+#: hash; :mod:`sweep.noise_cli`)
+STUDY_NOISE_PLAN = "sweep:noise_plan"
+#: the plans that make a study one of fixed cells, which ``sweep launch`` runs without arms,
+#: confirmation or answer
+FIXED_CELL_PLANS = (STUDY_CALIBRATION_PLAN, STUDY_NOISE_PLAN)
 #: the calibration's summary (:func:`sweep.calibration.analysis.analyze`), written by it
 STUDY_CALIBRATION = "sweep:calibration"
+#: the noise budget of the study's proxy (:func:`sweep.noise.noise_budget`, ``sweep noise``):
+#: variance components, the arms' correlation, the paired SD, the seeds a decision needs
+STUDY_NOISE = "sweep:noise"
 #: the study's answer to its question (:func:`sweep.answer.answer_of_study`): the verdict,
 #: its reason, the paired comparisons; written at the end of every launch
 STUDY_ANSWER = "sweep:answer"
@@ -91,9 +100,13 @@ WORKER = "sweep:worker"
 RETRY_OF = "sweep:retry_of"
 #: a trial stopped by Ctrl-C (not its own failure): the next run retries it
 INTERRUPTED = "sweep:interrupted"
-#: ``{"recipe": {...}, "seeds": [...], "attrs": {...}}`` of an enqueued trial with fixed
-#: recipe overrides, seeds and labels (calibration cells)
+#: ``{"recipe": {...}, "seeds": [...], "data_seed": d, "attrs": {...}}`` of an enqueued trial
+#: with fixed recipe overrides, training seeds, data seed (optional) and labels (calibration,
+#: confirmation and noise-budget cells)
 FIXED = "sweep:fixed"
+#: the data seed of each of a trial's seeds (:meth:`StudyConfig.data_seed_for`), aligned with
+#: ``SEEDS`` (the training seeds)
+DATA_SEEDS = "sweep:data_seeds"
 #: a trial that lost its claim on a ticket of the search budget (other workers, of this launcher
 #: or another one, held every ticket when it started): it gave its ticket back without running
 #: (FAIL; the values it drew are not recorded as ``param:*``) and counts nowhere
@@ -145,6 +158,8 @@ DIVERSITY_BOOKKEEPING = ("n", "feature_size")
 LABEL_CONFIG = "calibration:config"
 LABEL_LEVEL = "calibration:level"
 LABEL_SEED = "calibration:seed"
+#: the label of a noise-budget cell (``sweep noise``): its arm (its seeds: ``FIXED``'s)
+LABEL_NOISE_ARM = "noise:arm"
 #: the attribute prefixes that are not metrics
 NOT_METRIC_PREFIXES = (PARAM_PREFIX, "sweep:")
 

@@ -16,6 +16,7 @@ from sweep.registry import Registry
 #: the sections in page order
 ORDER = (
     "answer",
+    "paper",
     "summary",
     "ranges",
     "samples",
@@ -27,6 +28,7 @@ ORDER = (
     "history",
     "learning",
     "replicates",
+    "noise",
     "calibration",
     "trials",
     "failures",

@@ -2,7 +2,8 @@
 text ``sweep status`` and ``sweep launch`` print), its trials as files, optuna-dashboard.
 
 Imports: the standard library, Optuna (lazily), :mod:`sweep.record`, :mod:`sweep.storage`,
-:mod:`sweep.values`, :mod:`sweep.answer` (lazily) and :mod:`sweep.engine.study`.
+:mod:`sweep.values`, :mod:`sweep.answer` and :mod:`sweep.paper` (lazily) and
+:mod:`sweep.engine.study`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 from sweep import record
 from sweep.engine.study import counts, load_study_by_name, worker_gone
-from sweep.values import jsonable
+from sweep.values import is_real, jsonable
 
 
 def status(name: str, storage: str | None) -> dict[str, Any]:
@@ -27,8 +28,10 @@ def status(name: str, storage: str | None) -> dict[str, Any]:
     ``used``: by finished search trials, ``confirm``: confirmation trials, which are extra),
     trials per arm, the objectives' names (``metrics``), its question and answer (the stored
     one, else computed: ``answer_stored``), the confirmation plan, best and running trials, the
-    storage (masked)."""
+    storage (masked), and ``paper``: :func:`sweep.paper.paper_check` (None: no published table
+    applies)."""
     from sweep.answer import answer_line, answer_of_study
+    from sweep.paper import paper_check
     from sweep.storage import default_storage, mask_url
 
     study = load_study_by_name(name, storage)
@@ -61,6 +64,7 @@ def status(name: str, storage: str | None) -> dict[str, Any]:
         "question": study.user_attrs.get(record.STUDY_QUESTION), "answer": answer,
         "answer_stored": stored, "answer_line": answer_line(answer),
         "confirm": study.user_attrs.get(record.STUDY_CONFIRM), "best": best, "running": running,
+        "paper": paper_check(study),  # published results as the external check, or None
     }, nan_to_none=True)  # fmt: skip
 
 
@@ -146,8 +150,36 @@ def status_lines(st: dict[str, Any]) -> list[str]:
             lines.append(f"running: trial {r['number']} for {duration_text(r['age_s'])} on "
                          f"{r['worker']}" + (f" ({doing})" if doing else ""))  # fmt: skip
     lines.append(f"storage: {st['storage']}")
+    if (noise := noise_text(st.get("answer") or {})) is not None:
+        lines.append(noise)
+    if st.get("paper"):
+        from sweep.paper import paper_line
+
+        lines.append(paper_line(st["paper"]))
     lines.append(f"answer: {st['answer_line']}")
     return lines
+
+
+def noise_text(answer: dict[str, Any]) -> str | None:
+    """The answer's paired noise in one line: the paired SD next to a single arm's SD and the
+    arms' correlation, the paired MDD and the smallest effect; None before any pairing."""
+    sd = answer.get("sd_paired")
+    if not is_real(sd):
+        return None
+    from sweep.paired import decimals
+
+    fmt = decimals(sd)
+    sigma, corr, mdd = (answer.get(k) for k in ("sigma_seed", "correlation", "mdd"))
+    seeds = (answer.get("best_vs_published") or {}).get("n")
+    parts = [f"paired SD {sd:.{fmt}f} per seed"]
+    if is_real(sigma):
+        single = f"single arm {sigma:.{fmt}f}"
+        parts[0] += f" ({single}, correlation {corr:.2f})" if is_real(corr) else f" ({single})"
+    if is_real(mdd) and seeds:
+        parts.append(f"paired MDD {mdd:.{fmt}f} on {seeds} seeds")
+    if is_real(delta := answer.get("smallest_effect")):
+        parts.append(f"smallest effect {delta:g}")
+    return "noise: " + "; ".join(parts)
 
 
 EXPORT_FILES = ("trials.csv", "trials.json")

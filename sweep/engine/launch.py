@@ -112,7 +112,7 @@ def run(
         print(f"sweep: study '{name}' is already running ({running_text(others)}): this "
               f"launch joins its budget of {budget} trials, {left} not yet taken",
               file=sys.stderr)  # fmt: skip
-    calibration = record.STUDY_CALIBRATION_PLAN in study.user_attrs
+    calibration = any(k in study.user_attrs for k in record.FIXED_CELL_PLANS)  # fixed cells
     before = len(study.get_trials(deepcopy=False))
     conf = None
     if not calibration:  # the published and reference arms, the confirmation's cost
