@@ -87,7 +87,7 @@ def _report_data(s, seed: int, n_boot: int, with_samples: bool) -> ReportData:
         "ranges": ranges.ranges(head["summary"]["search"], rows, objectives),
         "importances": view.importances(v, columns, objectives, seed),
         "diversity": correlations.diversity(rows, objectives, seed, n_boot),
-        "replicates": outcomes.replicates(rows, objectives),
+        "replicates": outcomes.replicates(rows, objectives, recs),
         "learning": outcomes.learning_curves(rows, objectives, sweep_study),
         "failures": outcomes.failures(rows),
         "samples": samples.samples(s, rows, objectives, with_samples),

@@ -1,13 +1,18 @@
 """What the trials came to: replicate spread and effect sizes, learning curves, failures.
 
-* :func:`replicates`: per configuration (same searched values), the mean and seed std of the
-  first objective over its seeds, pooled seed std sigma, gaps to the best in units of sigma and
-  the minimal detectable difference MDD = 2.8 sigma sqrt(2/S);
+* :func:`replicates`: per configuration (its configuration key, as the answer's
+  :func:`sweep.answer.data.collect` groups trials), the mean and seed std of the first
+  objective over its seeds, pooled seed std sigma, and its gap to the best: paired on the seeds
+  both ran when they share at least 2 (:func:`sweep.paired.paired`; MDD = 2.8 sd_d / sqrt(n)
+  from the SD of the paired differences, :func:`sweep.paired.mdd`), else the difference of the
+  means with the unpaired MDD = 2.8 sigma sqrt(2/S) (``paired: false``); the gap also in units
+  of sigma;
 * :func:`learning_curves`: the pre-training loss per epoch and replicate (the engine reports
   step = replicate x :data:`sweep.record.LOSS_STEP` + epoch);
 * :func:`failures`: failed and pruned trials with their reason and retry links.
 
-Imports: the standard library, numpy, :mod:`sweep.record` and :mod:`reports.study`.
+Imports: the standard library, numpy, :mod:`sweep.record`, :mod:`sweep.answer.data`,
+:mod:`sweep.paired` and :mod:`reports.study`.
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ from typing import Any, TypedDict
 import numpy as np
 
 from reports.study import Objective, TrialRow, ranked
-from sweep.record import split_loss_step
+from sweep import paired
+from sweep.answer.data import canonical, collect
+from sweep.record import TrialRecord, split_loss_step
 
 
 class ReplicateConfig(TypedDict, total=False):
@@ -33,6 +40,9 @@ class ReplicateConfig(TypedDict, total=False):
     effect: float | None
     mdd: float | None
     within_noise: bool | None
+    paired: bool | None  # the gap is paired on common seeds (None: the best itself)
+    paired_seeds: int | None  # the seeds it shares with the best (paired) or None
+    sd_paired: float | None  # the SD of its paired differences to the best
 
 
 class ReplicatesInfo(TypedDict):
@@ -83,7 +93,11 @@ def combine(
     return m, math.sqrt(ss / (n - 1)), n
 
 
-def replicates(rows: list[TrialRow], objectives: list[Objective]) -> ReplicatesInfo:
+def replicates(
+    rows: list[TrialRow], objectives: list[Objective], records: Sequence[TrialRecord]
+) -> ReplicatesInfo:
+    """Per configuration of the completed ``rows`` (``records``: the same trials, for their
+    configuration keys and per-seed values): see the module doc."""
     out: ReplicatesInfo = {"metric": None, "configs": [], "sigma": None, "reason": None}
     done = ranked(rows, objectives)
     if not done:
@@ -92,10 +106,12 @@ def replicates(rows: list[TrialRow], objectives: list[Objective]) -> ReplicatesI
     metric = objectives[0]["name"]
     maximize = objectives[0]["direction"] == "maximize"
     out["metric"] = metric
+    data = collect(records, metric)
+    key_of = {t.number: k for k, ts in data.trials.items() for t in ts}
     groups: dict[str, list[TrialRow]] = {}
     for r in done:
-        groups.setdefault(json.dumps(r["params"], sort_keys=True), []).append(r)
-    configs: list[ReplicateConfig] = []
+        groups.setdefault(key_of.get(r["number"]) or canonical(r["params"]), []).append(r)
+    keyed: list[tuple[str, ReplicateConfig]] = []
     for key, group in groups.items():
         # Trials of a configuration with the same seeds (a retry, a sampler repeat) are the
         # same runs again, not replicates: count each seed set once.
@@ -103,32 +119,28 @@ def replicates(rows: list[TrialRow], objectives: list[Objective]) -> ReplicatesI
         ns = [max(1, len(r["seeds"] or [1])) for r in rs]
         stds = [r["metrics"].get(metric + "_std") for r in rs]
         mean, std, n = combine([r["values"][0] for r in rs], stds, ns)
-        configs.append(
-            {
-                "params": json.loads(key),
-                "trials": sorted(r["number"] for r in group),
-                "seeds": n,
-                "mean": mean,
-                "std": std,
-            }
+        keyed.append(
+            (
+                key,
+                {
+                    "params": group[0]["params"],
+                    "trials": sorted(r["number"] for r in group),
+                    "seeds": n,
+                    "mean": mean,
+                    "std": std,
+                },
+            )
         )
-    configs.sort(key=lambda c: -c["mean"] if maximize else c["mean"])
+    keyed.sort(key=lambda kc: -kc[1]["mean"] if maximize else kc[1]["mean"])
+    configs = [c for _, c in keyed]
     dof = sum(c["seeds"] - 1 for c in configs if c["std"] is not None)
     if dof:
         var = sum((c["seeds"] - 1) * c["std"] ** 2 for c in configs if c["std"] is not None)
         out["sigma"] = math.sqrt(var / dof)
-    top = configs[0]["mean"]
     sigma = out["sigma"]
-    for c in configs:
-        c["gap"] = (top - c["mean"]) if maximize else (c["mean"] - top)
-        s = min(c["seeds"], configs[0]["seeds"])
-        if sigma and sigma > 0:
-            c["effect"] = c["gap"] / sigma
-            mdd = 2.8 * sigma * math.sqrt(2.0 / s)
-            c["mdd"] = mdd
-            c["within_noise"] = c["gap"] < mdd
-        else:
-            c["effect"] = c["mdd"] = c["within_noise"] = None
+    best = data.values.get(keyed[0][0], {})
+    for i, (key, c) in enumerate(keyed):
+        gap_to_best(c, configs[0], data.values.get(key, {}), best, sigma, maximize, first=i == 0)
     out["configs"] = configs
     if sigma is None:
         out["reason"] = (
@@ -137,6 +149,38 @@ def replicates(rows: list[TrialRow], objectives: list[Objective]) -> ReplicatesI
             "seeds: [0, 1, 2])"
         )
     return out
+
+
+def gap_to_best(
+    c: ReplicateConfig,
+    top: ReplicateConfig,
+    values: dict[int, float],
+    best: dict[int, float],
+    sigma: float | None,
+    maximize: bool,
+    first: bool,
+) -> None:
+    """Fill ``c``'s gap to the best configuration ``top`` (per-seed ``values`` and ``best``):
+    paired on their common seeds when they share at least 2, else unpaired (see the module
+    doc); ``effect`` is the gap in units of the pooled seed std ``sigma``."""
+    c["mdd"] = c["within_noise"] = c["paired"] = c["paired_seeds"] = c["sd_paired"] = None
+    if first:
+        c["gap"] = 0.0
+        c["effect"] = 0.0 if sigma else None
+        return
+    a, b = (best, values) if maximize else (values, best)
+    p = paired.paired(a, b, sorted(set(a) & set(b)), 0.95)
+    if p is not None:
+        c["gap"], c["paired"], c["paired_seeds"], c["sd_paired"] = p["diff"], True, p["n"], p["sd"]
+        c["mdd"] = paired.mdd(p["sd"], p["n"])
+    else:  # no 2 common seeds: two independent arms, the SD of a difference sqrt(2) sigma
+        c["gap"] = (top["mean"] - c["mean"]) * (1 if maximize else -1)
+        c["paired"] = False
+        if sigma and sigma > 0:
+            c["mdd"] = paired.mdd(math.sqrt(2.0) * sigma, min(c["seeds"], top["seeds"]))
+    c["effect"] = c["gap"] / sigma if sigma and sigma > 0 else None
+    if c["mdd"] is not None:
+        c["within_noise"] = c["gap"] < c["mdd"]
 
 
 # ----------------------------------------------------------------------------- curves

@@ -18,12 +18,15 @@ one ``(C, S)`` array per level. The estimators (shared/docs/diversity-and-proxie
   [-1, 1], undefined (NaN) when either reliability is below ``min_reliability`` (dividing by a
   near-zero ceiling turns noise into a perfect correlation);
 * :func:`variance_components`: ANOVA over configurations x seeds: the ICC of one seed and of
-  the S-seed mean, the seed noise ``sigma_seed``. Every configuration runs the same seeds, so
+  the S-seed mean, the seed noise ``sigma_seed`` and ``sd_paired``, the SD of the difference of
+  two configurations on one common seed, ``sqrt(2 MS_residual)`` of the configurations x seeds
+  table with seeds as blocks. Every configuration runs the same seeds, so
   seeds are blocks: :func:`analyse` first removes seed main effects (:func:`center_seeds`: a
   shift shared by every configuration at one seed, such as the same initialisation, changes no
   ranking) and reports ICC(3,1)/ICC(3,S), which equal ICC(1)/ICC(1,S) without such effects;
-* :func:`mdd`: the minimal detectable difference ``2.8 sigma_seed sqrt(2/S)`` between two
-  configurations' seed means (80% power at alpha 0.05, two-sided);
+* :func:`mdd`: the minimal detectable difference between two configurations' means over
+  their ``S`` common (paired) seeds, :func:`sweep.paired.mdd` of ``sd_paired``:
+  ``2.8 sd_paired / sqrt(S)`` (80% power at alpha 0.05, two-sided);
 * :func:`topk_recall`: the share of the proxy's ``k`` best configurations that are among the
   target's best, where configurations within ``tie`` (the target's MDD) of the target's k-th
   best count as tied with it; :func:`regret`: the target's best score minus the target score of
@@ -44,7 +47,7 @@ The rank statistics themselves (ranks, Spearman, its matrix, the resampling indi
 percentile interval) are :mod:`sweep.stats`, shared with the report; here an undefined rank
 correlation (a constant score) is 0 (:data:`NO_INFORMATION`).
 
-Imports: numpy, :mod:`sweep.stats` and :mod:`sweep.values` only.
+Imports: numpy, :mod:`sweep.paired`, :mod:`sweep.stats` and :mod:`sweep.values` only.
 """
 
 from __future__ import annotations
@@ -56,7 +59,7 @@ from typing import Any
 
 import numpy as np
 
-from sweep import stats
+from sweep import paired, stats
 from sweep.values import jsonable
 
 #: maximum number of seed splits averaged by :func:`split_half`
@@ -159,7 +162,10 @@ def center_seeds(y: np.ndarray) -> np.ndarray:
 
 def variance_components(y: np.ndarray, blocked: bool = False) -> dict[str, np.ndarray]:
     """ANOVA of ``y`` ``(..., C, S)``: mean squares, ICC of one seed and of the S-seed mean, the
-    seed noise ``sigma_seed`` and the spread of the configurations' true scores.
+    seed noise ``sigma_seed``, the spread of the configurations' true scores, and ``sd_paired``
+    = ``sqrt(2 ms_res)``: the SD of the difference of two configurations on one seed, from the
+    residual mean square ``ms_res`` of the two-way table with seeds as blocks (whichever
+    ``blocked``: paired differences cancel a seed's common part).
 
     One-way (``blocked=False``): ICC(1) and ICC(1,S). With seeds as blocks (``blocked=True``,
     every configuration ran the same seeds): the residual is the configuration x seed
@@ -169,9 +175,10 @@ def variance_components(y: np.ndarray, blocked: bool = False) -> dict[str, np.nd
     y = np.asarray(y, dtype=float)
     c, s = y.shape[-2:]
     m = y.mean(-1)
+    resid = y - m[..., None] - y.mean(-2, keepdims=True) + m.mean(-1)[..., None, None]
+    ms_res = (resid**2).sum((-2, -1)) / ((c - 1) * (s - 1))
     if blocked:
-        resid = y - m[..., None] - y.mean(-2, keepdims=True) + m.mean(-1)[..., None, None]
-        msw = (resid**2).sum((-2, -1)) / ((c - 1) * (s - 1))
+        msw = ms_res
     else:
         msw = ((y - m[..., None]) ** 2).sum((-2, -1)) / (c * (s - 1))
     msb = s * ((m - m.mean(-1, keepdims=True)) ** 2).sum(-1) / (c - 1)
@@ -185,12 +192,15 @@ def variance_components(y: np.ndarray, blocked: bool = False) -> dict[str, np.nd
         "icck": np.where(np.isfinite(icck), icck, np.nan),
         "sigma_seed": np.sqrt(msw),
         "sigma_config": np.sqrt(np.maximum(msb - msw, 0.0) / s),
+        "ms_res": ms_res,
+        "sd_paired": np.sqrt(2.0 * ms_res),
     }
 
 
-def mdd(sigma_seed, s: int) -> np.ndarray:
-    """Minimal detectable difference between two configurations' means over ``s`` seeds."""
-    return 2.8 * np.asarray(sigma_seed, dtype=float) * math.sqrt(2.0 / s)
+def mdd(sd_paired, s: int) -> np.ndarray:
+    """Minimal detectable difference between two configurations' means over ``s`` common seeds
+    from the SD of their paired differences (:func:`sweep.paired.mdd_array`)."""
+    return paired.mdd_array(sd_paired, s)
 
 
 # ----------------------------------------------------------------------------- selection
@@ -255,7 +265,8 @@ def statistics(
 ) -> dict[str, np.ndarray]:
     """Every statistic of a stack of levels ``ys`` ``(..., L, C, S)`` (the last level is the
     target), vectorised over the leading axes: per level ``(..., L)`` (``reliability``,
-    ``icc1``, ``icck``, ``sigma_seed``, ``sigma_config``, ``mdd``; ``recall`` and ``regret``
+    ``icc1``, ``icck``, ``sigma_seed``, ``sd_paired``, ``sigma_config``, ``mdd`` (paired, of
+    ``sd_paired``); ``recall`` and ``regret``
     against the target), per pair ``(..., L, L)`` (``spearman``, ``kendall``, ``corrected``).
     ``blocked``: seeds are blocks (see :func:`variance_components`)."""
     s = ys.shape[-1]
@@ -266,14 +277,15 @@ def statistics(
     tau = kendall_matrix(means)
     corr = correct(rho, rel[..., :, None], rel[..., None, :], min_reliability)
     target = means[..., -1, :]
-    tie = mdd(vc["sigma_seed"][..., -1], s)  # pairs closer than the target's MDD are ties
+    tie = mdd(vc["sd_paired"][..., -1], s)  # pairs closer than the target's MDD are ties
     recall = topk_recall(means, target[..., None, :], k, tie[..., None])
     reg = regret(means, target[..., None, :])
     chance = np.broadcast_to(topk_chance(target, k, tie)[..., None], recall.shape)
     return {"spearman": rho, "kendall": tau, "corrected": corr, "reliability": rel,
             "recall_chance": chance,
             "icc1": vc["icc1"], "icck": vc["icck"], "sigma_seed": vc["sigma_seed"],
-            "sigma_config": vc["sigma_config"], "mdd": mdd(vc["sigma_seed"], s),
+            "sd_paired": vc["sd_paired"],
+            "sigma_config": vc["sigma_config"], "mdd": mdd(vc["sd_paired"], s),
             "recall": recall, "regret": reg}  # fmt: skip
 
 
@@ -330,6 +342,7 @@ def analyse(
             "mean": y.mean(-1), "std": y.std(-1, ddof=1),
             "reliability": triple("reliability", a), "icc1": triple("icc1", a),
             "icck": triple("icck", a), "sigma_seed": triple("sigma_seed", a),
+            "sd_paired": triple("sd_paired", a),
             "sigma_config": triple("sigma_config", a), "mdd": triple("mdd", a),
         })  # fmt: skip
     matrices = {key: {"value": point[key], "lo": ci[key][..., 0], "hi": ci[key][..., 1]}

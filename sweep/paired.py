@@ -13,7 +13,8 @@ formula ``factor * sigma_seed * sqrt(2 / S)`` overstates it whenever the arms ar
 * :func:`arm_noise`: the noise of a set of configurations on common seeds against a reference:
   the pooled SD of the paired differences ``sd_paired``, the pooled single-arm SD
   ``sigma_seed`` and their mean correlation;
-* :func:`mdd`, :func:`seeds_for_mdd`, :func:`power_factor`: the paired MDD arithmetic;
+* :func:`mdd` (:func:`mdd_array` over arrays), :func:`seeds_for_mdd`, :func:`power_factor`:
+  the paired MDD arithmetic;
 * :func:`decide`: the four outcomes of a difference against the smallest effect ``delta``
   (difference, equivalent, negligible, undecided; see its doc);
 * :func:`anova`: the omnibus F test (randomized-block: seeds as blocks, the analysis of the
@@ -141,6 +142,12 @@ def mdd(sd_paired: float | None, seeds: float | None, factor: float = MDD_FACTOR
     if sd_paired is None or not seeds:
         return None
     return factor * sd_paired / math.sqrt(seeds)
+
+
+def mdd_array(sd_paired: Any, seeds: float, factor: float = MDD_FACTOR) -> np.ndarray:
+    """:func:`mdd` element-wise over an array of paired SDs (NaN stays NaN): for vectorised
+    callers such as the calibration's bootstrap (:mod:`sweep.fidelity`)."""
+    return factor * np.asarray(sd_paired, dtype=float) / math.sqrt(seeds)
 
 
 def seeds_for_mdd(sd_paired: float, delta: float, factor: float = MDD_FACTOR) -> int:

@@ -16,6 +16,7 @@ import pytest
 from scipy import stats
 
 from sweep import fidelity as f
+from sweep import paired
 from sweep import stats as rank_stats
 
 
@@ -54,12 +55,54 @@ def test_spearman_brown_mdd_and_attenuation_formulas():
     r = 1 / math.sqrt((1 + q / 1) * (1 + q / 2))
     assert f.spearman_brown(r, 1, 2) == pytest.approx(1 / (1 + q / 3))
     assert f.spearman_brown(-0.2, 1, 1) == 0.0
-    assert f.mdd(1.5, 3) == pytest.approx(2.8 * 1.5 * math.sqrt(2 / 3))
+    assert f.mdd(1.5, 3) == pytest.approx(paired.mdd(1.5, 3))  # 1.5: the paired SD
+    assert paired.mdd(1.5, 3) == pytest.approx(2.8 * 1.5 / math.sqrt(3))
     assert f.correct(0.4, 0.5, 0.8) == pytest.approx(0.4 / math.sqrt(0.4))
     assert f.correct(0.9, 0.5, 0.5) == 1.0  # clipped
     assert np.isnan(f.correct(0.3, 0.05, 0.9))  # below the reliability floor: undefined
     assert [len(a) for a, _ in f.seed_splits(3)] == [1, 1, 1]
     assert len(f.seed_splits(4)) == 3  # {01|23, 02|13, 03|12}
+
+
+def test_mdd_is_the_paired_one_of_the_seeds_as_blocks_table():
+    """A large effect common to every configuration at a seed: the paired MDD
+    ``sweep.paired.mdd(sqrt(2 MS_residual), S)`` ignores it, the unpaired
+    ``2.8 sigma sqrt(2/S)`` of the one-way SD does not."""
+    seed_shift = np.array([0.0, 8.0, -6.0, 3.0, -4.0])  # S = 5 seeds
+    config = np.array([0.0, 1.0, 2.0, 3.0])  # C = 4 configurations
+    wobble = np.array(
+        [
+            [0.1, -0.2, 0.0, 0.3, -0.1],
+            [-0.2, 0.1, 0.2, 0.0, -0.3],
+            [0.3, 0.0, -0.1, -0.2, 0.1],
+            [0.0, 0.2, -0.3, 0.1, 0.2],
+        ]
+    )
+    y = config[:, None] + seed_shift[None, :] + wobble  # (C, S)
+    c, s = y.shape
+    resid = y - y.mean(1, keepdims=True) - y.mean(0, keepdims=True) + y.mean()
+    ms_res = (resid**2).sum() / ((c - 1) * (s - 1))
+    expected = paired.mdd(math.sqrt(2 * ms_res), s)
+    vc = f.variance_components(y, blocked=False)  # the paired SD is blocked either way
+    assert vc["ms_res"] == pytest.approx(ms_res)
+    # sqrt(2 MS_res)^2 is the mean variance of the paired differences over all pairs
+    var_d = [np.var(y[i] - y[j], ddof=1) for i in range(c) for j in range(i + 1, c)]
+    assert vc["sd_paired"] ** 2 == pytest.approx(np.mean(var_d))
+    unpaired = 2.8 * vc["sigma_seed"] * math.sqrt(2 / s)  # one-way: the seed shift is noise
+    assert f.mdd(vc["sd_paired"], s) == pytest.approx(expected) and expected < unpaired / 10
+    st = f.statistics(np.stack([y, y + wobble[::-1]]))
+    assert st["mdd"][1] == pytest.approx(
+        f.mdd(f.variance_components(y + wobble[::-1])["sd_paired"], s)
+    )
+    # the analysis reports it per level next to the single-arm sigma_seed
+    ys = {"cheap": y + wobble[::-1], "target": y}
+    res = f.analyse(["cheap", "target"], ys, n_boot=50, rng=np.random.default_rng(0))
+    row = res["per_level"][1]
+    assert row["sd_paired"]["value"] == pytest.approx(math.sqrt(2 * ms_res))
+    assert row["mdd"]["value"] == pytest.approx(expected)
+    assert row["sigma_seed"]["value"] == pytest.approx(math.sqrt(ms_res))  # blocked: as before
+    lo, hi = row["mdd"]["ci"]
+    assert lo <= hi
 
 
 def test_topk_recall_and_regret():
@@ -126,6 +169,10 @@ def test_estimators_recover_planted_correlation_and_noise_and_intervals_cover_it
     assert st["icc1"].mean(0) == pytest.approx(1 / (1 + sigmas**2), abs=0.04)
     assert st["icck"].mean(0) == pytest.approx(1 / (1 + sigmas**2 / s), abs=0.04)
     assert st["reliability"].mean(0) == pytest.approx(1 / (1 + sigmas**2 / s), abs=0.05)
+    # independent noise: the paired SD is sqrt(2) sigma, the MDD 2.8 sigma sqrt(2/S)
+    assert np.sqrt((st["sd_paired"] ** 2).mean(0)) == pytest.approx(
+        sigmas * math.sqrt(2), rel=0.03
+    )
     assert st["mdd"].mean(0) == pytest.approx(2.8 * sigmas * math.sqrt(2 / s), rel=0.05)
     # two-stage bootstrap intervals, vectorised over the simulated calibrations
     lo, hi = [], []

@@ -200,8 +200,59 @@ def test_replicates_pool_seed_std_and_a_repeated_run_is_not_a_replicate():
     assert rep["sigma"] == pytest.approx(sigma)
     b = by_x[0.5]
     assert b["effect"] == pytest.approx(4.0 / sigma)
+    # no per-seed values stored: the gap is unpaired, and says so
+    assert b["paired"] is False and b["paired_seeds"] is None and b["gap"] == pytest.approx(4.0)
     assert b["mdd"] == pytest.approx(2.8 * sigma * np.sqrt(2 / 2))
     assert b["within_noise"] == (4.0 < b["mdd"])
+    assert a["paired"] is None and a["mdd"] is None  # the best itself
+
+
+def test_replicates_gap_is_paired_on_common_seeds_and_grouped_by_configuration_key():
+    """Per-seed values with a large effect common to a seed: the gap to the best is the mean
+    paired difference on the seeds both ran and its MDD comes from their SD (much smaller than
+    the unpaired one); a configuration sharing no seeds with the best falls back to unpaired.
+    Trials are grouped by their configuration key, not by their raw parameters."""
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import create_trial
+
+    from reports import report_data
+    from sweep import paired, record
+
+    study = optuna.create_study(direction="maximize")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names(["headline"])
+    shift = {0: 0.0, 1: 9.0, 2: -7.0, 3: 4.0}  # each seed's common part
+    best = {s: 50.0 + v for s, v in shift.items()}
+    other = {s: best[s] - d for s, d in zip(shift, [1.0, 1.5, 0.5, 1.2], strict=True)}
+    far = {10: 45.0, 11: 47.0}  # no seed in common with the best
+    half = [{s: best[s] for s in (0, 1)}, {s: best[s] for s in (2, 3)}]
+    trials = [(0.1, "A", half[0]), (0.15, "A", half[1]), (0.5, "B", other), (0.9, "C", far)]
+    dist = {"x": FloatDistribution(0, 1)}
+    for x, key, vals in trials:
+        mean = float(np.mean(list(vals.values())))
+        attrs = {
+            "seeds": list(vals),
+            "headline": mean,
+            "headline_std": float(np.std(list(vals.values()), ddof=1)),
+            record.CONFIG_KEY: key,
+            record.PER_SEED: {str(s): {"headline": y} for s, y in vals.items()},
+        }
+        study.add_trial(
+            create_trial(params={"x": x}, distributions=dist, value=mean, user_attrs=attrs)
+        )
+    rep = report_data(study, samples=False)["replicates"]
+    top, b, c = rep["configs"]
+    assert top["trials"] == [0, 1] and top["seeds"] == 4  # one configuration key, two params
+    d = np.array([best[s] - other[s] for s in shift])
+    assert b["paired"] is True and b["paired_seeds"] == 4
+    assert b["gap"] == pytest.approx(d.mean()) and b["sd_paired"] == pytest.approx(d.std(ddof=1))
+    assert b["mdd"] == pytest.approx(paired.mdd(d.std(ddof=1), 4))
+    assert b["mdd"] < 2.8 * rep["sigma"] * np.sqrt(2 / 4) / 5  # the seed's common part cancels
+    assert b["within_noise"] is False  # 1.05 points apart, paired MDD about 0.59
+    assert c["paired"] is False and c["paired_seeds"] is None
+    assert c["gap"] == pytest.approx(top["mean"] - 46.0)
+    assert c["mdd"] == pytest.approx(paired.mdd(np.sqrt(2) * rep["sigma"], 2))
 
 
 def test_report_data_matches_the_trials(vit, vit_data):

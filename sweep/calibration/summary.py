@@ -60,7 +60,8 @@ def table_rows(summary: Mapping[str, Any]) -> list[dict[str, str]]:
             "reliability": ci_text(p["reliability"]["value"], p["reliability"]["ci"]),
             "ICC, one seed": ci_text(p["icc1"]["value"], None),
             "sigma seed": show(p["sigma_seed"]["value"]),
-            "MDD": show(p["mdd"]["value"]),
+            "SD paired": _paired_sd(p),
+            "MDD (paired)": show(p["mdd"]["value"]),
             "Spearman": ci_text(t["spearman"]["value"], t["spearman"]["ci"]) if t else "target",
             "Kendall tau-b": ci_text(t["kendall"]["value"], t["kendall"]["ci"]) if t else "",
             "corrected": ci_text(t["corrected"]["value"], t["corrected"]["ci"]) if t else "",
@@ -68,6 +69,12 @@ def table_rows(summary: Mapping[str, Any]) -> list[dict[str, str]]:
             "regret": show(t["regret"]["value"]) if t else "",
         })  # fmt: skip
     return rows
+
+
+def _paired_sd(row: Mapping[str, Any]) -> str:
+    """The SD of two configurations' difference on a common seed (older summaries lack it)."""
+    sd = row.get("sd_paired")
+    return show(sd["value"]) if sd else ""
 
 
 def _recall(row: Mapping[str, Any]) -> str:
