@@ -81,8 +81,8 @@ class Recipe:
 
 PRESETS: dict[str, dict[str, Any]] = {
     # A micro ViT (0.1 M parameters) at 48 px with 12-px patches (16 tokens) for a laptop: the
-    # size at which VisualAtom's frequency band is visible (sweep.visibility: 2.44 times the
-    # seed-to-seed difference at 48 px, 0.63 at 16 px), on 16 classes x 160 images for 10
+    # size at which VisualAtom's frequency band is visible (sweep.visibility: 2.80 times the
+    # seed-to-seed difference at 48 px, 1.31 at 16 px), on 16 classes x 160 images for 10
     # epochs without mixup, no fine-tuning, headline the linear probe on mnist5k-probe (2,000
     # training and 3,000 test MNIST digits). Chosen for decisions (issue 20): two arms on the
     # same seeds differ by a paired SD of 0.98 points per seed (freq [0, 20] vs [10, 20], 20

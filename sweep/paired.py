@@ -230,3 +230,11 @@ def decimals(*scales: Any) -> int:
         if is_number(x) and abs(x) > 1e-9:
             return int(min(6, max(1, 1 - math.floor(math.log10(abs(x))))))
     return 1
+
+
+def interval_text(ci: Sequence[Any], fmt: int) -> str:
+    """``[lo, hi]`` at ``fmt`` decimals; a bound that rounds to 0 but is not 0 gets the decimals
+    that keep its sign visible (an interval clear of 0 never prints as touching it)."""
+    nums = [x for x in ci if is_number(x)]
+    d = max([fmt] + [decimals(abs(x)) for x in nums if round(x, fmt) == 0 and x != 0])
+    return "[" + ", ".join(f"{x:.{d}f}" if is_number(x) else "n/a" for x in ci) + "]"

@@ -62,10 +62,10 @@ def test_study_rows_warn_for_an_invisible_axis_and_say_from_which_size():
                                       "high": 20, "min_width": 1,
                                       "targets": ["freq1", "freq2"]}]))  # fmt: skip
     (row,) = rows
-    assert row["visible"] is False and row["visible_from"] == 48
+    assert row["visible"] is False and row["visible_from"] == 32
     (warning,) = visibility_warnings(rows)
     assert "freq is barely visible at the training size 16 px" in warning
-    assert "visible from 48 px" in warning
+    assert "visible from 32 px" in warning
     # A task that trains on no images (the analytic task) measures nothing.
     analytic = _config(rows and [{"name": "freq", "type": "int_range", "low": 0, "high": 20,
                                   "min_width": 1, "targets": ["freq1", "freq2"]}])  # fmt: skip
@@ -101,7 +101,7 @@ def test_the_answer_opens_with_the_stored_visibility_warning_and_its_next_step()
     study.set_user_attr(record.STUDY_VISIBILITY, study_visibility(cfg))
     answer = answer_of_study(study)
     assert answer["warnings"][0].startswith("the searched axis freq is barely visible")
-    assert answer["visibility"][0]["visible_from"] == 48
-    assert answer["next"][0] == ("train at 48 px or more, where freq is visible: --set "
-                                 "recipe.img_size=48 --set recipe.patch_size=12 (the same 4x4 "
+    assert answer["visibility"][0]["visible_from"] == 32
+    assert answer["next"][0] == ("train at 32 px or more, where freq is visible: --set "
+                                 "recipe.img_size=32 --set recipe.patch_size=8 (the same 4x4 "
                                  "tokens)")  # fmt: skip

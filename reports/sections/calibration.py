@@ -39,9 +39,10 @@ def report_section(study) -> dict[str, Any] | None:
               f"with {int(res['interval'] * 100)}% two-stage bootstrap intervals "
               f"({res['bootstrap']} replicates: configurations, then seeds); corrected = "
               "Spearman / sqrt(split-half reliability of both levels, Spearman-Brown); MDD = "
-              "2.8 sigma_seed sqrt(2/S); recall and regret of each level's top picks against "
-              "the target's seed means, configurations within the target's MDD counting as "
-              "ties.")  # fmt: skip
+              "2.8 sd_paired / sqrt(S), sd_paired = sqrt(2 MS_residual) of the "
+              "configurations x seeds table (seeds as blocks: sweep.paired); recall and "
+              "regret of each level's top picks against the target's seed means, "
+              "configurations within the target's MDD counting as ties.")  # fmt: skip
     body = render(
         "calibration.html.j2",
         verdict=verdict,

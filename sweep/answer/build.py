@@ -32,6 +32,7 @@ from sweep.paired import (
     decide,
     decimals,
     holm,
+    interval_text,
     mdd,
     paired,
     power_factor,
@@ -95,7 +96,7 @@ class Context:
         return f"{x:+.{self.fmt}f}" if signed else f"{x:.{self.fmt}f}"
 
     def ci(self, c: Sequence[float]) -> str:
-        return f"[{self.num(c[0])}, {self.num(c[1])}]"
+        return interval_text(c, self.fmt)
 
     def label(self, key: str) -> str:
         trials = self.data.trials.get(key)

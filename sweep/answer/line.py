@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sweep.answer.data import DIFFERENCE, EQUIVALENT, INSUFFICIENT, NEGLIGIBLE
-from sweep.paired import decimals
+from sweep.paired import decimals, interval_text
 from sweep.values import is_number
 
 
@@ -28,7 +28,7 @@ def answer_line(answer: Mapping[str, Any]) -> str:
         return f"{x:+.{fmt}f}" if signed else f"{x:.{fmt}f}"
 
     def ci(c: Any) -> str:
-        return f"[{num(c[0])}, {num(c[1])}]" if c else "n/a"
+        return interval_text(c, fmt) if c else "n/a"
 
     verdict = answer.get("verdict")
     best, pub = answer.get("best") or {}, answer.get("published") or {}
