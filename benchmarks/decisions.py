@@ -16,8 +16,8 @@ verdict is scored against the confirmed best's true difference:
   design point).
 
 The design point (``--sd`` omitted): the paired SD at which the race's cap has an adjusted MDD
-(normal approximation, :func:`sweep.paired.mdd`) of exactly delta: the noisiest proxy the
-default confirmation is built for. Lines: ``design`` then one ``scenario`` per true difference.
+of exactly delta (Student's t, as the answer's intervals: :func:`sweep.paired.power_factor`
+with ``df = cap - 1``): the noisiest proxy the default confirmation is built for. Lines: ``design`` then one ``scenario`` per true difference.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def main() -> None:
     ap.add_argument("--multiples", default="0,0.5,1,1.5,2,3")
     args = ap.parse_args()
     looks = len(rounds(3, args.cap))
-    factor = power_factor(0.05 / (args.top * looks))
+    factor = power_factor(0.05 / (args.top * looks), df=args.cap - 1)
     sd = args.sd if args.sd is not None else args.delta * args.cap**0.5 / factor
     design = Design(
         delta=args.delta, sd_paired=sd, correlation=args.correlation, top=args.top, cap=args.cap

@@ -216,8 +216,13 @@ def decide(ci: Sequence[float], delta: float) -> str:
     return EQUIVALENT if inside else UNDECIDED
 
 
-def power_factor(alpha: float) -> float:
-    """z(1 - alpha/2) + z(0.80): the MDD's multiplier at a two-sided level ``alpha``."""
+def power_factor(alpha: float, df: int | None = None) -> float:
+    """z(1 - alpha/2) + z(0.80): the MDD's multiplier at a two-sided level ``alpha``; with
+    ``df``, Student's t quantiles instead (the answer's intervals on ``df + 1`` paired seeds)."""
+    if df is not None:
+        from scipy.stats import t
+
+        return float(t.ppf(1 - alpha / 2, df) + t.ppf(0.8, df))
     from scipy.stats import norm
 
     return float(norm.ppf(1 - alpha / 2) + norm.ppf(0.8))
