@@ -183,7 +183,9 @@ def visibility_warnings(rows: Sequence[Mapping[str, Any]]) -> list[str]:
             f"the searched axis {r['name']} is barely visible at the training size "
             f"{r['image_size']} px: datasets at its two ends ({r['low']} and {r['high']}) "
             f"differ by {r['ratio']:.2f} times the difference between two seeds of one "
-            f"configuration (at least {VISIBLE:g} needed; contour shape spectra); {where}, "
-            "so this proxy cannot answer the question"
+            f"configuration (at least {VISIBLE:g} needed; contour shape spectra); {where}: "
+            "the proxy does not see the axis's shapes at this size, so a decision on it comes "
+            "from other image statistics (ink, texture) and may not transfer to full-size "
+            "pre-training"
         )
     return out

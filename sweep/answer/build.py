@@ -171,8 +171,34 @@ class Context:
             missing = scratch_metric(self.metric)
             self.warnings.append(f"no {missing} stored: no comparison with scratch")
         if self.plan is None:
+            self.plan = self.shared_seeds_plan()
+        if self.plan is None:
             return self.without_plan()
         return self.with_plan(self.plan)
+
+    def shared_seeds_plan(self) -> Plan | None:
+        """Without a confirmation, the seeds every configuration ran when the published one and
+        at least one other share 2 or more (replicates: ``seeds: [0, 1, ...]``, a design of
+        references): every other configuration is a candidate (no selection came first, so
+        the Bonferroni split is over all of them), one look."""
+        pub = self.published_key()
+        vals = self.data.values
+        if pub is None or pub not in vals:
+            return None
+        common = set(vals[pub])
+        cands = [k for k in vals if k != pub and len(common & set(vals[k])) >= 2]
+        for k in cands:
+            common &= set(vals[k])
+        if not cands or len(common) < 2:
+            return None
+        return Plan(
+            seeds=sorted(common),
+            candidates=cands,
+            published=pub,
+            max_seeds=None,
+            looks=1,
+            looks_assumed=False,
+        )
 
     def set_noise(
         self,
