@@ -276,6 +276,27 @@ def test_a_tight_interval_inside_the_smallest_effect_is_equivalent_or_negligible
         compute_answer(recs, confirm=plan, smallest_effect=0.0)
 
 
+def test_shared_replicate_seeds_stand_in_for_a_confirmation():
+    """A design of references on common seeds (paper_freq.yaml) is compared without a plan:
+    every other configuration is a candidate, one look."""
+    rng = np.random.default_rng(2)
+    rows = {PUB: 0.0, (0, 40): 2.0, (0, 60): 0.2, (10, 20): -0.1}
+    recs = []
+    for c, d in rows.items():
+        per = {s: (55.0 + d + 0.5 * s + 0.2 * rng.standard_normal(), 50.0) for s in range(6)}
+        recs.append(rec(len(recs), c, per, "published" if c == PUB else "reference:x"))
+    a = compute_answer(recs)  # no confirm plan
+    assert a["verdict"] == "difference" and a["winner"] == "candidate"
+    assert a["best"]["label"] == "[0, 40]" and a["confirm"]["k"] == 3
+    assert a["best_vs_published"]["n"] == 6 and a["confirm"]["looks"] == 1
+    # one seed each: nothing to pair, the old insufficient data
+    one = [
+        rec(i, c, {0: (55.0 + d, 50.0)}, "published" if c == PUB else "reference:x")
+        for i, (c, d) in enumerate(rows.items())
+    ]
+    assert compute_answer(one)["verdict"] == "insufficient_data"
+
+
 def test_a_warning_when_pre_training_does_not_beat_scratch():
     recs, plan = confirmed(scratch=70.0)
     a = compute_answer(recs, confirm=plan)
@@ -310,9 +331,11 @@ def test_a_noise_free_task_decides_on_exact_differences():
 def test_insufficient_data_cases():
     assert compute_answer([])["verdict"] == "insufficient_data"
     recs, plan = confirmed()
-    # no plan: the table's top is luck
-    a = compute_answer(recs)
+    # no plan and no shared seeds (the search's one-seed trials): the table's top is luck
+    a = compute_answer(recs[:5])
     assert a["verdict"] == "insufficient_data" and "common fresh seeds" in a["reason"]
+    # (with the confirmation's trials but no plan, their shared seeds stand in for it)
+    assert compute_answer(recs)["verdict"] == "difference"
     assert answer_line(a).startswith("insufficient data: no configuration was re-evaluated")
     # no published configuration: the best against scratch only, and more seeds do not help
     recs_np, plan_np = confirmed(published=False)

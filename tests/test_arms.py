@@ -201,6 +201,23 @@ def test_confirmation_runs_top_k_and_published_on_fresh_common_seeds(tmp_path, c
     assert code == 0 and out.strip().splitlines()[-1].startswith("answer: ")
 
 
+def test_the_files_references_are_candidates_of_the_confirmation(tmp_path):
+    # A family study's other families are references: the race must run them (it ran only the
+    # published arm when reference arms, named reference:<name>, were not recognised).
+    from sweep import record
+
+    extra = ("references: {high: {freq: [15, 20]}, low: {freq: [0, 3]}}\n"
+             "confirm: {top: 3, seeds: 2, max_seeds: 2}\n")  # fmt: skip
+    launch(write(tmp_path, trials=3, workers=1, extra=extra))
+    study = load(tmp_path)
+    plan = study.user_attrs[record.STUDY_CONFIRM]
+    keys = {record.config_key({"freq": [15, 20]}), record.config_key({"freq": [0, 3]})}
+    assert keys <= set(plan["candidates"]) and plan["search_trials"] == 2
+    confirmed = {t.user_attrs[record.CONFIG_KEY] for t in study.get_trials()
+                 if t.user_attrs.get(record.ARM) == record.ARM_CONFIRM}  # fmt: skip
+    assert keys | {plan["published"]} <= confirmed
+
+
 def test_confirmation_off_or_larger_than_the_search_is_said_up_front(tmp_path, capfd):
     from sweep import record
 

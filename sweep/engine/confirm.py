@@ -79,9 +79,13 @@ def undecided(answer: dict[str, Any] | None) -> bool:
 def _search_trials(study) -> list:
     """The COMPLETE trials candidates come from: the search's and the file's references'
     (a reference, e.g. another family of a family study, can be the best configuration)."""
-    arms = (record.ARM_SEARCH, record.ARM_REFERENCE)
-    return [t for t in study.get_trials(deepcopy=False)
-            if t.state.name == "COMPLETE" and record.arm_of(t.user_attrs) in arms]  # fmt: skip
+
+    def candidate_arm(arm: str) -> bool:  # search, or any reference:<name>
+        return arm == record.ARM_SEARCH or arm.startswith(record.ARM_REFERENCE)
+
+    trials = study.get_trials(deepcopy=False)
+    done = [t for t in trials if t.state.name == "COMPLETE"]
+    return [t for t in done if candidate_arm(record.arm_of(t.user_attrs))]
 
 
 def top_candidates(trials: Iterable[Any], k: int, spec: Any, exclude: str | None) -> list:
