@@ -17,7 +17,8 @@ verdict is scored against the confirmed best's true difference:
 
 The design point (``--sd`` omitted): the paired SD at which the race's cap has an adjusted MDD
 of exactly delta (Student's t, as the answer's intervals: :func:`sweep.paired.power_factor`
-with ``df = cap - 1``): the noisiest proxy the default confirmation is built for. Lines: ``design`` then one ``scenario`` per true difference.
+with ``df = cap - 1``): the noisiest proxy the default confirmation is built for. Lines:
+``design``, then one ``scenario`` per true difference.
 """
 
 from __future__ import annotations

@@ -20,9 +20,9 @@ in the study file, in the metric's units; :data:`sweep.paired.DEFAULT_SMALLEST_E
 1. ``insufficient_data`` when no complete trial has values, when there is no confirmation plan
    and no 2 seeds that the published configuration shares with every other (without a plan,
    such shared seeds, from ``seeds:`` replicates or a design of references, stand in for it:
-   every other configuration a candidate, one look), when no published configuration exists (then only the best against
-   scratch is compared, and the reason says so), when fewer than 2 common confirmation seeds
-   carry the published configuration and a candidate.
+   every other configuration a candidate, one look), when no published configuration exists
+   (then only the best against scratch is compared, and the reason says so), when fewer than
+   2 common confirmation seeds carry the published configuration and a candidate.
 2. The confirmed best is the candidate with the best mean on the common seeds; its paired
    differences to the published configuration give a t interval at the level
    ``1 - alpha / (k * looks)``: Bonferroni over the k candidates it was picked from and over
