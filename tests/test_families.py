@@ -20,6 +20,9 @@ from sweep.study_config import load_study_config
 ROOT = Path(__file__).resolve().parents[1]
 FAMILIES = ROOT / "search_spaces" / "families.yaml"
 CHOICES = ["visualatom", "rcdb", "fractaldb", "exfractaldb", "1p-frac"]
+#: the shipped families.yaml: the families of the published comparison (1p-frac fails at many
+#: seeds at 48 px and would stop its race)
+SHIPPED = ["visualatom", "rcdb", "fractaldb", "exfractaldb"]
 
 BASE = """\
 study: fam
@@ -54,8 +57,8 @@ def _refused(path: Path, *needles: str) -> SchemaError:
 def test_shipped_file_validates_and_searches_every_family():
     spec = load_study_config(FAMILIES)
     fam = family_param(spec)
-    assert fam is not None and fam.name == "family" and list(fam.choices or ()) == CHOICES
-    assert spec.families == tuple(CHOICES)
+    assert fam is not None and fam.name == "family" and list(fam.choices or ()) == SHIPPED
+    assert spec.families == tuple(SHIPPED)
     assert spec.generator == "visualatom"
 
 
@@ -158,9 +161,9 @@ def test_sweep_trial_set_picks_the_family():
 def test_resolved_config_and_space_hash_include_the_families(tmp_path):
     spec = load_study_config(FAMILIES)
     cfg = spec.resolved("cpu")
-    assert set(cfg["generator"]["families"]) == set(CHOICES)
+    assert set(cfg["generator"]["families"]) == set(SHIPPED)
     assert cfg["search"][0]["targets"] == ["generator"]
-    assert cfg["search"][0]["choices"] == CHOICES
+    assert cfg["search"][0]["choices"] == SHIPPED
     fewer = load_study_config(_write(tmp_path, choices="visualatom, rcdb"))
     fixed = load_study_config(
         _write(
@@ -176,11 +179,13 @@ def test_resolved_config_and_space_hash_include_the_families(tmp_path):
 
 
 def test_one_generator_hash_is_unchanged():
-    # the hash of freq.yaml before family studies existed (existing studies compare it)
+    # the hash of freq.yaml, pinned: a study compares it on resume, so it changes only with
+    # what the trials run (here: VisualAtom v2 and the decision cpu preset, 10 epochs, no
+    # fine-tuning, mnist5k-probe)
     spec = load_study_config(ROOT / "search_spaces" / "freq.yaml")
     assert "families" not in spec.resolved("cpu")["generator"]
-    assert spec.space_hash("cpu") == "8572b2d0a618445a"  # (the 48-px cpu preset, mnist5k probe)
-    assert spec.space_hash("gpu") == "f2529e2b440f77a5"
+    assert spec.space_hash("cpu") == "f48e32d379d89346"
+    assert spec.space_hash("gpu") == "2204acc10e858df0"
 
 
 # ----------------------------------------------------------------------------- datasets
