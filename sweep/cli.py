@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+from sweep.cliargs import MAX_TRIALS, MAX_WORKERS, count_arg
 from sweep.errors import SweepError
 from sweep.ls import add_ls
 from sweep.values import cli_number
@@ -28,33 +29,7 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"sweep: error: {message} (see '{self.prog} --help')\n")
 
 
-# Checked while the arguments are parsed, before torch, Optuna or a storage is touched: a launch
-# queues a ticket per trial (10**12 hung) and starts a process or Ray actor per worker.
-MAX_TRIALS = 100_000
-"""the largest search budget (``--trials``, the study's total) one launch accepts"""
-MAX_WORKERS = 1_024
-"""the most worker processes or Ray actors (``--workers``) one launch starts"""
-
-
-def count_arg(flag: str, most: int, what: str):
-    """An argparse ``type``: a whole number from 1 to ``most``; anything else is one line
-    naming ``flag`` (``sweep: error: --trials: ...``), exit status 2."""
-
-    def parse(text: str) -> int:
-        try:
-            n = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"expected a whole number of {what} from 1 to {most:,}, got '{text}'"
-            ) from None
-        if n < 1:
-            raise argparse.ArgumentTypeError(f"expected 1 to {most:,} {what}, got {n}")
-        if n > most:
-            raise argparse.ArgumentTypeError(f"at most {most:,} {what} per launch, got {n:,}")
-        return n
-
-    parse.__name__ = flag  # argparse names the type in some of its own messages
-    return parse
+# Checked while the arguments are parsed (sweep.cliargs), before torch, Optuna or a storage.
 
 
 def parse_overrides(items: Sequence[str] | None) -> dict[str, Any]:

@@ -23,8 +23,8 @@ steps follow the budget). Besides :func:`~sweep.noise.noise_budget`'s ``labels``
 ``cells`` (``[data seed, training seed, contrast's value, published value]``) and
 ``analyzed_at``.
 
-Imports: the standard library and :mod:`sweep.errors`; Optuna, :mod:`sweep.record`,
-:mod:`sweep.noise`, the engine, :mod:`sweep.storage`, :mod:`sweep.devices`,
+Imports: the standard library, :mod:`sweep.cliargs` and :mod:`sweep.errors`; Optuna,
+:mod:`sweep.record`, :mod:`sweep.noise`, the engine, :mod:`sweep.storage`, :mod:`sweep.devices`,
 :mod:`sweep.study_config`, :mod:`sweep.values` and :mod:`sweep.answer` lazily, inside the
 command (``--help`` stays fast).
 """
@@ -40,14 +40,13 @@ import sys
 import time
 from typing import Any
 
+from sweep.cliargs import MAX_TRIALS, MAX_WORKERS, count_arg
 from sweep.errors import SweepError
 
 #: the default numbers of data seeds and training seeds
 DEFAULT_SEEDS = 4
 #: the most data seeds (or training seeds) of one design
 MAX_SEEDS = 1_000
-#: the most trials of one design (``sweep launch``'s largest budget)
-MAX_TRIALS = 100_000
 #: the noise study of study ``x`` is ``x`` + SUFFIX
 SUFFIX = ".noise"
 #: the label of the published arm
@@ -58,37 +57,8 @@ VERSION = 1
 
 # ----------------------------------------------------------------------------- the command
 def seeds_arg(flag: str):
-    """An argparse ``type``: a whole number from 2 to :data:`MAX_SEEDS`; anything else is one
-    line naming ``flag``."""
-
-    def parse(text: str) -> int:
-        try:
-            n = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"expected a whole number of seeds from 2 to {MAX_SEEDS:,}, got '{text}'"
-            ) from None
-        if not 2 <= n <= MAX_SEEDS:
-            raise argparse.ArgumentTypeError(
-                f"expected 2 to {MAX_SEEDS:,} seeds (a variance component needs two), got {n}"
-            )
-        return n
-
-    parse.__name__ = flag
-    return parse
-
-
-def workers_arg(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
-    if not 1 <= n <= 1_024:
-        raise argparse.ArgumentTypeError(f"expected 1 to 1,024 workers, got {n}")
-    return n
-
-
-workers_arg.__name__ = "--workers"
+    """An argparse ``type``: 2 to :data:`MAX_SEEDS` seeds (a variance component needs two)."""
+    return count_arg(flag, MAX_SEEDS, "seeds", least=2, why="per design")
 
 
 def add_noise(sub) -> None:
@@ -120,7 +90,8 @@ def add_noise(sub) -> None:
     p.add_argument("--storage", default=None, metavar="URL",
                    help="storage URL or file (default: the file's storage:, else "
                    "$SWEEP_STORAGE, else runs/studies.db)")  # fmt: skip
-    p.add_argument("--workers", type=workers_arg, default=None, metavar="N",
+    p.add_argument("--workers", type=count_arg("--workers", MAX_WORKERS, "workers"),
+                   default=None, metavar="N",
                    help="parallel worker processes (or Ray actors), 1 to 1,024 (default: the "
                    "file's budget.workers)")  # fmt: skip
     p.add_argument("--device", default="auto", help="auto (one worker per GPU, else CPU "

@@ -232,6 +232,11 @@ def test_confirmation_off_or_larger_than_the_search_is_said_up_front(tmp_path, c
     code, out, err = cli(capfd, "launch", str(space), "--no-progress")
     assert code == 0 and "confirmation: skipped: its 9 trials" in err
     assert len(load(tmp_path, "small").get_trials()) == 3
+    # Not written, and no published configuration in the space to race against: skipped.
+    space = write(tmp_path, study="nopub", trials=9, high=8, extra="")
+    code, out, err = cli(capfd, "launch", str(space), "--no-progress")
+    assert code == 0 and "confirmation: skipped: the space holds no published configuration" in err
+    assert len(load(tmp_path, "nopub").get_trials()) == 9
 
 
 def test_resume_finishes_a_killed_confirmation_without_rerunning_a_cell(tmp_path, monkeypatch):

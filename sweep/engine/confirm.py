@@ -22,10 +22,10 @@ confirmation re-runs the winners on seeds the search never saw, all on the same 
   ``max_seeds`` seeds ran, the next round doubles the paired seeds,
   ``n -> min(max_seeds, max(n + 1, round(2 n)))`` (3, 6, 12, 24:
   :func:`sweep.answer.data.rounds`); ``max_seeds`` is the cost cap;
-* **cost**: not part of the search budget. It runs by default when the search budget is at
-  least its first round (a confirmation larger than the search it confirms is skipped, and the
-  launch says so up front); a ``confirm:`` section written in the file runs it whatever the
-  budget, ``confirm: false`` never.
+* **cost**: not part of the search budget. It runs by default when the space holds the
+  published configuration (the race's reference) and the search budget is at least its first
+  round (else it is skipped, and the launch says so up front); a ``confirm:`` section written in
+  the file runs it whatever the budget, ``confirm: false`` never.
 
 The plan is the study attribute ``sweep:confirm``: ``seeds``, ``candidates`` (configuration
 keys), ``published`` (a key or null), ``top``, ``max_seeds``, ``looks``, and the bookkeeping
@@ -60,6 +60,10 @@ def plan_cost(spec: Any, profile: str, budget: int) -> tuple[Any, str]:
     what = f"{conf.top} candidate{'s' if conf.top > 1 else ''}"
     what += " + published" if published is not None else ""
     first, most = n * conf.seeds, n * conf.max_seeds
+    if not conf.explicit and published is None:
+        return None, ("confirmation: skipped: the space holds no published configuration to "
+                      "race the candidates against; write confirm: {top: N} to run it "
+                      "anyway (the answer then compares the best with scratch only)")  # fmt: skip
     if not conf.explicit and first > budget:
         return None, (f"confirmation: skipped: its {first} trials ({what} x {conf.seeds} fresh "
                       f"seeds) exceed the search budget of {budget}; write confirm: {{top: "
