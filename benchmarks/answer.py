@@ -53,11 +53,23 @@ def synthetic(n: int, seed: int = 0):
         v = 50.0 + 0.01 * (cfg % 97) + rng.normal()
         key = json.dumps({"x": cfg})
         per_seed = {str(s): {"headline": v, record.SCRATCH_METRIC: 40.0 + 0.1 * s}}
-        attrs = {record.PER_SEED: per_seed, record.ARM: arm, record.CONFIG_KEY: key,
-                 record.SEEDS: [s], "headline": v}  # fmt: skip
-        recs.append(record.TrialRecord(number=len(recs), state="COMPLETE", values=(v,),
-                                       params={"x": cfg}, metrics={"headline": v},
-                                       attrs=attrs))  # fmt: skip
+        attrs = {
+            record.PER_SEED: per_seed,
+            record.ARM: arm,
+            record.CONFIG_KEY: key,
+            record.SEEDS: [s],
+            "headline": v,
+        }
+        recs.append(
+            record.TrialRecord(
+                number=len(recs),
+                state="COMPLETE",
+                values=(v,),
+                params={"x": cfg},
+                metrics={"headline": v},
+                attrs=attrs,
+            )
+        )
 
     seeds = list(range(1000, 1008))
     n_search = n - 1 - 4 * len(seeds)
@@ -70,8 +82,14 @@ def synthetic(n: int, seed: int = 0):
     for key in [*cands, json.dumps({"x": -1})]:
         for s in seeds:
             add(json.loads(key)["x"], s, "confirm")
-    plan = {"seeds": seeds, "candidates": cands, "published": json.dumps({"x": -1}), "top": 3,
-            "max_seeds": 8, "looks": 3}  # fmt: skip
+    plan = {
+        "seeds": seeds,
+        "candidates": cands,
+        "published": json.dumps({"x": -1}),
+        "top": 3,
+        "max_seeds": 8,
+        "looks": 3,
+    }
     return recs, plan
 
 
@@ -106,12 +124,22 @@ def main() -> None:
         s = _median_time(run, args.repeats)
         numpy_s = _median_time(plain, args.repeats)
         read_s = _median_time(read, args.repeats)
-        print(json.dumps({
-            "benchmark": "answer", "trials": len(recs), "answer_s": round(s, 4),
-            "target_s": 1.0 if n <= 1000 else None, "numpy_s": round(numpy_s, 5),
-            "read_s": round(read_s, 4), "answer_in_numpy_units": round(s / numpy_s, 1),
-            "answer_in_read_units": round(s / read_s, 1), "verdict": answer["verdict"],
-        }), flush=True)  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "benchmark": "answer",
+                    "trials": len(recs),
+                    "answer_s": round(s, 4),
+                    "target_s": 1.0 if n <= 1000 else None,
+                    "numpy_s": round(numpy_s, 5),
+                    "read_s": round(read_s, 4),
+                    "answer_in_numpy_units": round(s / numpy_s, 1),
+                    "answer_in_read_units": round(s / read_s, 1),
+                    "verdict": answer["verdict"],
+                }
+            ),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

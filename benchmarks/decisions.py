@@ -5,7 +5,7 @@
 
 Each scenario plants a true difference (0, 0.5, 1, 1.5, 2 and 3 times the smallest effect
 delta) of an optimum over the published band and simulates ``--studies`` studies with the
-engine's rules (:mod:`sweep.answer.simulation`: a 16-band search, the top 2 and the published
+engine's rules (:mod:`sweep.simulation`: a 16-band search, the top 2 and the published
 band raced on common fresh seeds 3 -> 6 -> 12 -> 24, the answer after each round). Every
 verdict is scored against the confirmed best's true difference:
 
@@ -35,8 +35,8 @@ sys.path.insert(0, str(ROOT))
 
 def main() -> None:
     from sweep.answer.data import rounds
-    from sweep.answer.simulation import Design, scenario
     from sweep.paired import power_factor
+    from sweep.simulation import Design, scenario
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--studies", type=int, default=300)

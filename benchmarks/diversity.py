@@ -54,8 +54,15 @@ def main() -> None:
     eig_s = _median_time(lambda: np.linalg.eigvalsh(sym), args.repeats)
     for profile in ("cpu", "gpu"):
         r = make_recipe(profile, {})
-        ds = Dataset(DatasetSpec("visualatom", classes=r.classes, instances=r.instances,
-                                 image_size=r.img_size, seed=0))  # fmt: skip
+        ds = Dataset(
+            DatasetSpec(
+                "visualatom",
+                classes=r.classes,
+                instances=r.instances,
+                image_size=r.img_size,
+                seed=0,
+            )
+        )
         x, y = ds.tensors("cpu")
         spec = TrialSpec(profile=profile)
         block = {}
@@ -64,14 +71,25 @@ def main() -> None:
             block.update(dataset_diversity(x, y, r, spec))
 
         s = _median_time(run, args.repeats)
-        print(json.dumps({
-            "benchmark": "diversity_block", "profile": profile, "image_size": r.img_size,
-            "dataset_images": len(ds), "n": block["n"], "feature_size": block["feature_size"],
-            "block_s": round(s, 4), "target_s": 0.5, "eig1000_s": round(eig_s, 4),
-            "block_in_eig1000_units": round(s / eig_s, 2),
-            "torch_threads": torch.get_num_threads(),
-            "vendi_q1": round(block["vendi_q1"], 2),
-        }), flush=True)  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "benchmark": "diversity_block",
+                    "profile": profile,
+                    "image_size": r.img_size,
+                    "dataset_images": len(ds),
+                    "n": block["n"],
+                    "feature_size": block["feature_size"],
+                    "block_s": round(s, 4),
+                    "target_s": 0.5,
+                    "eig1000_s": round(eig_s, 4),
+                    "block_in_eig1000_units": round(s / eig_s, 2),
+                    "torch_threads": torch.get_num_threads(),
+                    "vendi_q1": round(block["vendi_q1"], 2),
+                }
+            ),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

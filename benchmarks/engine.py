@@ -52,8 +52,15 @@ def timed_run(tmp: Path, storage: str, workers: int, trials: int, sampler: str, 
     f = tmp / f"{study}.yaml"
     f.write_text(SPACE.format(study=study, sampler=sampler, storage=storage))
     t0 = time.perf_counter()
-    out = run(str(f), workers=workers, trials=trials, device="cpu", progress=False, quiet=True,
-              cache_dir=None)  # fmt: skip
+    out = run(
+        str(f),
+        workers=workers,
+        trials=trials,
+        device="cpu",
+        progress=False,
+        quiet=True,
+        cache_dir=None,
+    )
     elapsed = time.perf_counter() - t0
     if out["counts"]["COMPLETE"] != trials:
         raise RuntimeError(f"{study}: {out['counts']}")
@@ -80,8 +87,9 @@ def compare(before: Path, args: argparse.Namespace) -> None:
             args.sampler,
         ]
         env = {**os.environ, "PYTHONPATH": str(root)}
-        out = subprocess.run(cmd, env=env, cwd=root, capture_output=True, text=True,
-                             check=True).stdout  # fmt: skip
+        out = subprocess.run(
+            cmd, env=env, cwd=root, capture_output=True, text=True, check=True
+        ).stdout
         rows = [json.loads(x) for x in out.splitlines() if x.startswith("{")]
         return {(r["storage"], r["workers"]): r for r in rows}
 
@@ -101,16 +109,25 @@ def compare(before: Path, args: argparse.Namespace) -> None:
                 continue
             a, b = (median(runs, key, "overhead_s_per_trial") for runs in (old, new))
             wall_a, wall_b = (median(runs, key, "wall_s_large") for runs in (old, new))
-            print(json.dumps({
-                "storage": key[0], "workers": key[1], "sampler": args.sampler,
-                "trials": [args.small, args.large], "repeat": args.repeat,
-                "before_overhead_s_per_trial": round(a, 4),
-                "after_overhead_s_per_trial": round(b, 4),
-                "before_wall_s_large": round(wall_a, 3), "after_wall_s_large": round(wall_b, 3),
-                "ratio_wall_after_before": round(wall_b / wall_a, 3),
-                "before_startup_s": round(median(old, key, "startup_s"), 3),
-                "after_startup_s": round(median(new, key, "startup_s"), 3),
-            }), flush=True)  # fmt: skip
+            print(
+                json.dumps(
+                    {
+                        "storage": key[0],
+                        "workers": key[1],
+                        "sampler": args.sampler,
+                        "trials": [args.small, args.large],
+                        "repeat": args.repeat,
+                        "before_overhead_s_per_trial": round(a, 4),
+                        "after_overhead_s_per_trial": round(b, 4),
+                        "before_wall_s_large": round(wall_a, 3),
+                        "after_wall_s_large": round(wall_b, 3),
+                        "ratio_wall_after_before": round(wall_b / wall_a, 3),
+                        "before_startup_s": round(median(old, key, "startup_s"), 3),
+                        "after_startup_s": round(median(new, key, "startup_s"), 3),
+                    }
+                ),
+                flush=True,
+            )
 
 
 def main() -> None:
@@ -136,13 +153,21 @@ def main() -> None:
                 small = timed_run(tmp, url, w, args.small, args.sampler, kind)
                 large = timed_run(tmp, url, w, args.large, args.sampler, kind)
                 per_trial = (large - small) / (args.large - args.small)
-                print(json.dumps({
-                    "storage": kind, "workers": w, "sampler": args.sampler,
-                    "trials": [args.small, args.large], "wall_s": [small, large],
-                    "overhead_s_per_trial": per_trial,
-                    "startup_s": small - per_trial * args.small,
-                    "cores": os.cpu_count(),
-                }), flush=True)  # fmt: skip
+                print(
+                    json.dumps(
+                        {
+                            "storage": kind,
+                            "workers": w,
+                            "sampler": args.sampler,
+                            "trials": [args.small, args.large],
+                            "wall_s": [small, large],
+                            "overhead_s_per_trial": per_trial,
+                            "startup_s": small - per_trial * args.small,
+                            "cores": os.cpu_count(),
+                        }
+                    ),
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -77,8 +77,9 @@ def reference_image(params, table, v: int, k: int, u, jit: float, size: int):
     return ref.ref_render(cloud, ref.ref_view_matrix(k, jit), size=size)
 
 
-def sheet(rows: list[list[np.ndarray | None]], labels: list[str], n: int, px: int,
-          heads: tuple[str, str]) -> np.ndarray:  # fmt: skip
+def sheet(
+    rows: list[list[np.ndarray | None]], labels: list[str], n: int, px: int, heads: tuple[str, str]
+) -> np.ndarray:
     """The contact sheet: rows of ``2 n`` images (ours, then the reference), labelled."""
     import cv2
 
@@ -107,8 +108,12 @@ def main() -> None:
     ap.add_argument("--instances", type=int, default=2, help="instances per class and side")
     ap.add_argument("--size", type=int, default=ref.IMG, help="image size in px (published 224)")
     ap.add_argument("--seed", type=int, default=0, help="dataset seed (ours; the class streams)")
-    ap.add_argument("--numbers", choices=("own", "same"), default="own",
-                    help="the reference's chaos game and view jitter: own or ours")  # fmt: skip
+    ap.add_argument(
+        "--numbers",
+        choices=("own", "same"),
+        default="own",
+        help="the reference's chaos game and view jitter: own or ours",
+    )
     ap.add_argument("-o", "--out", default="out/exfractaldb_contact.png", help="the PNG")
     args = ap.parse_args()
     import cv2
@@ -127,8 +132,9 @@ def main() -> None:
         params, tries = ref.ref_search_one(ref.KeyedStream(seeds.rng("class", c)))
         same = tries == cls["attempts"] and np.array_equal(params[:, :12], cls["maps"])
         same_ifs += bool(same and np.array_equal(params[:, 12], cls["probs"]))
-        picks = np.sort(np.random.default_rng([args.seed, c]).choice(n_inst, args.instances,
-                                                                     replace=False))  # fmt: skip
+        picks = np.sort(
+            np.random.default_rng([args.seed, c]).choice(n_inst, args.instances, replace=False)
+        )
         ours = list(g.render(cls, seeds, c, picks))
         theirs: list[np.ndarray | None] = []
         for inst, mine in zip(picks.tolist(), ours, strict=True):
@@ -139,20 +145,35 @@ def main() -> None:
             if args.numbers == "same":
                 img = twin
             else:
-                img = reference_image(params, table, v, k, own.random(ref.POINT_NUM),
-                                      pyr.uniform(-math.pi, math.pi), args.size)  # fmt: skip
+                img = reference_image(
+                    params,
+                    table,
+                    v,
+                    k,
+                    own.random(ref.POINT_NUM),
+                    pyr.uniform(-math.pi, math.pi),
+                    args.size,
+                )
             theirs.append(img)
-            images.append({
-                "class": c, "instance": inst, "variant": v, "view": k,
-                "ink_ours": ink(mine), "ink_ref": None if img is None else ink(img),
-                "px_diff_same_numbers": None if twin is None else int((mine != twin).sum()),
-            })  # fmt: skip
+            images.append(
+                {
+                    "class": c,
+                    "instance": inst,
+                    "variant": v,
+                    "view": k,
+                    "ink_ours": ink(mine),
+                    "ink_ref": None if img is None else ink(img),
+                    "px_diff_same_numbers": None if twin is None else int((mine != twin).sum()),
+                }
+            )
         classes.append({"class": c, "maps": cls["n_maps"], "candidates": cls["attempts"]})
         rows.append([*ours, *theirs])
         shown = ", ".join(f"{i} (variant {i % len(g.variants)})" for i in picks)
         labels.append(f"class {c}: {cls['n_maps']} maps; instances {shown}")
-    heads = (f"ours: sweep exfractaldb v{g.version}",
-             f"reference ({'own RNG' if args.numbers == 'own' else 'our numbers'})")  # fmt: skip
+    heads = (
+        f"ours: sweep exfractaldb v{g.version}",
+        f"reference ({'own RNG' if args.numbers == 'own' else 'our numbers'})",
+    )
     img = sheet(rows, labels, args.instances, args.size, heads)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -160,16 +181,28 @@ def main() -> None:
         raise SystemExit(f"cannot write {out}")
     ours_ink = [i["ink_ours"] for i in images]
     ref_ink = [i["ink_ref"] for i in images if i["ink_ref"] is not None]
-    print(json.dumps({
-        "classes": args.classes, "instances": args.instances, "px": args.size,
-        "seed": args.seed, "numbers": args.numbers, "path": str(out),
-        "sheet_px": [int(img.shape[1]), int(img.shape[0])],
-        "same_ifs": f"{same_ifs}/{args.classes}", "per_class": classes,
-        "ink_mean": {"ours": round(float(np.mean(ours_ink)), 5),
-                     "ref": round(float(np.mean(ref_ink)), 5) if ref_ink else None},
-        "ref_not_drawn": sum(i["ink_ref"] is None for i in images),
-        "images": images, "wall_s": round(time.perf_counter() - t0, 1),
-    }))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "classes": args.classes,
+                "instances": args.instances,
+                "px": args.size,
+                "seed": args.seed,
+                "numbers": args.numbers,
+                "path": str(out),
+                "sheet_px": [int(img.shape[1]), int(img.shape[0])],
+                "same_ifs": f"{same_ifs}/{args.classes}",
+                "per_class": classes,
+                "ink_mean": {
+                    "ours": round(float(np.mean(ours_ink)), 5),
+                    "ref": round(float(np.mean(ref_ink)), 5) if ref_ink else None,
+                },
+                "ref_not_drawn": sum(i["ink_ref"] is None for i in images),
+                "images": images,
+                "wall_s": round(time.perf_counter() - t0, 1),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -202,9 +202,15 @@ def _rot_y(theta):
 
 def _perspective(fovy, aspect, near, far):
     f = 1.0 / math.tan(fovy / 2)
-    return np.array([[f / aspect, 0, 0, 0], [0, f, 0, 0],
-                     [0, 0, (far + near) / (near - far), 2 * far * near / (near - far)],
-                     [0, 0, -1, 0]], dtype=np.float32)  # fmt: skip
+    return np.array(
+        [
+            [f / aspect, 0, 0, 0],
+            [0, f, 0, 0],
+            [0, 0, (far + near) / (near - far), 2 * far * near / (near - far)],
+            [0, 0, -1, 0],
+        ],
+        dtype=np.float32,
+    )
 
 
 def _look_at(eye, center, up):
@@ -355,8 +361,11 @@ def part_a(n_classes: int, n_inst_classes: int) -> dict:
     for c in range(n_classes):
         cls = g.sample_class(seeds, c, {})
         params, tries = ref_search_one(KeyedStream(seeds.rng("class", c)))
-        same = (tries == cls["attempts"] and np.array_equal(params[:, :12], cls["maps"])
-                and np.array_equal(params[:, 12], cls["probs"]))  # fmt: skip
+        same = (
+            tries == cls["attempts"]
+            and np.array_equal(params[:, :12], cls["maps"])
+            and np.array_equal(params[:, 12], cls["probs"])
+        )
         same_class += bool(same)
         classes.append(cls)
     table = ref_weight_table()

@@ -36,8 +36,15 @@ def main() -> None:
     import torch
 
     dev = torch.device(args.device)
-    ds = Dataset(DatasetSpec(args.generator, classes=args.classes, instances=args.instances,
-                             image_size=args.img_size, epochs=args.epochs))  # fmt: skip
+    ds = Dataset(
+        DatasetSpec(
+            args.generator,
+            classes=args.classes,
+            instances=args.instances,
+            image_size=args.img_size,
+            epochs=args.epochs,
+        )
+    )
     buf, _ = ds.tensors(dev)  # block 0: also the class parameters, drawn once
     sync(dev)
     times = []
@@ -48,10 +55,21 @@ def main() -> None:
         times.append(time.perf_counter() - t0)
     warm = times[1:] or times
     block_s = sum(warm) / len(warm)
-    print(json.dumps({"kind": "fresh_render", "generator": args.generator, "device": str(dev),
-                      "classes": args.classes, "instances": args.instances,
-                      "img_size": args.img_size, "block_s": block_s,
-                      "images_per_s": len(ds) / block_s, "first_block_s": times[0]}))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "kind": "fresh_render",
+                "generator": args.generator,
+                "device": str(dev),
+                "classes": args.classes,
+                "instances": args.instances,
+                "img_size": args.img_size,
+                "block_s": block_s,
+                "images_per_s": len(ds) / block_s,
+                "first_block_s": times[0],
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -104,10 +104,12 @@ def reference_radial(ds: Dataset, classes: list[int], seed: int = 0) -> tuple[fl
         img = Image.new("RGB", (size, size), bg)
         draw = ImageDraw.Draw(img)
         angle = 2 * math.pi / q
-        xs = [math.cos(angle * i) * cls["radius"] * cls["oval_x"] + cls["center_x"]
-              for i in range(q)]  # fmt: skip
-        ys = [math.sin(angle * i) * cls["radius"] * cls["oval_y"] + cls["center_y"]
-              for i in range(q)]  # fmt: skip
+        xs = [
+            math.cos(angle * i) * cls["radius"] * cls["oval_x"] + cls["center_x"] for i in range(q)
+        ]
+        ys = [
+            math.sin(angle * i) * cls["radius"] * cls["oval_y"] + cls["center_y"] for i in range(q)
+        ]
         xs.append(xs[0])
         ys.append(ys[0])
         for _ in range(k):
@@ -189,9 +191,24 @@ def _tree_rss_kib(pid: int) -> int:
 
 def bench_memory(generator: str, classes: int, instances: int, size: int, workers: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "sweep", "generate", generator, "-c", str(classes),
-               "-n", str(instances), "-s", str(size), "-j", str(workers), "-o", f"{tmp}/ds",
-               "--no-progress"]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "sweep",
+            "generate",
+            generator,
+            "-c",
+            str(classes),
+            "-n",
+            str(instances),
+            "-s",
+            str(size),
+            "-j",
+            str(workers),
+            "-o",
+            f"{tmp}/ds",
+            "--no-progress",
+        ]
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL)
         peak = 0
@@ -229,8 +246,13 @@ def machine() -> dict:
             cpu = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
     except (OSError, StopIteration):
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "numpy": np.__version__, "torch": torch.__version__}  # fmt: skip
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "torch": torch.__version__,
+    }
 
 
 def main() -> None:
@@ -252,12 +274,22 @@ def main() -> None:
     names = list_generators() if args.generator == "all" else [args.generator]
     info = machine()
     for name in names:
-        spec = DatasetSpec(name, classes=args.classes, instances=args.instances,
-                           image_size=args.size, seed=args.seed)  # fmt: skip
+        spec = DatasetSpec(
+            name,
+            classes=args.classes,
+            instances=args.instances,
+            image_size=args.size,
+            seed=args.seed,
+        )
         ds = Dataset(spec)
-        row: dict = {"generator": name, "version": ds.generator.version, "size": args.size,
-                     "classes": args.classes, "instances": args.instances,
-                     "params": "published defaults"}  # fmt: skip
+        row: dict = {
+            "generator": name,
+            "version": ds.generator.version,
+            "size": args.size,
+            "classes": args.classes,
+            "instances": args.instances,
+            "params": "published defaults",
+        }
         mem = bench_cpu(ds, None)
         with tempfile.TemporaryDirectory() as tmp:
             png = bench_cpu(ds, Path(tmp))
@@ -278,12 +310,24 @@ def main() -> None:
             row["speedup_memory_vs_official_documented"] = round(mem / off, 1)
             row["speedup_png_vs_official_documented"] = round(png / off, 1)
         if not args.no_gpu:
-            gspec = DatasetSpec(name, classes=args.gpu_classes, instances=args.gpu_instances,
-                                image_size=args.size, seed=args.seed)  # fmt: skip
+            gspec = DatasetSpec(
+                name,
+                classes=args.gpu_classes,
+                instances=args.gpu_instances,
+                image_size=args.size,
+                seed=args.seed,
+            )
             row.update(bench_gpu(Dataset(gspec)))
         if args.memory:
-            row.update(bench_memory(name, args.memory_classes, args.memory_instances,
-                                    args.size, min(2, os.cpu_count() or 1)))  # fmt: skip
+            row.update(
+                bench_memory(
+                    name,
+                    args.memory_classes,
+                    args.memory_instances,
+                    args.size,
+                    min(2, os.cpu_count() or 1),
+                )
+            )
         row["machine"] = info
         print(json.dumps(row), flush=True)
 

@@ -29,16 +29,27 @@ def main() -> None:
     ap.add_argument("--classes", type=int, default=12)
     ap.add_argument("--instances", type=int, default=1000)
     args = ap.parse_args()
-    ds = Dataset(DatasetSpec(args.generator, classes=args.classes, instances=args.instances,
-                             image_size=args.size))  # fmt: skip
+    ds = Dataset(
+        DatasetSpec(
+            args.generator, classes=args.classes, instances=args.instances, image_size=args.size
+        )
+    )
     ds.render_class(0, np.arange(8), device="cuda")
     from sweep.generators import _radial_triton
 
     kw = _radial.render_torch.__kwdefaults__
     defaults, tri_default = dict(kw), dict(_radial_triton.CONFIG)
-    configs = [("triton", {"block": b, "num_warps": w, "shift": sh})
-               for b, w, sh in ((128, 4, True), (64, 2, True), (256, 4, True), (256, 8, True),
-                                (128, 4, False), (64, 4, False))]  # fmt: skip
+    configs = [
+        ("triton", {"block": b, "num_warps": w, "shift": sh})
+        for b, w, sh in (
+            (128, 4, True),
+            (64, 2, True),
+            (256, 4, True),
+            (256, 8, True),
+            (128, 4, False),
+            (64, 4, False),
+        )
+    ]
     configs.append(("torch", {}))
     for backend, cfg in configs:
         kw["backend"] = backend
@@ -54,10 +65,20 @@ def main() -> None:
         n = sum(ds.render_class(c, device="cuda").shape[0] for c in range(1, ds.classes))
         torch.cuda.synchronize()
         rate = n / (time.perf_counter() - t0)
-        print(json.dumps({"generator": args.generator, "size": args.size, "backend": backend,
-                          **cfg, "images": n, "images_per_s": round(rate, 1),
-                          "peak_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2)}),
-              flush=True)  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "generator": args.generator,
+                    "size": args.size,
+                    "backend": backend,
+                    **cfg,
+                    "images": n,
+                    "images_per_s": round(rate, 1),
+                    "peak_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2),
+                }
+            ),
+            flush=True,
+        )
     kw.update(defaults)
     _radial_triton.CONFIG.update(tri_default)
     from torch.profiler import ProfilerActivity, profile

@@ -59,9 +59,16 @@ def emit(row: dict) -> None:
 
 
 def raw_step_rates(r, device: torch.device, steps: int = 30, extra_batches=()) -> dict:
-    out = {"kind": "raw_step", "model": r.model, "img_size": r.img_size, "patch": r.patch_size,
-           "embed_dim": r.embed_dim, "depth": r.depth, "batch": r.batch_size,
-           "precision": r.precision}  # fmt: skip
+    out = {
+        "kind": "raw_step",
+        "model": r.model,
+        "img_size": r.img_size,
+        "patch": r.patch_size,
+        "embed_dim": r.embed_dim,
+        "depth": r.depth,
+        "batch": r.batch_size,
+        "precision": r.precision,
+    }
     modes = [("eager", _loss)]
     if device.type == "cuda" and r.compile:
         modes.append(("compiled", _compiled_loss()))
@@ -107,11 +114,18 @@ def _step_rate(r, device: torch.device, batch: int, fn, steps: int) -> tuple[flo
 
 def one_trial(seed: int, profile: str, device: str, cache: str, recipe: dict) -> dict:
     t0 = time.perf_counter()
-    res = run_trial(TrialSpec(generator="visualatom", profile=profile, device=device,
-                              recipe=recipe, data_seed=seed, train_seed=seed,
-                              cache_dir=cache))  # fmt: skip
-    row = {"kind": "trial", "seed": seed, "status": res.status,
-           "wall_s": time.perf_counter() - t0}  # fmt: skip
+    res = run_trial(
+        TrialSpec(
+            generator="visualatom",
+            profile=profile,
+            device=device,
+            recipe=recipe,
+            data_seed=seed,
+            train_seed=seed,
+            cache_dir=cache,
+        )
+    )
+    row = {"kind": "trial", "seed": seed, "status": res.status, "wall_s": time.perf_counter() - t0}
     if res.status != "complete":
         row.update(error_type=res.error_type, message=res.message)
         return row
@@ -129,8 +143,10 @@ def worker(args) -> None:
     ready.write_text("ready")
     while not go.exists():
         time.sleep(0.05)
-    rows = [one_trial(s, args.profile, args.device, args.cache, args.recipe)
-            for s in seeds[1:] or seeds]  # fmt: skip
+    rows = [
+        one_trial(s, args.profile, args.device, args.cache, args.recipe)
+        for s in seeds[1:] or seeds
+    ]
     emit({"kind": "worker", "rows": rows})
 
 
@@ -141,9 +157,23 @@ def packing(n: int, args, sequential_s: float) -> dict:
         for i in range(n):
             ready = Path(tmp) / f"ready{i}"
             readies.append(ready)
-            cmd = [sys.executable, __file__, "--worker", "--seeds", args.seeds, "--profile",
-                   args.profile, "--device", args.device, "--cache", args.cache,
-                   "--ready", str(ready), "--go", str(go)]  # fmt: skip
+            cmd = [
+                sys.executable,
+                __file__,
+                "--worker",
+                "--seeds",
+                args.seeds,
+                "--profile",
+                args.profile,
+                "--device",
+                args.device,
+                "--cache",
+                args.cache,
+                "--ready",
+                str(ready),
+                "--go",
+                str(go),
+            ]
             cmd += [a for item in args.set for a in ("--set", item)]
             procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True))
         deadline = time.time() + args.pack_timeout
@@ -162,13 +192,17 @@ def packing(n: int, args, sequential_s: float) -> dict:
         ]
         wall = time.perf_counter() - t0
     return {
-        "kind": "packing", "label": args.label, "n": n, "trials": len(rows), "wall_s": wall,
+        "kind": "packing",
+        "label": args.label,
+        "n": n,
+        "trials": len(rows),
+        "wall_s": wall,
         "trials_per_hour_packed": len(rows) * 3600 / wall,
         "trials_per_hour_sequential": 3600 / sequential_s,
         "speedup": (len(rows) * 3600 / wall) / (3600 / sequential_s),
         "statuses": [r["status"] for r in rows],
         "max_peak_mem_gib": max(r.get("gpu_peak_mem_gib", 0) for r in rows),
-    }  # fmt: skip
+    }
 
 
 def main() -> None:
@@ -195,8 +229,11 @@ def main() -> None:
     ap.add_argument("--go", help=argparse.SUPPRESS)
     args = ap.parse_args()
     args.recipe = parse_overrides(args.set)
-    dev = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available()
-                       else ("cpu" if args.device == "auto" else args.device))  # fmt: skip
+    dev = torch.device(
+        "cuda"
+        if args.device == "auto" and torch.cuda.is_available()
+        else ("cpu" if args.device == "auto" else args.device)
+    )
     args.device = str(dev)
     args.profile = resolve_profile(args.profile, dev.type)
     tmp = tempfile.TemporaryDirectory()
@@ -220,20 +257,39 @@ def main() -> None:
         rows.append(row)
         emit(row)
     ok = [x for x in rows if x["status"] == "complete"]
-    summary = {"kind": "summary", "label": args.label, "profile": args.profile,
-               "device": args.device, "recipe": args.recipe, "trials": len(rows),
-               "complete": len(ok)}  # fmt: skip
-    keys = ["finetune_mean", "linear_mean", "knn_mean", "gain_finetune_mean", "gain_linear_mean",
-            "gain_knn_mean", "headline", "pretrain_loss", "pretrain_images_per_s",
-            "time_total_s", "time_pretrain_s", "time_evaluate_s", "time_scratch_s"]  # fmt: skip
+    summary = {
+        "kind": "summary",
+        "label": args.label,
+        "profile": args.profile,
+        "device": args.device,
+        "recipe": args.recipe,
+        "trials": len(rows),
+        "complete": len(ok),
+    }
+    keys = [
+        "finetune_mean",
+        "linear_mean",
+        "knn_mean",
+        "gain_finetune_mean",
+        "gain_linear_mean",
+        "gain_knn_mean",
+        "headline",
+        "pretrain_loss",
+        "pretrain_images_per_s",
+        "time_total_s",
+        "time_pretrain_s",
+        "time_evaluate_s",
+        "time_scratch_s",
+    ]
     for name in r.downstreams:
-        keys += [f"{name}/{m}" for m in ("finetune", "gain_finetune", "linear", "gain_linear",
-                                          "knn", "gain_knn")]  # fmt: skip
+        keys += [
+            f"{name}/{m}"
+            for m in ("finetune", "gain_finetune", "linear", "gain_linear", "knn", "gain_knn")
+        ]
     for key in keys:
         vals = np.array([x[key] for x in ok], dtype=float)
         if len(vals):
-            summary[key] = {"mean": vals.mean(),
-                            "std": vals.std(ddof=1) if len(vals) > 1 else 0.0}  # fmt: skip
+            summary[key] = {"mean": vals.mean(), "std": vals.std(ddof=1) if len(vals) > 1 else 0.0}
     # Warm trials: after the first of the process (compilation). A sweep computes each seed's
     # scratch baselines once, so its steady-state trial is the warm wall time less their time.
     warm_rows = ok[1:] or ok

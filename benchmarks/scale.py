@@ -56,8 +56,9 @@ budget: {{trials: 10, workers: 2}}
 """
 
 
-def launch(path: Path, tmp: Path, tag: str, backend: str, workers: int, trials: int,
-           cache: str | None) -> dict:  # fmt: skip
+def launch(
+    path: Path, tmp: Path, tag: str, backend: str, workers: int, trials: int, cache: str | None
+) -> dict:
     """One ``sweep launch`` into its own SQLite file; wall time and steady-state figures."""
     import optuna
 
@@ -66,9 +67,18 @@ def launch(path: Path, tmp: Path, tag: str, backend: str, workers: int, trials: 
 
     url = f"sqlite:///{tmp / f'{tag}.db'}"
     t0 = time.perf_counter()
-    out = run(str(path), storage=url, profile="cpu", workers=workers, trials=trials,
-              device="cpu", progress=False, quiet=True, cache_dir=cache,
-              backend=backend)  # fmt: skip
+    out = run(
+        str(path),
+        storage=url,
+        profile="cpu",
+        workers=workers,
+        trials=trials,
+        device="cpu",
+        progress=False,
+        quiet=True,
+        cache_dir=cache,
+        backend=backend,
+    )
     wall = time.perf_counter() - t0
     if out["counts"]["COMPLETE"] != trials:
         raise RuntimeError(f"{tag}: {out['counts']}")
@@ -78,12 +88,16 @@ def launch(path: Path, tmp: Path, tag: str, backend: str, workers: int, trials: 
     last = max(t.datetime_complete for t in ts)
     steady = (last - first).total_seconds()
     started = datetime.datetime.now() - datetime.timedelta(seconds=wall)
-    return {"wall_s": round(wall, 2), "steady_s": round(steady, 2),
-            "startup_s": round((first - started).total_seconds(), 2),
-            "trials_per_hour": round(3600 * trials / steady, 1),
-            "worker_s_per_trial": round(workers * steady / trials, 2),
-            "trial_s_mean": round(sum((t.datetime_complete - t.datetime_start).total_seconds()
-                                      for t in ts) / trials, 2)}  # fmt: skip
+    return {
+        "wall_s": round(wall, 2),
+        "steady_s": round(steady, 2),
+        "startup_s": round((first - started).total_seconds(), 2),
+        "trials_per_hour": round(3600 * trials / steady, 1),
+        "worker_s_per_trial": round(workers * steady / trials, 2),
+        "trial_s_mean": round(
+            sum((t.datetime_complete - t.datetime_start).total_seconds() for t in ts) / trials, 2
+        ),
+    }
 
 
 def emit(record: dict) -> None:
@@ -95,8 +109,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--trials", type=int, default=6, help="cpu-preset trials per run (6)")
     ap.add_argument("--overhead", default="8,40", help="small,large analytic budgets (8,40)")
-    ap.add_argument("--parts", default="throughput,overhead,sampler,connections",
-                    help="which measurements (default: all)")  # fmt: skip
+    ap.add_argument(
+        "--parts",
+        default="throughput,overhead,sampler,connections",
+        help="which measurements (default: all)",
+    )
     ap.add_argument("--sampler-sizes", default="100,1000,3000", help="finished trials")
     args = ap.parse_args()
     small, large = (int(v) for v in args.overhead.split(","))
@@ -110,16 +127,26 @@ def main() -> None:
 
     cpus = os.cpu_count() or 1
     t0 = time.perf_counter()
-    ray.init(address="local", num_cpus=cpus, include_dashboard=False, log_to_driver=False,
-             logging_level=logging.WARNING)  # fmt: skip
+    ray.init(
+        address="local",
+        num_cpus=cpus,
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level=logging.WARNING,
+    )
     ray_start = time.perf_counter() - t0
     import optuna
     import torch
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-    common = {"cores": cpus, "ray": ray.__version__, "optuna": optuna.__version__,
-              "torch": torch.__version__, "ray_init_s": round(ray_start, 2)}  # fmt: skip
+    common = {
+        "cores": cpus,
+        "ray": ray.__version__,
+        "optuna": optuna.__version__,
+        "torch": torch.__version__,
+        "ray_init_s": round(ray_start, 2),
+    }
     summary: dict = {"kind": "summary", **common}
     try:
         with tempfile.TemporaryDirectory() as d:
@@ -129,17 +156,29 @@ def main() -> None:
                 launch(FREQ, tmp, "warmup", "local", 1, 1, cache)  # scratch baseline, Numba
                 tph = {}
                 for backend, workers in (("ray", 1), ("ray", 2), ("local", 2)):
-                    r = launch(FREQ, tmp, f"{backend}{workers}", backend, workers, args.trials,
-                               cache)  # fmt: skip
+                    r = launch(
+                        FREQ, tmp, f"{backend}{workers}", backend, workers, args.trials, cache
+                    )
                     tph[(backend, workers)] = r
-                    emit({"kind": "throughput", "task": "vit", "preset": "cpu",
-                          "backend": backend, "workers": workers, "trials": args.trials,
-                          "cpus_per_trial": 1, **r, **common})  # fmt: skip
+                    emit(
+                        {
+                            "kind": "throughput",
+                            "task": "vit",
+                            "preset": "cpu",
+                            "backend": backend,
+                            "workers": workers,
+                            "trials": args.trials,
+                            "cpus_per_trial": 1,
+                            **r,
+                            **common,
+                        }
+                    )
                 summary["speedup_2_vs_1_ray_workers"] = round(
                     tph[("ray", 2)]["trials_per_hour"] / tph[("ray", 1)]["trials_per_hour"], 2
                 )
-                summary["trials_per_hour"] = {f"{b}{w}": r["trials_per_hour"]
-                                              for (b, w), r in tph.items()}  # fmt: skip
+                summary["trials_per_hour"] = {
+                    f"{b}{w}": r["trials_per_hour"] for (b, w), r in tph.items()
+                }
                 ray2, local2 = tph[("ray", 2)], tph[("local", 2)]
                 summary["vit_overhead_s_per_trial_vs_local"] = round(
                     ray2["worker_s_per_trial"] - local2["worker_s_per_trial"], 2
@@ -156,10 +195,19 @@ def main() -> None:
                     walls.append(time.perf_counter() - t)
                 slope = (walls[1] - walls[0]) / (large - small)
                 slopes[backend] = slope
-                emit({"kind": "overhead", "task": "analytic", "backend": backend, "workers": 2,
-                      "trials": [small, large], "wall_s": [round(w, 2) for w in walls],
-                      "overhead_s_per_trial": round(slope, 4),
-                      "startup_s": round(walls[0] - slope * small, 2), **common})  # fmt: skip
+                emit(
+                    {
+                        "kind": "overhead",
+                        "task": "analytic",
+                        "backend": backend,
+                        "workers": 2,
+                        "trials": [small, large],
+                        "wall_s": [round(w, 2) for w in walls],
+                        "overhead_s_per_trial": round(slope, 4),
+                        "startup_s": round(walls[0] - slope * small, 2),
+                        **common,
+                    }
+                )
             if slopes:
                 diff = slopes["ray"] - slopes["local"]
                 summary["ray_overhead_s_per_trial_vs_local"] = round(diff, 4)
@@ -167,11 +215,26 @@ def main() -> None:
                 if "sampler" not in parts or not url:
                     continue
                 for n in (int(v) for v in args.sampler_sizes.split(",")):
-                    emit({"kind": "sampler", "storage": kind, "sampler": "tpe multivariate",
-                          "finished_trials": n, **sampler_cost(url, n), **common})  # fmt: skip
+                    emit(
+                        {
+                            "kind": "sampler",
+                            "storage": kind,
+                            "sampler": "tpe multivariate",
+                            "finished_trials": n,
+                            **sampler_cost(url, n),
+                            **common,
+                        }
+                    )
             if "connections" in parts and pg:
-                emit({"kind": "connections", "storage": "postgresql", "workers": 2,
-                      **connections(pg, tmp), **common})  # fmt: skip
+                emit(
+                    {
+                        "kind": "connections",
+                        "storage": "postgresql",
+                        "workers": 2,
+                        **connections(pg, tmp),
+                        **common,
+                    }
+                )
     finally:
         ray.shutdown()
     targets = {}
@@ -195,15 +258,25 @@ def sampler_cost(url: str, n: int, asks: int = 20) -> dict:
     spec = load_study_config(FREQ, storage=url)
     space = search_space(spec)
     name = f"sampler-{n}-{os.getpid()}-{time.time_ns()}"
-    study = optuna.create_study(study_name=name, storage=make_storage(url, heartbeat=False),
-                                direction="maximize")  # fmt: skip
+    study = optuna.create_study(
+        study_name=name, storage=make_storage(url, heartbeat=False), direction="maximize"
+    )
     rng = np.random.default_rng(0)
-    study.add_trials([optuna.trial.create_trial(
-        params={"freq.min": int(rng.integers(0, 20)), "freq.span": float(rng.random())},
-        distributions=space, value=float(rng.random()),
-    ) for _ in range(n)])  # fmt: skip
-    worker = optuna.load_study(study_name=name, storage=make_storage(url, heartbeat=False),
-                               sampler=make_sampler(spec, seed=1000))  # fmt: skip
+    study.add_trials(
+        [
+            optuna.trial.create_trial(
+                params={"freq.min": int(rng.integers(0, 20)), "freq.span": float(rng.random())},
+                distributions=space,
+                value=float(rng.random()),
+            )
+            for _ in range(n)
+        ]
+    )
+    worker = optuna.load_study(
+        study_name=name,
+        storage=make_storage(url, heartbeat=False),
+        sampler=make_sampler(spec, seed=1000),
+    )
     t0 = time.perf_counter()
     trial = worker.ask(space)
     worker.tell(trial, 0.5)
@@ -213,8 +286,10 @@ def sampler_cost(url: str, n: int, asks: int = 20) -> dict:
         trial = worker.ask(space)
         worker.tell(trial, float(rng.random()))
     optuna.delete_study(study_name=name, storage=make_storage(url, heartbeat=False))
-    return {"first_ask_s": round(first, 3),
-            "ask_tell_s_per_trial": round((time.perf_counter() - t0) / asks, 4)}  # fmt: skip
+    return {
+        "first_ask_s": round(first, 3),
+        "ask_tell_s_per_trial": round((time.perf_counter() - t0) / asks, 4),
+    }
 
 
 def connections(url: str, tmp: Path, trials: int = 40) -> dict:
@@ -246,8 +321,18 @@ def connections(url: str, tmp: Path, trials: int = 40) -> dict:
     th = threading.Thread(target=poll, daemon=True)
     th.start()
     try:
-        run(str(f), storage=tagged, profile="cpu", workers=2, trials=trials, device="cpu",
-            progress=False, quiet=True, cache_dir=None, backend="ray")  # fmt: skip
+        run(
+            str(f),
+            storage=tagged,
+            profile="cpu",
+            workers=2,
+            trials=trials,
+            device="cpu",
+            progress=False,
+            quiet=True,
+            cache_dir=None,
+            backend="ray",
+        )
     finally:
         done.set()
         th.join()

@@ -32,8 +32,9 @@ COMMANDS = {
 def timed(root: Path, args: list[str]) -> float:
     env = {**os.environ, "PYTHONPATH": str(root)}
     t0 = time.perf_counter()
-    res = subprocess.run([sys.executable, "-m", "sweep", *args], cwd=root, env=env,
-                         capture_output=True, text=True)  # fmt: skip
+    res = subprocess.run(
+        [sys.executable, "-m", "sweep", *args], cwd=root, env=env, capture_output=True, text=True
+    )
     dt = time.perf_counter() - t0
     if res.returncode != 0:
         raise SystemExit(f"{root}: sweep {' '.join(args)} failed: {res.stderr.strip()[-500:]}")

@@ -37,15 +37,22 @@ def _rows(path: Path) -> list[dict]:
 
 def _stat(values: list[float]) -> dict[str, float]:
     a = np.asarray(values, dtype=float)
-    return {"mean": float(a.mean()), "std": float(a.std(ddof=1)) if len(a) > 1 else 0.0,
-            "n": len(a)}  # fmt: skip
+    return {
+        "mean": float(a.mean()),
+        "std": float(a.std(ddof=1)) if len(a) > 1 else 0.0,
+        "n": len(a),
+    }
 
 
 def summarize(outdir: Path) -> dict:
     a = outdir / "a.jsonl"
     a = a if a.is_file() else outdir / "proxy.jsonl"  # an earlier script's single phase
-    phases = {"A": _rows(a), "F": _rows(outdir / "f.jsonl"), "B": _rows(outdir / "b.jsonl"),
-              "C": _rows(outdir / "c.jsonl")}  # fmt: skip
+    phases = {
+        "A": _rows(a),
+        "F": _rows(outdir / "f.jsonl"),
+        "B": _rows(outdir / "b.jsonl"),
+        "C": _rows(outdir / "c.jsonl"),
+    }
     labels: dict[str, dict] = {}
     raw = [r for rows in phases.values() for r in rows if r.get("kind") == "raw_step"]
     for phase, rows in phases.items():
@@ -55,16 +62,29 @@ def summarize(outdir: Path) -> dict:
             ok = [r for r in mine if r["status"] == "complete"]
             s: dict = {"phase": phase, "trials": len(mine), "complete": len(ok)}
             if ok:
-                keys = ["headline", "gain_headline", "finetune_mean", "gain_finetune_mean",
-                        "linear_mean", "gain_linear_mean", "knn_mean", "gain_knn_mean",
-                        "pretrain_loss"]  # fmt: skip
+                keys = [
+                    "headline",
+                    "gain_headline",
+                    "finetune_mean",
+                    "gain_finetune_mean",
+                    "linear_mean",
+                    "gain_linear_mean",
+                    "knn_mean",
+                    "gain_knn_mean",
+                    "pretrain_loss",
+                ]
                 keys += sorted(k for k in ok[0] if re.fullmatch(r"[\w.-]+/(gain_)?finetune", k))
                 s.update({k: _stat([r[k] for r in ok]) for k in keys if k in ok[0]})
                 warm = ok[1:] or ok  # the first trial of a process pays torch.compile
                 s["trial_s_no_scratch"] = _stat([r["wall_s"] - r["time_scratch_s"] for r in warm])
-                for k in ("time_generate_s", "time_pretrain_s", "time_evaluate_s",
-                          "time_scratch_s", "pretrain_images_per_s",
-                          "gpu_peak_mem_gib"):  # fmt: skip
+                for k in (
+                    "time_generate_s",
+                    "time_pretrain_s",
+                    "time_evaluate_s",
+                    "time_scratch_s",
+                    "pretrain_images_per_s",
+                    "gpu_peak_mem_gib",
+                ):
                     if k in ok[0]:
                         s[k] = _stat([r[k] for r in warm])
                 ceiling = raw[0].get("compiled_images_per_s") if raw else None
@@ -81,9 +101,12 @@ def summarize(outdir: Path) -> dict:
     b_ok = [r for r in phases["B"] if r.get("kind") == "trial" and r["status"] == "complete"]
     if m and b_ok:
         wall = float(m.group(1))
-        out["phase_B"] = {"processes": len({r.get("label") for r in b_ok}),
-                          "complete_trials": len(b_ok), "wall_s": wall,
-                          "trials_per_hour": len(b_ok) * 3600 / wall}  # fmt: skip
+        out["phase_B"] = {
+            "processes": len({r.get("label") for r in b_ok}),
+            "complete_trials": len(b_ok),
+            "wall_s": wall,
+            "trials_per_hour": len(b_ok) * 3600 / wall,
+        }
     tests = outdir / "tests.txt"
     if tests.is_file():
         lines = [ln for ln in tests.read_text().splitlines() if ln.strip()]
@@ -97,8 +120,11 @@ def _fresh_vs_fixed(fixed_rows: list[dict], fresh_rows: list[dict]) -> dict | No
     over scratch (same scratch baselines) and of the headline."""
 
     def ok(rows):
-        return {r["seed"]: r for r in rows if r.get("kind") == "trial"
-                and r.get("status") == "complete"}  # fmt: skip
+        return {
+            r["seed"]: r
+            for r in rows
+            if r.get("kind") == "trial" and r.get("status") == "complete"
+        }
 
     a, f = ok(fixed_rows), ok(fresh_rows)
     seeds = sorted(set(a) & set(f))
@@ -108,11 +134,16 @@ def _fresh_vs_fixed(fixed_rows: list[dict], fresh_rows: list[dict]) -> dict | No
     rate = np.mean([f[s]["pretrain_images_per_s"] for s in warm]) / np.mean(
         [a[s]["pretrain_images_per_s"] for s in warm]
     )
-    return {"seeds": seeds, "pretrain_rate_ratio": float(rate),
-            "gain_headline_diff": _stat([f[s]["gain_headline"] - a[s]["gain_headline"]
-                                         for s in seeds]),
-            "pretrain_loss_diff": _stat([f[s]["pretrain_loss"] - a[s]["pretrain_loss"]
-                                         for s in seeds])}  # fmt: skip
+    return {
+        "seeds": seeds,
+        "pretrain_rate_ratio": float(rate),
+        "gain_headline_diff": _stat(
+            [f[s]["gain_headline"] - a[s]["gain_headline"] for s in seeds]
+        ),
+        "pretrain_loss_diff": _stat(
+            [f[s]["pretrain_loss"] - a[s]["pretrain_loss"] for s in seeds]
+        ),
+    }
 
 
 def _fmt(s: dict | None, digits: int = 1) -> str:
@@ -132,13 +163,24 @@ def main() -> None:
     if args.json:
         print(json.dumps(out, indent=1))
         return
-    cols = [("headline", 2), ("gain_headline", 2), ("linear_mean", 2), ("gain_linear_mean", 2),
-            ("knn_mean", 2), ("gain_knn_mean", 2), ("pretrain_loss", 3),
-            ("trial_s_no_scratch", 1)]  # fmt: skip
+    cols = [
+        ("headline", 2),
+        ("gain_headline", 2),
+        ("linear_mean", 2),
+        ("gain_linear_mean", 2),
+        ("knn_mean", 2),
+        ("gain_knn_mean", 2),
+        ("pretrain_loss", 3),
+        ("trial_s_no_scratch", 1),
+    ]
     print("label".ljust(12), "ph", "ok ", *(c.ljust(16) for c, _ in cols))
     for label, s in out["labels"].items():
-        print(label[:12].ljust(12), s["phase"].ljust(2), f"{s['complete']}/{s['trials']}",
-              *(_fmt(s.get(c), d).ljust(16) for c, d in cols))  # fmt: skip
+        print(
+            label[:12].ljust(12),
+            s["phase"].ljust(2),
+            f"{s['complete']}/{s['trials']}",
+            *(_fmt(s.get(c), d).ljust(16) for c, d in cols),
+        )
     for label, s in out["labels"].items():
         per = {k: _fmt(v) for k, v in s.items() if "/" in k}
         if per:

@@ -11,21 +11,17 @@ the same model trained from scratch.
 
 Registry: ``PROXY_TASKS`` maps task names to classes, constructed without arguments, whose
 instances follow :class:`proxy_tasks.spec.ProxyTask` (``run(spec, report) -> TrialResult``).
-Modules: ``spec`` (trial, result, protocol), ``vit`` (the ViT task) and its stages (``augment``,
-``models``, ``training``, ``probes``, ``evaluation``, ``baseline``, ``torchutil``),
+Modules: ``spec`` (trial, result, protocol, the registry), ``vit`` (the ViT task) and its stages
+(``augment``, ``models``, ``training``, ``probes``, ``evaluation``, ``baseline``, ``torchutil``),
 ``downstream`` (the downstream datasets' registry), ``analytic``, ``recipe``.
 
-Imports: :mod:`sweep.registry`; :mod:`proxy_tasks.spec` (lazily). The tasks are imported by name,
-on first use.
+Imports: :mod:`proxy_tasks.spec` (``PROXY_TASKS``, the registry, lives there: the study file's
+schema reads it without this package's tasks). The tasks are imported by name, on first use.
 """
 
 from __future__ import annotations
 
-from sweep.registry import Registry
-
-PROXY_TASKS: Registry[type] = Registry("proxy task")
-PROXY_TASKS.register("vit", "proxy_tasks.vit:ViTProxy")
-PROXY_TASKS.register("analytic", "proxy_tasks.analytic:AnalyticProxy")
+from proxy_tasks.spec import PROXY_TASKS
 
 
 def run_trial(spec, report=None):

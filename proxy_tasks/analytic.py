@@ -32,7 +32,7 @@ constant 50 plus its own per-seed noise of SD ``noise``, the same for every conf
 ``gain_headline`` = headline - scratch_headline.
 
 Imports: :mod:`proxy_tasks.spec`, :mod:`sweep.dataset` (lazily), :mod:`sweep.errors`,
-:mod:`sweep.seeding`, :mod:`sweep.values`.
+:mod:`sweep.record`, :mod:`sweep.seeding`, :mod:`sweep.values`.
 """
 
 from __future__ import annotations
@@ -45,13 +45,20 @@ from collections.abc import Mapping
 from typing import Any
 
 from proxy_tasks.spec import COMPLETE, FAILED, PRUNED, TrialResult, TrialSpec, is_prune
-from sweep.errors import SweepError
+from sweep import record
+from sweep.errors import SweepError, did_you_mean
 from sweep.seeding import Seeds
 from sweep.values import is_real, jsonable
 
 #: the options and their defaults (see the module docstring)
-OPTIONS: dict[str, Any] = {"noise": 0.0, "shared_noise": 0.0, "data_noise": 0.0,
-                           "train_noise": 0.0, "effect": 1.0, "optimum": {}}  # fmt: skip
+OPTIONS: dict[str, Any] = {
+    "noise": 0.0,
+    "shared_noise": 0.0,
+    "data_noise": 0.0,
+    "train_noise": 0.0,
+    "effect": 1.0,
+    "optimum": {},
+}
 #: the scratch baseline's mean headline
 SCRATCH = 50.0
 
@@ -60,10 +67,13 @@ def parse_options(options: Mapping[str, Any]) -> dict[str, Any]:
     """The options with defaults filled in; :class:`SweepError` (one line) for a bad one."""
     if not isinstance(options, Mapping):
         raise SweepError(f"must be a mapping, got {type(options).__name__}", key="options")
-    unknown = sorted(set(options) - set(OPTIONS))
-    if unknown:
-        raise SweepError(f"unknown option(s) {unknown} of the analytic task; "
-                         f"choose among {sorted(OPTIONS)}", key="options")  # fmt: skip
+    for name in options:
+        if name not in OPTIONS:
+            raise SweepError(
+                f"unknown option of the analytic task{did_you_mean(str(name), OPTIONS)}; "
+                f"choose among {', '.join(OPTIONS)}",
+                key=f"options.{name}",
+            )
     out = {**OPTIONS, **options}
     for name in ("noise", "shared_noise", "data_noise", "train_noise", "effect"):
         v = out[name]
@@ -141,8 +151,16 @@ class AnalyticProxy:
         t0 = time.perf_counter()
         try:
             opts = parse_options(spec.options)
-            ds = Dataset(DatasetSpec(spec.generator, classes=1, instances=1, image_size=64,
-                                     seed=spec.data_seed, params=dict(spec.params)))  # fmt: skip
+            ds = Dataset(
+                DatasetSpec(
+                    spec.generator,
+                    classes=1,
+                    instances=1,
+                    image_size=64,
+                    seed=spec.data_seed,
+                    params=dict(spec.params),
+                )
+            )
             gen = ds.generator
             optimum = resolve_optimum(spec.generator, gen, opts["optimum"])
         except SweepError as e:
@@ -156,13 +174,17 @@ class AnalyticProxy:
         scratch = SCRATCH + seed_noise(spec, opts["noise"], "scratch")
         if report is not None:
             try:
-                report("pretrain_loss", 1, 1.0 - value / 100.0)
+                report(record.PRETRAIN_LOSS, 1, 1.0 - value / 100.0)
             except Exception as e:
                 if not is_prune(e):
                     raise
                 return TrialResult(PRUNED, message=str(e) or "pruned")
-        metrics = {"headline": value, "gain_headline": value - scratch, "penalty": pen,
-                   "scratch_headline": scratch,
-                   "time_total_s": time.perf_counter() - t0}  # fmt: skip
-        info = {"dataset": {"fingerprint": ds.fingerprint, **ds.config()}}
+        metrics = {
+            record.HEADLINE: value,
+            record.GAIN_HEADLINE: value - scratch,
+            record.PENALTY: pen,
+            record.SCRATCH_METRIC: scratch,
+            record.TIME_TOTAL: time.perf_counter() - t0,
+        }
+        info = {record.DATASET: record.dataset_value(ds.fingerprint, ds.config())}
         return TrialResult(COMPLETE, metrics=metrics, info=info)

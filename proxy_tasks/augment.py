@@ -91,8 +91,9 @@ def pretrain_augment(r: Recipe, seed: int):
         seeds = Seeds(seed)
         gen = torch.Generator()
         gen.manual_seed(seeds.key32("diversity-augment", "rrc"))
-        x = random_resized_crop(to_float(torch.from_numpy(images), 1), r.rrc_scale,
-                                r.rrc_ratio, gen)  # fmt: skip
+        x = random_resized_crop(
+            to_float(torch.from_numpy(images), 1), r.rrc_scale, r.rrc_ratio, gen
+        )
         y = torch.zeros(x.shape[0], dtype=torch.long)
         x, _ = mix_batch(x, y, 1, r, seeds.rng("diversity-augment", "mix"))
         return ((x[:, 0] + 1.0) / 2.0).clamp_(0.0, 1.0).numpy()
@@ -110,5 +111,10 @@ def dataset_diversity(x: torch.Tensor, y: torch.Tensor, r: Recipe, spec: TrialSp
     idx = sample_indices(labels, seed=spec.data_seed)
     images = x[torch.from_numpy(idx).to(x.device)].cpu().numpy()
     with torch.no_grad():
-        return diversity_block(images, labels[idx], n=len(idx), seed=spec.data_seed,
-                               augment=pretrain_augment(r, spec.train_seed))  # fmt: skip
+        return diversity_block(
+            images,
+            labels[idx],
+            n=len(idx),
+            seed=spec.data_seed,
+            augment=pretrain_augment(r, spec.train_seed),
+        )

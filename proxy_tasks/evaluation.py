@@ -2,7 +2,8 @@
 frozen features, RankMe and Vendi of those features, then full fine-tuning of a copy.
 
 Imports: torch; :mod:`proxy_tasks.probes`, :mod:`proxy_tasks.recipe`,
-:mod:`proxy_tasks.torchutil`, :mod:`proxy_tasks.training`, :mod:`sweep.diversity` (lazily).
+:mod:`proxy_tasks.torchutil`, :mod:`proxy_tasks.training`, :mod:`sweep.record`,
+:mod:`sweep.diversity` (lazily).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from proxy_tasks.probes import evaluate, features, knn_accuracy, linear_probe
 from proxy_tasks.recipe import Recipe
 from proxy_tasks.torchutil import scoped_torch_seed
 from proxy_tasks.training import finetune
+from sweep import record
 
 
 def downstream_metrics(
@@ -26,7 +28,7 @@ def downstream_metrics(
     ftr = features(model, xtr, r, device)
     fte = features(model, xte, r, device)
     out = {
-        "knn": knn_accuracy(ftr, ytr, fte, yte, r.knn_k, num_classes),
+        record.KNN: knn_accuracy(ftr, ytr, fte, yte, r.knn_k, num_classes),
         **linear_probe(ftr, ytr, fte, yte, num_classes, r, seeds.key32("probe", name)),
         **feature_block(ftr.cpu().numpy(), seed=seeds.key32("features", name), key=name),
     }
@@ -39,5 +41,5 @@ def downstream_metrics(
         ft_stats = finetune(ft, xtr, ytr, num_classes, r, device, seeds, name)
     if stats is not None:
         stats.update(ft_stats)
-    out["finetune"] = evaluate(ft, xte, yte, r, device)
+    out[record.FINETUNE] = evaluate(ft, xte, yte, r, device)
     return out

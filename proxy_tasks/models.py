@@ -23,10 +23,18 @@ def create_vit(r: Recipe, num_classes: int) -> torch.nn.Module:
 
     try:
         return timm.create_model(
-            r.model, pretrained=False, num_classes=num_classes, img_size=r.img_size,
-            patch_size=r.patch_size, in_chans=r.in_chans, embed_dim=r.embed_dim, depth=r.depth,
-            num_heads=r.num_heads, mlp_ratio=r.mlp_ratio, drop_path_rate=r.drop_path,
-        )  # fmt: skip
+            r.model,
+            pretrained=False,
+            num_classes=num_classes,
+            img_size=r.img_size,
+            patch_size=r.patch_size,
+            in_chans=r.in_chans,
+            embed_dim=r.embed_dim,
+            depth=r.depth,
+            num_heads=r.num_heads,
+            mlp_ratio=r.mlp_ratio,
+            drop_path_rate=r.drop_path,
+        )
     except RuntimeError as e:
         if "nknown model" in str(e):  # timm's error for a name it does not know
             raise SweepError(f"recipe.model: {e}") from None
@@ -39,8 +47,9 @@ def make_adamw(model, lr: float, weight_decay: float, device: torch.device):
 
     if device.type == "cuda":
         try:
-            return create_optimizer_v2(model, opt="adamw", lr=lr, weight_decay=weight_decay,
-                                       fused=True)  # fmt: skip
+            return create_optimizer_v2(
+                model, opt="adamw", lr=lr, weight_decay=weight_decay, fused=True
+            )
         except (TypeError, RuntimeError):
             pass
     return create_optimizer_v2(model, opt="adamw", lr=lr, weight_decay=weight_decay)
@@ -51,9 +60,15 @@ def schedule(optimizer, epochs: int, warmup: int, steps_per_epoch: int):
     from timm.scheduler import create_scheduler_v2
 
     sched, _ = create_scheduler_v2(
-        optimizer, sched="cosine", num_epochs=epochs, warmup_epochs=min(warmup, epochs - 1),
-        warmup_lr=1e-6, min_lr=1e-6, step_on_epochs=False, updates_per_epoch=steps_per_epoch,
-    )  # fmt: skip
+        optimizer,
+        sched="cosine",
+        num_epochs=epochs,
+        warmup_epochs=min(warmup, epochs - 1),
+        warmup_lr=1e-6,
+        min_lr=1e-6,
+        step_on_epochs=False,
+        updates_per_epoch=steps_per_epoch,
+    )
     return sched
 
 

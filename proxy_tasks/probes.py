@@ -1,7 +1,7 @@
 """Measurements of a backbone on downstream data: frozen features, cosine kNN, a linear probe
 and top-1 accuracy of a classifier.
 
-Imports: torch; :mod:`proxy_tasks.recipe`, :mod:`proxy_tasks.torchutil`.
+Imports: torch; :mod:`proxy_tasks.recipe`, :mod:`proxy_tasks.torchutil`, :mod:`sweep.record`.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from proxy_tasks.recipe import Recipe
 from proxy_tasks.torchutil import autocast, scoped_torch_seed, to_float
+from sweep import record
 
 
 def features(model, x: torch.Tensor, r: Recipe, device, batch: int = 1024) -> torch.Tensor:
@@ -57,7 +58,7 @@ def linear_probe(ftr, ytr, fte, yte, num_classes: int, r: Recipe, seed: int) -> 
         logits = head(fte)
         acc = float((logits.argmax(1) == yte).float().mean()) * 100
         soft = float(logits.softmax(1).gather(1, yte[:, None]).mean()) * 100
-    return {"linear": acc, "linear_soft": soft}
+    return {record.LINEAR: acc, record.LINEAR_SOFT: soft}
 
 
 def evaluate(model, x: torch.Tensor, y: torch.Tensor, r: Recipe, device) -> float:

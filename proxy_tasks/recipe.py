@@ -13,7 +13,7 @@ says what is wrong with it (``err.message``); ``str(err)`` is ``recipe.<field>: 
 combination (ranges, fields that constrain each other). The study file's schema
 (:mod:`sweep.schema.recipe`) mirrors :class:`Recipe`'s fields from :data:`FIELDS`.
 
-Imports: the standard library and :mod:`sweep.errors`.
+Imports: the standard library, :mod:`sweep.errors` and :mod:`sweep.record`.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from sweep import record
 from sweep.errors import SweepError, did_you_mean
 
 
@@ -126,7 +127,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 #: the headline metrics a recipe can name (``linear_soft``: the probe's mean probability of the
 #: true class, a continuous accuracy)
-HEADLINES = ("finetune", "linear", "linear_soft", "knn")
+HEADLINES = record.HEADLINE_KINDS
 PRECISIONS = ("bf16", "fp32")
 #: every field of :class:`Recipe`, by name, in declaration order
 FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(Recipe)}
@@ -183,20 +184,29 @@ def _coerce(key: str, f: dataclasses.Field, value: Any) -> Any:
         _check(key, isinstance(value, bool), f"expected true or false, got {value!r}")
         return value
     if isinstance(default, int):
-        _check(key, isinstance(value, int) and not isinstance(value, bool),
-               f"expected an integer, got {value!r}")  # fmt: skip
+        _check(
+            key,
+            isinstance(value, int) and not isinstance(value, bool),
+            f"expected an integer, got {value!r}",
+        )
         return value
     if isinstance(default, float):
-        _check(key, isinstance(value, int | float) and not isinstance(value, bool),
-               f"expected a number, got {value!r}")  # fmt: skip
+        _check(
+            key,
+            isinstance(value, int | float) and not isinstance(value, bool),
+            f"expected a number, got {value!r}",
+        )
         return float(value)
     if isinstance(default, str):
         _check(key, isinstance(value, str), f"expected a string, got {value!r}")
         return value
     if isinstance(default, tuple) and key in ("downstreams",):
         items = [value] if isinstance(value, str) else value
-        _check(key, isinstance(items, list | tuple) and all(isinstance(v, str) for v in items),
-               f"expected a list of dataset names, got {value!r}")  # fmt: skip
+        _check(
+            key,
+            isinstance(items, list | tuple) and all(isinstance(v, str) for v in items),
+            f"expected a list of dataset names, got {value!r}",
+        )
         return tuple(items)
     if isinstance(default, tuple):
         ok = isinstance(value, list | tuple) and len(value) == 2
@@ -207,28 +217,61 @@ def _coerce(key: str, f: dataclasses.Field, value: Any) -> Any:
 
 
 def validate(r: Recipe) -> None:
-    for name in ("classes", "instances", "img_size", "patch_size", "embed_dim", "depth",
-                 "num_heads", "pretrain_epochs", "batch_size",
-                 "finetune_batch", "knn_k", "probe_epochs"):  # fmt: skip
+    for name in (
+        "classes",
+        "instances",
+        "img_size",
+        "patch_size",
+        "embed_dim",
+        "depth",
+        "num_heads",
+        "pretrain_epochs",
+        "batch_size",
+        "finetune_batch",
+        "knn_k",
+        "probe_epochs",
+    ):
         _check(name, getattr(r, name) > 0, f"must be positive, got {getattr(r, name)}")
-    _check("finetune_epochs", r.finetune_epochs > 0 or r.headline != "finetune",
-           f"must be positive when the headline is finetune, got {r.finetune_epochs}")  # fmt: skip
-    for name in ("finetune_epochs", "warmup_epochs", "finetune_warmup_epochs", "downstream_train",
-                 "downstream_test", "downstream_seed", "threads"):  # fmt: skip
+    _check(
+        "finetune_epochs",
+        r.finetune_epochs > 0 or r.headline != "finetune",
+        f"must be positive when the headline is finetune, got {r.finetune_epochs}",
+    )
+    for name in (
+        "finetune_epochs",
+        "warmup_epochs",
+        "finetune_warmup_epochs",
+        "downstream_train",
+        "downstream_test",
+        "downstream_seed",
+        "threads",
+    ):
         _check(name, getattr(r, name) >= 0, f"must be >= 0, got {getattr(r, name)}")
     _check("img_size", r.img_size >= 8, f"{r.img_size} is too small; use at least 8")
-    _check("patch_size", r.img_size % r.patch_size == 0,
-           f"{r.patch_size} does not divide img_size {r.img_size}")  # fmt: skip
-    _check("num_heads", r.embed_dim % r.num_heads == 0,
-           f"{r.num_heads} does not divide embed_dim {r.embed_dim}")  # fmt: skip
+    _check(
+        "patch_size",
+        r.img_size % r.patch_size == 0,
+        f"{r.patch_size} does not divide img_size {r.img_size}",
+    )
+    _check(
+        "num_heads",
+        r.embed_dim % r.num_heads == 0,
+        f"{r.num_heads} does not divide embed_dim {r.embed_dim}",
+    )
     _check("in_chans", r.in_chans in (1, 3), f"must be 1 or 3, got {r.in_chans}")
     _check("headline", r.headline in HEADLINES, f"choose one of {', '.join(HEADLINES)}")
     _check("precision", r.precision in PRECISIONS, f"choose one of {', '.join(PRECISIONS)}")
     _check("downstreams", len(r.downstreams) > 0, "name at least one downstream dataset")
     for name in ("lr", "finetune_lr", "probe_lr"):
         _check(name, getattr(r, name) > 0, "must be positive")
-    for name in ("weight_decay", "finetune_weight_decay", "label_smoothing", "mixup", "cutmix",
-                 "drop_path"):  # fmt: skip
+    for name in (
+        "weight_decay",
+        "finetune_weight_decay",
+        "label_smoothing",
+        "mixup",
+        "cutmix",
+        "drop_path",
+    ):
         _check(name, getattr(r, name) >= 0, "must be >= 0")
     for name in ("mix_prob", "switch_prob"):
         _check(name, 0 <= getattr(r, name) <= 1, "must be in [0, 1]")

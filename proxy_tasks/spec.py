@@ -1,7 +1,9 @@
-"""What a trial is (:class:`TrialSpec`), what it returns (:class:`TrialResult`), and what a proxy
-task is (:class:`ProxyTask`, the protocol every entry of ``proxy_tasks.PROXY_TASKS`` follows).
+"""What a trial is (:class:`TrialSpec`), what it returns (:class:`TrialResult`), what a proxy
+task is (:class:`ProxyTask`), and the registry of the tasks (``PROXY_TASKS``, also
+``proxy_tasks.PROXY_TASKS``): names -> classes following the protocol, imported on lookup, so the
+study file's schema (a lower layer) checks a task's name without importing a task.
 
-Imports: the standard library only.
+Imports: the standard library and :mod:`sweep.registry` (the tasks lazily, by name).
 """
 
 from __future__ import annotations
@@ -9,6 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
+
+from sweep.errors import SweepError
+from sweep.registry import Registry
 
 #: status values of a finished trial
 COMPLETE, FAILED, PRUNED = "complete", "failed", "pruned"
@@ -83,14 +88,41 @@ class ProxyTask(Protocol):
     def run(self, spec: TrialSpec, report: Report | None = None) -> TrialResult: ...
 
 
+PROXY_TASKS: Registry[type] = Registry("proxy task")
+PROXY_TASKS.register("vit", "proxy_tasks.vit:ViTProxy")
+PROXY_TASKS.register("analytic", "proxy_tasks.analytic:AnalyticProxy")
+
+#: each task's check of its ``options`` (a light module: ``sweep validate`` and ``sweep launch``
+#: call it before anything is written, without importing torch): raises a ``SweepError`` whose
+#: ``key`` is ``options.<name>``
+TASK_OPTIONS: Registry[Any] = Registry("proxy task")
+TASK_OPTIONS.register("vit", "proxy_tasks.spec:no_options")
+TASK_OPTIONS.register("analytic", "proxy_tasks.analytic:parse_options")
+
+
+def no_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The check of a task without options (the ViT proxy: its recipe is ``proxy.recipe``)."""
+    for name in options or {}:
+        raise SweepError(
+            "the vit task takes no options (its settings are proxy.recipe's keys)",
+            key=f"options.{name}",
+        )
+    return {}
+
+
 def spec_dict(spec: TrialSpec) -> dict[str, Any]:
     """The fields of ``spec`` that define a trial's result (not its cache, roots or download
     flag), JSON-ready: ``info["spec"]`` of a result."""
     return {
-        "generator": spec.generator, "params": dict(spec.params), "task": spec.task,
-        "profile": spec.profile, "recipe": dict(spec.recipe), "data_seed": spec.data_seed,
-        "train_seed": spec.train_seed, "device": spec.device,
-    }  # fmt: skip
+        "generator": spec.generator,
+        "params": dict(spec.params),
+        "task": spec.task,
+        "profile": spec.profile,
+        "recipe": dict(spec.recipe),
+        "data_seed": spec.data_seed,
+        "train_seed": spec.train_seed,
+        "device": spec.device,
+    }
 
 
 class Pruned(Exception):

@@ -2,7 +2,7 @@
 
 Imports: torch, timm (lazily); :mod:`proxy_tasks.augment`, :mod:`proxy_tasks.models`,
 :mod:`proxy_tasks.recipe`, :mod:`proxy_tasks.spec`, :mod:`proxy_tasks.torchutil`,
-:mod:`sweep.seeding`.
+:mod:`sweep.record`, :mod:`sweep.seeding`.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from proxy_tasks.models import compiled_loss, forward_loss, make_adamw, schedule
 from proxy_tasks.recipe import Recipe
 from proxy_tasks.spec import Diverged, Report
 from proxy_tasks.torchutil import autocast, to_float
+from sweep import record
 from sweep.seeding import Seeds
 
 
@@ -75,8 +76,10 @@ def train_classifier(
             except Exception as e:  # a compiler failure must not cost the trial
                 if not compiled:
                     raise
-                print(f"sweep: torch.compile failed ({type(e).__name__}); running eager",
-                      file=sys.stderr)  # fmt: skip
+                print(
+                    f"sweep: torch.compile failed ({type(e).__name__}); running eager",
+                    file=sys.stderr,
+                )
                 loss_fn, compiled = forward_loss, False
                 loss = forward_loss(model, criterion, xb, target)
         opt.zero_grad(set_to_none=True)
@@ -112,7 +115,7 @@ def train_classifier(
         if not math.isfinite(last):
             raise Diverged(f"{key}: loss became {last} in epoch {epoch + 1}")
         if report is not None:
-            report(f"{key}_loss", epoch + 1, last)
+            report(record.loss_name(key), epoch + 1, last)
     if shadow:
         with torch.no_grad():
             torch._foreach_copy_(params, shadow)
@@ -122,8 +125,20 @@ def train_classifier(
 def finetune(model, xtr, ytr, num_classes, r: Recipe, device, seeds, name) -> dict:
     """Full fine-tuning of ``model`` on downstream ``name`` with the recipe's fine-tune fields."""
     return train_classifier(
-        model, xtr, ytr, num_classes, r, epochs=r.finetune_epochs, batch=r.finetune_batch,
-        lr=r.finetune_lr, weight_decay=r.finetune_weight_decay, warmup=r.finetune_warmup_epochs,
-        rrc_scale=r.finetune_rrc_scale, mix=False, device=device, seeds=seeds,
-        key=f"finetune-{name}", compile=r.compile,
-    )  # fmt: skip
+        model,
+        xtr,
+        ytr,
+        num_classes,
+        r,
+        epochs=r.finetune_epochs,
+        batch=r.finetune_batch,
+        lr=r.finetune_lr,
+        weight_decay=r.finetune_weight_decay,
+        warmup=r.finetune_warmup_epochs,
+        rrc_scale=r.finetune_rrc_scale,
+        mix=False,
+        device=device,
+        seeds=seeds,
+        key=f"finetune-{name}",
+        compile=r.compile,
+    )

@@ -28,7 +28,7 @@ diversity block), :mod:`proxy_tasks.models` (ViT, AdamW, schedule, compiled loss
 
 Imports: numpy, torch, timm (lazily); :mod:`proxy_tasks` modules (not the package itself),
 :mod:`sweep.dataset`, :mod:`sweep.devices`, :mod:`sweep.diversity`, :mod:`sweep.errors`,
-:mod:`sweep.seeding`.
+:mod:`sweep.record`, :mod:`sweep.seeding`.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ from proxy_tasks.spec import (
 )
 from proxy_tasks.torchutil import resolve_torch_device, scoped_torch_seed, sync
 from proxy_tasks.training import train_classifier
-from sweep import devices
+from sweep import devices, record
 from sweep.diversity import PREFIX as DIVERSITY_PREFIX
 from sweep.errors import SweepError
 from sweep.seeding import Seeds
@@ -82,9 +82,12 @@ class ViTProxy:
             return TrialResult(FAILED, error_type="diverged", message=str(e), info=info)
         except torch.cuda.OutOfMemoryError as e:
             msg = str(e).splitlines()[0] if str(e) else "CUDA out of memory"
-            return TrialResult(FAILED, error_type="out_of_memory",
-                               message=f"{msg}; lower recipe.batch_size or img_size",
-                               info=info)  # fmt: skip
+            return TrialResult(
+                FAILED,
+                error_type="out_of_memory",
+                message=f"{msg}; lower recipe.batch_size or img_size",
+                info=info,
+            )
         except MemoryError:
             return TrialResult(FAILED, error_type="out_of_memory", message=HOST_OOM, info=info)
         except SweepError as e:
@@ -94,8 +97,7 @@ class ViTProxy:
             if is_prune(e):  # Pruned, or optuna.TrialPruned, from the report callback
                 return TrialResult(PRUNED, message=str(e) or "pruned", info=info)
             if isinstance(e, RuntimeError) and "can't allocate memory" in str(e):
-                return TrialResult(FAILED, error_type="out_of_memory", message=HOST_OOM,
-                                   info=info)  # fmt: skip
+                return TrialResult(FAILED, error_type="out_of_memory", message=HOST_OOM, info=info)
             raise
 
     def _run(self, spec: TrialSpec, report: Report | None, info: dict) -> TrialResult:
@@ -118,14 +120,21 @@ class ViTProxy:
         # 1. generate -----------------------------------------------------------------
         phase("generate", 0, 0)
         t0 = time.perf_counter()
-        ds = Dataset(DatasetSpec(spec.generator, classes=r.classes, instances=r.instances,
-                                 image_size=r.img_size, seed=spec.data_seed,
-                                 params=dict(spec.params),
-                                 epochs=r.pretrain_epochs if r.fresh_data else 1))  # fmt: skip
+        ds = Dataset(
+            DatasetSpec(
+                spec.generator,
+                classes=r.classes,
+                instances=r.instances,
+                image_size=r.img_size,
+                seed=spec.data_seed,
+                params=dict(spec.params),
+                epochs=r.pretrain_epochs if r.fresh_data else 1,
+            )
+        )
         x_syn, y_syn = ds.tensors(device)
         sync(device)
         timings["generate_s"] = time.perf_counter() - t0
-        info["dataset"] = {"fingerprint": ds.fingerprint, **ds.config()}
+        info[record.DATASET] = record.dataset_value(ds.fingerprint, ds.config())
         from timm.data.mixup import mixup_target  # noqa: F401  (its import is not the block's time)
 
         t0 = time.perf_counter()
@@ -142,23 +151,41 @@ class ViTProxy:
         with scoped_torch_seed(seeds.key32("init"), device):
             model = create_vit(r, r.classes).to(device)
             stats = train_classifier(
-                model, x_syn, y_syn, r.classes, r, epochs=r.pretrain_epochs,
-                batch=r.batch_size, lr=r.lr * min(r.batch_size, len(ds)) / 1024,
+                model,
+                x_syn,
+                y_syn,
+                r.classes,
+                r,
+                epochs=r.pretrain_epochs,
+                batch=r.batch_size,
+                lr=r.lr * min(r.batch_size, len(ds)) / 1024,
                 weight_decay=r.weight_decay,
-                warmup=r.warmup_epochs, rrc_scale=r.rrc_scale, mix=True, device=device,
-                seeds=seeds, key="pretrain", report=report,
-                compile=r.compile, fresh=fresh_block if r.fresh_data else None, ema=r.ema,
-            )  # fmt: skip
+                warmup=r.warmup_epochs,
+                rrc_scale=r.rrc_scale,
+                mix=True,
+                device=device,
+                seeds=seeds,
+                key="pretrain",
+                report=report,
+                compile=r.compile,
+                fresh=fresh_block if r.fresh_data else None,
+                ema=r.ema,
+            )
         sync(device)
         timings["pretrain_s"] = time.perf_counter() - t0
         del x_syn, y_syn, fresh_block
         metrics: dict[str, Any] = {
-            "pretrain_loss": stats["loss"],
-            "pretrain_compiled": stats["compiled"],
-            "pretrain_images_per_s": stats["images"] / timings["pretrain_s"],
+            record.PRETRAIN_LOSS: stats["loss"],
+            record.PRETRAIN_COMPILED: stats["compiled"],
+            record.PRETRAIN_IMAGES_PER_S: stats["images"] / timings["pretrain_s"],
         }
-        metrics.update({f"{DIVERSITY_PREFIX}{k}": v for k, v in diversity.items()
-                        if k != "time_s"})  # fmt: skip
+        metrics.update(
+            {
+                f"{DIVERSITY_PREFIX}{k}": v
+                for k, v in diversity.items()
+                if k != record.DIVERSITY_TIME
+            }
+        )
 
         # 3. evaluate -----------------------------------------------------------------
         t0 = time.perf_counter()
@@ -167,42 +194,52 @@ class ViTProxy:
         for i, name in enumerate(r.downstreams):
             phase("evaluate", i + 1, len(r.downstreams))
             d = load_downstream(
-                name, image_size=r.img_size, in_chans=r.in_chans, root=spec.roots.get(name),
-                seed=r.downstream_seed, max_train=r.downstream_train or None,
-                max_test=r.downstream_test or None, download=spec.download,
-            )  # fmt: skip
+                name,
+                image_size=r.img_size,
+                in_chans=r.in_chans,
+                root=spec.roots.get(name),
+                seed=r.downstream_seed,
+                max_train=r.downstream_train or None,
+                max_test=r.downstream_test or None,
+                download=spec.download,
+            )
             xtr, ytr = d.x_train.to(device), d.y_train.to(device)
             xte, yte = d.x_test.to(device), d.y_test.to(device)
             ft_stats: dict[str, Any] = {}
-            m = downstream_metrics(model, xtr, ytr, xte, yte, d.num_classes, r, device,
-                                   seeds, name, ft_stats)  # fmt: skip
+            m = downstream_metrics(
+                model, xtr, ytr, xte, yte, d.num_classes, r, device, seeds, name, ft_stats
+            )
             finetune_compiled.append(bool(ft_stats.get("compiled")))
             t1 = time.perf_counter()
             base = scratch_baseline(spec, r, name, d, xtr, ytr, xte, yte, device)
             scratch_s += time.perf_counter() - t1
             for key, value in m.items():
-                metrics[f"{name}/{key}"] = value
+                metrics[record.downstream_attr(name, key)] = value
             for key, value in base.items():
-                metrics[f"{name}/scratch_{key}"] = value
-                metrics[f"{name}/gain_{key}"] = m[key] - value
+                metrics[record.downstream_attr(name, record.scratch_attr(key))] = value
+                metrics[record.downstream_attr(name, record.gain_attr(key))] = m[key] - value
         timings["evaluate_s"] = time.perf_counter() - t0 - scratch_s
         timings["scratch_s"] = scratch_s
         for key in HEADLINES:
-            if f"{r.downstreams[0]}/{key}" not in metrics:
+            if record.downstream_attr(r.downstreams[0], key) not in metrics:
                 continue  # no fine-tuning (recipe.finetune_epochs 0)
-            vals = [metrics[f"{n}/{key}"] for n in r.downstreams]
-            metrics[f"{key}_mean"] = float(np.mean(vals))
-            metrics[f"gain_{key}_mean"] = float(np.mean([metrics[f"{n}/gain_{key}"]
-                                                         for n in r.downstreams]))  # fmt: skip
-        metrics["finetune_compiled"] = all(finetune_compiled)
-        metrics["headline"] = metrics[f"{r.headline}_mean"]
-        metrics["gain_headline"] = metrics[f"gain_{r.headline}_mean"]
+            vals = [metrics[record.downstream_attr(n, key)] for n in r.downstreams]
+            gains = [
+                metrics[record.downstream_attr(n, record.gain_attr(key))] for n in r.downstreams
+            ]
+            metrics[record.mean_attr(key)] = float(np.mean(vals))
+            metrics[record.gain_attr(record.mean_attr(key))] = float(np.mean(gains))
+        metrics[record.FINETUNE_COMPILED] = all(finetune_compiled)
+        metrics[record.HEADLINE] = metrics[record.mean_attr(r.headline)]
+        metrics[record.GAIN_HEADLINE] = metrics[record.gain_attr(record.mean_attr(r.headline))]
         # The same headline of the model without pre-training (same seed, same downstreams).
-        metrics["scratch_headline"] = float(np.mean([metrics[f"{n}/scratch_{r.headline}"]
-                                                     for n in r.downstreams]))  # fmt: skip
+        scratch = record.scratch_attr(r.headline)
+        metrics[record.SCRATCH_METRIC] = float(
+            np.mean([metrics[record.downstream_attr(n, scratch)] for n in r.downstreams])
+        )
         timings["total_s"] = time.perf_counter() - t_start
-        metrics.update({f"time_{k}": v for k, v in timings.items()})
+        metrics.update({record.time_attr(k): v for k, v in timings.items()})
         if device.type == "cuda":
-            metrics["gpu_peak_mem_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
+            metrics[record.GPU_PEAK_MEM] = torch.cuda.max_memory_allocated(device) / 2**30
         info["timings"] = timings
         return TrialResult(COMPLETE, metrics=metrics, info=info)

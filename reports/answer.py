@@ -56,8 +56,14 @@ def answer_module() -> ModuleType | None:
 
 def answer_info(study) -> AnswerInfo:
     """The study's answer: the stored one, else one computed now, else why there is none."""
-    out: AnswerInfo = {"source": None, "answer": None, "verdict": None, "reason": None,
-                       "line": None, "note": None}  # fmt: skip
+    out: AnswerInfo = {
+        "source": None,
+        "answer": None,
+        "verdict": None,
+        "reason": None,
+        "line": None,
+        "note": None,
+    }
     stored = study.user_attrs.get(record.STUDY_ANSWER)
     mod = answer_module()
     if isinstance(stored, Mapping) and stored:

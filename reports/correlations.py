@@ -123,14 +123,18 @@ def correlation(
     return out
 
 
+#: the endings of a downstream's feature metrics (``<downstream>/rankme``, ...)
+FEATURE_KEYS = tuple(record.downstream_attr("", k) for k in (record.RANKME, record.FEATURE_VENDI))
+
+
 def _metric_keys(done: list[TrialRow], prefix: str) -> list[str]:
     return sorted(
         {
             k
             for r in done
             for k in r["metrics"]
-            if (k.startswith(prefix) or k.endswith(("/rankme", "/feature_vendi")))
-            and not k.endswith("_std")
+            if (k.startswith(prefix) or k.endswith(FEATURE_KEYS))
+            and not k.endswith(record.STD_SUFFIX)
             and k[len(prefix) :] not in record.DIVERSITY_BOOKKEEPING
         }
     )
@@ -149,8 +153,8 @@ def diversity(
     order = {k: i for i, k in enumerate(head_keys)}
     rest = sorted(k for k in keys if k not in order and k not in control_keys)
     keys = head_keys + rest + control_keys
-    if any("headline" in r["metrics"] for r in done):
-        y_key, y_of = "headline", (lambda r: r["metrics"].get("headline"))
+    if any(record.HEADLINE in r["metrics"] for r in done):
+        y_key, y_of = record.HEADLINE, (lambda r: r["metrics"].get(record.HEADLINE))
     else:
         y_key = objectives[0]["name"] if objectives else "value"
         y_of = lambda r: r["values"][0] if r["values"] else None  # noqa: E731
@@ -191,8 +195,8 @@ def diversity(
                 "number": r["number"],
                 "x": r["metrics"][k],
                 "y": float(y_of(r)),
-                "x_std": r["metrics"].get(k + "_std"),
-                "y_std": r["metrics"].get(y_key + "_std"),
+                "x_std": r["metrics"].get(record.std_attr(k)),
+                "y_std": r["metrics"].get(record.std_attr(y_key)),
                 "params": r["params"],
                 "arm": r["arm"],
             }

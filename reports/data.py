@@ -62,8 +62,10 @@ def report_data(
 def _report_data(s, seed: int, n_boot: int, with_samples: bool) -> ReportData:
     sweep_study = record.STUDY_CONFIG in s.user_attrs
     # a trial that lost its claim on a budget ticket never ran (sweep.record.CLAIM_LOST)
-    trials = sorted((t for t in s.get_trials(deepcopy=False) if not record.claim_lost(t)),
-                    key=lambda t: t.number)  # fmt: skip
+    trials = sorted(
+        (t for t in s.get_trials(deepcopy=False) if not record.claim_lost(t)),
+        key=lambda t: t.number,
+    )
     recs = [TrialRecord.from_trial(t, sweep_study=sweep_study) for t in trials]
     objectives = study.objectives(s)
     columns = study.param_columns(s, trials)

@@ -244,8 +244,10 @@ IMPOSSIBLE_FILL = "rgba(128, 128, 128, 0.35)"
 
 
 def _point_text(p: Mapping[str, Any], name: str, metric: str) -> str:
-    return (f"trial {p['number']} ({p['arm']})<br>{name} = [{p['min']:.4g}, {p['max']:.4g}], "
-            f"width {p['width']:.4g}<br>{metric} {p['value']:.4g}")  # fmt: skip
+    return (
+        f"trial {p['number']} ({p['arm']})<br>{name} = [{p['min']:.4g}, {p['max']:.4g}], "
+        f"width {p['width']:.4g}<br>{metric} {p['value']:.4g}"
+    )
 
 
 def _arm_traces(go, pts: list, x: str, y: str, name: str, metric: str) -> list:
@@ -327,8 +329,11 @@ def range_plane_figure(pair: Mapping[str, Any]):
         font={"size": 12, "color": "#555555"},
     )
     pad = 0.03 * (high - low or 1)
-    layout(fig, f"<b>{html.escape(name)}</b>: the (min, max) plane, coloured by "
-           f"{html.escape(metric)}", height=480)  # fmt: skip
+    layout(
+        fig,
+        f"<b>{html.escape(name)}</b>: the (min, max) plane, coloured by {html.escape(metric)}",
+        height=480,
+    )
     fig.update_xaxes(title=f"{name}.min", range=[low - pad, high + pad])
     fig.update_yaxes(title=f"{name}.max", range=[low - pad, high + pad])
     fig.update_layout(legend={"orientation": "h", "y": -0.2})
@@ -360,8 +365,9 @@ def range_width_figure(pair: Mapping[str, Any], refs: Mapping[str, Any] | None =
     )
     for t in _arm_traces(go, pair["points"], "width", "value", name, metric):
         fig.add_trace(t)
-    layout(fig, f"{html.escape(metric)} against the width of <b>{html.escape(name)}</b> "
-           "(max − min)")  # fmt: skip
+    layout(
+        fig, f"{html.escape(metric)} against the width of <b>{html.escape(name)}</b> (max − min)"
+    )
     fig.update_xaxes(title=f"{name}.max − {name}.min")
     fig.update_yaxes(title=metric)
     fig.update_layout(legend={"orientation": "h", "y": -0.2})

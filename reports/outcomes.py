@@ -27,7 +27,7 @@ import numpy as np
 from reports.study import Objective, TrialRow, ranked
 from sweep import paired
 from sweep.answer.data import canonical, collect
-from sweep.record import TrialRecord, split_loss_step
+from sweep.record import TrialRecord, split_loss_step, std_attr
 
 
 class ReplicateConfig(TypedDict, total=False):
@@ -117,7 +117,7 @@ def replicates(
         # same runs again, not replicates: count each seed set once.
         rs = list({json.dumps(r["seeds"]): r for r in reversed(group)}.values())[::-1]
         ns = [max(1, len(r["seeds"] or [1])) for r in rs]
-        stds = [r["metrics"].get(metric + "_std") for r in rs]
+        stds = [r["metrics"].get(std_attr(metric)) for r in rs]
         mean, std, n = combine([r["values"][0] for r in rs], stds, ns)
         keyed.append(
             (

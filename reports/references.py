@@ -48,15 +48,16 @@ class ReferencesInfo(TypedDict):
 
 def scratch_metric(metric: str) -> str:
     """The scratch counterpart of ``metric`` (``headline`` -> ``scratch_headline``)."""
-    return record.SCRATCH_METRIC if metric == "headline" else f"scratch_{metric}"
+    return record.scratch_attr(metric)
 
 
 def label(arm: str, value: float, seeds: int | None, params: Mapping[str, Any] | None) -> str:
     """``published freq=[0, 20]: 52.3 (4 seeds)``."""
     p = params_text(params) if params else ""
     head = arm + (f" {p}" if p and len(p) <= MAX_LABEL_PARAMS else "")
-    return f"{head}: {value:.4g}" + (f" ({seeds} seed{'s' if seeds != 1 else ''})"
-                                     if seeds is not None else "")  # fmt: skip
+    return f"{head}: {value:.4g}" + (
+        f" ({seeds} seed{'s' if seeds != 1 else ''})" if seeds is not None else ""
+    )
 
 
 def published_from_trials(recs: Sequence[TrialRecord], metric: str) -> Reference | None:
@@ -110,8 +111,14 @@ def from_answer(answer: Mapping[str, Any] | None, metric: str, arm: str) -> Refe
 
 
 def _ref(arm: str, value: float, seeds: int | None, params, source: str) -> Reference:
-    return {"arm": arm, "value": value, "seeds": seeds, "params": params, "source": source,
-            "label": label(arm, value, seeds, params)}  # fmt: skip
+    return {
+        "arm": arm,
+        "value": value,
+        "seeds": seeds,
+        "params": params,
+        "source": source,
+        "label": label(arm, value, seeds, params),
+    }
 
 
 def references(
@@ -124,8 +131,10 @@ def references(
     if metric is None:
         out["reason"] = "the study has no objective"
         return out
-    for arm, from_trials in (("published", published_from_trials),
-                             ("scratch", scratch_from_trials)):  # fmt: skip
+    for arm, from_trials in (
+        ("published", published_from_trials),
+        ("scratch", scratch_from_trials),
+    ):
         ref = from_answer(answer, metric, arm) or from_trials(recs, metric)
         if ref is not None:
             out["lines"].append(ref)

@@ -141,10 +141,16 @@ def by_family(
     for f in mine:
         if mine[f]:
             continue
-        states = Counter(r["state"].lower() for r in rows
-                         if family_of(r, param) == f and r["number"] not in first)  # fmt: skip
-        why = ("no completed trial: " + ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
-               if states else "not evaluated: no trial of this family ran")  # fmt: skip
+        states = Counter(
+            r["state"].lower()
+            for r in rows
+            if family_of(r, param) == f and r["number"] not in first
+        )
+        why = (
+            "no completed trial: " + ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
+            if states
+            else "not evaluated: no trial of this family ran"
+        )
         out.append((f, [], why))
     return out
 
@@ -152,9 +158,20 @@ def by_family(
 # ----------------------------------------------------------------------------- rows
 def _row(r: TrialRow, rank: int, n: int) -> SampleRow:
     value = r["values"][0] if r["values"] else None
-    return {"number": r["number"], "rank": rank, "of": n, "value": value,
-            "params": r["params"], "arm": r["arm"], "images": [], "trained_px": None,
-            "reason": None, "family": None, "family_trials": 0, "note": None}  # fmt: skip
+    return {
+        "number": r["number"],
+        "rank": rank,
+        "of": n,
+        "value": value,
+        "params": r["params"],
+        "arm": r["arm"],
+        "images": [],
+        "trained_px": None,
+        "reason": None,
+        "family": None,
+        "family_trials": 0,
+        "note": None,
+    }
 
 
 def _draw(entry: SampleRow, trial, study) -> SampleRow:
@@ -171,13 +188,31 @@ def _draw(entry: SampleRow, trial, study) -> SampleRow:
     return entry
 
 
-def _family_row(family: str, mine: list[TrialRow], why: str | None, trials: dict,
-                rank: dict[int, int], n: int, study) -> SampleRow:  # fmt: skip
+def _family_row(
+    family: str,
+    mine: list[TrialRow],
+    why: str | None,
+    trials: dict,
+    rank: dict[int, int],
+    n: int,
+    study,
+) -> SampleRow:
     """The row of ``family``: its best trial drawn again, else its next best that draws."""
     if not mine:
-        return {"number": None, "rank": None, "of": n, "value": None, "params": {},
-                "arm": None, "images": [], "trained_px": None, "reason": why,
-                "family": family, "family_trials": 0, "note": None}  # fmt: skip
+        return {
+            "number": None,
+            "rank": None,
+            "of": n,
+            "value": None,
+            "params": {},
+            "arm": None,
+            "images": [],
+            "trained_px": None,
+            "reason": why,
+            "family": family,
+            "family_trials": 0,
+            "note": None,
+        }
     tried: list[SampleRow] = []
     for r in mine[:FAMILY_TRIES]:
         entry = _draw(_row(r, rank[r["number"]], n), trials[r["number"]], study)
@@ -201,8 +236,12 @@ def samples(
     """Thumbnails of the selected trials (ranked by the first objective); in a study of
     families, of each family's best trial (:func:`by_family`)."""
     fam = family_search(study.user_attrs)
-    out: SamplesInfo = {"px": THUMB_PX, "rows": [], "reason": None,
-                        "family": fam[0] if fam else None}  # fmt: skip
+    out: SamplesInfo = {
+        "px": THUMB_PX,
+        "rows": [],
+        "reason": None,
+        "family": fam[0] if fam else None,
+    }
     done = ranked(rows, objectives)
     if not done:
         out["reason"] = "no completed trials"
@@ -213,10 +252,13 @@ def samples(
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     n = len(done)
     if fam is None:
-        out["rows"] = [_draw(_row(r, rank, n), trials[r["number"]], study)
-                       for r, rank in select(done)]  # fmt: skip
+        out["rows"] = [
+            _draw(_row(r, rank, n), trials[r["number"]], study) for r, rank in select(done)
+        ]
         return out
     rank = {r["number"]: i + 1 for i, r in enumerate(done)}
-    out["rows"] = [_family_row(f, mine, why, trials, rank, n, study)
-                   for f, mine, why in by_family(rows, done, *fam)]  # fmt: skip
+    out["rows"] = [
+        _family_row(f, mine, why, trials, rank, n, study)
+        for f, mine, why in by_family(rows, done, *fam)
+    ]
     return out

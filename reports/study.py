@@ -115,8 +115,16 @@ def objectives(study) -> list[Objective]:
 
 
 def _column(param: str, name: str, index: int | None, kind: str, low, high, log, choices):
-    col: Column = {"param": param, "name": name, "index": index, "kind": kind, "low": low,
-                   "high": high, "log": bool(log), "choices": choices}  # fmt: skip
+    col: Column = {
+        "param": param,
+        "name": name,
+        "index": index,
+        "kind": kind,
+        "low": low,
+        "high": high,
+        "log": bool(log),
+        "choices": choices,
+    }
     return col
 
 

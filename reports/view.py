@@ -144,8 +144,14 @@ def importances(
     from optuna.trial import TrialState
 
     done = view.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    out: ImportancesInfo = {"by_objective": {}, "raw": {}, "null": {}, "noise": {},
-                            "null_info": None, "reason": None}  # fmt: skip
+    out: ImportancesInfo = {
+        "by_objective": {},
+        "raw": {},
+        "null": {},
+        "noise": {},
+        "null_info": None,
+        "reason": None,
+    }
     varying = [c["name"] for c in columns if len({t.params.get(c["name"]) for t in done}) > 1]
     if len(done) < 2:
         out["reason"] = (
@@ -164,9 +170,11 @@ def importances(
                     view, evaluator=evaluator(seed, i), target=objective_value(i)
                 )
                 raw = get_param_importances(
-                    view, evaluator=evaluator(seed, i), target=objective_value(i),
+                    view,
+                    evaluator=evaluator(seed, i),
+                    target=objective_value(i),
                     normalize=False,
-                )  # fmt: skip
+                )
         except (ValueError, RuntimeError) as e:
             out["reason"] = f"Optuna could not compute importances: {e}"
             return out
@@ -176,8 +184,13 @@ def importances(
         null, info = permutation_null(view, objectives, seed, n_perm, max_trials)
     except (ValueError, RuntimeError) as e:  # pragma: no cover - the observed fit worked
         why = f"the null could not be fitted: {e}"
-        out["null_info"] = {"permutations": 0, "quantile": NULL_QUANTILE, "trials": 0,
-                            "of": len(done), "note": why}  # fmt: skip
+        out["null_info"] = {
+            "permutations": 0,
+            "quantile": NULL_QUANTILE,
+            "trials": 0,
+            "of": len(done),
+            "note": why,
+        }
         return out
     out["null"], out["null_info"] = null, info
     out["noise"] = {
@@ -203,8 +216,11 @@ def permutation_null(
     note = None
     study = view
     if len(done) > max_trials:
-        keep = sorted(seeds.rng("report", "importance-null", "subsample")
-                      .choice(len(done), size=max_trials, replace=False))  # fmt: skip
+        keep = sorted(
+            seeds.rng("report", "importance-null", "subsample").choice(
+                len(done), size=max_trials, replace=False
+            )
+        )
         done = [done[k] for k in keep]
         study = optuna.create_study(directions=view.directions)
         study.add_trials(done)
@@ -226,12 +242,17 @@ def permutation_null(
                 warnings.simplefilter("ignore")
                 raw = get_param_importances(
                     study, evaluator=ev, target=by_number(permuted), normalize=False
-                )  # fmt: skip
+                )
             for name, v in raw.items():
                 fits.setdefault(name, []).append(float(v))
         null[o["name"]] = {name: float(np.quantile(v, NULL_QUANTILE)) for name, v in fits.items()}
-    info: NullInfo = {"permutations": n_perm, "quantile": NULL_QUANTILE, "trials": len(done),
-                      "of": n_done, "note": note}  # fmt: skip
+    info: NullInfo = {
+        "permutations": n_perm,
+        "quantile": NULL_QUANTILE,
+        "trials": len(done),
+        "of": n_done,
+        "note": note,
+    }
     return null, info
 
 

@@ -3,7 +3,8 @@
 Every user error prints one line, ``sweep: error: ...``, and exits with status 2 before
 anything is written. ``sweep ls`` lives in :mod:`sweep.ls`.
 
-Imports: the standard library, :mod:`sweep.errors`, :mod:`sweep.values`, :mod:`sweep.ls`;
+Imports: the standard library, :mod:`sweep.errors`, :mod:`sweep.cliargs`, :mod:`sweep.ls`,
+:mod:`sweep.engine_cli` (``validate``, ``launch``, ``resume``, ``status``, ...);
 every command's modules (the engine, the schema, the report, ...) lazily, inside the command.
 """
 
@@ -16,10 +17,16 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from sweep.cliargs import MAX_TRIALS, MAX_WORKERS, count_arg
+from sweep.cliargs import (
+    DEVICE_HELP,
+    PROGRESS_HELP,
+    parse_overrides,
+    run_args,
+    study_args,
+)
+from sweep.engine_cli import add_engine, check_profile_device
 from sweep.errors import SweepError
 from sweep.ls import add_ls
-from sweep.values import cli_number
 
 
 class _Parser(argparse.ArgumentParser):
@@ -27,29 +34,6 @@ class _Parser(argparse.ArgumentParser):
         if message.startswith("argument ") and ": " in message:  # "--trials: ...", like the
             message = message.removeprefix("argument ")  # one-line errors of every command
         self.exit(2, f"sweep: error: {message} (see '{self.prog} --help')\n")
-
-
-# Checked while the arguments are parsed (sweep.cliargs), before torch, Optuna or a storage.
-
-
-def parse_overrides(items: Sequence[str] | None) -> dict[str, Any]:
-    """``["noise=[0,2]", "orbits=1,50", "amplitude=0.25"]`` -> dict of typed values."""
-    import yaml
-
-    out: dict[str, Any] = {}
-    for item in items or ():
-        key, sep, raw = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise SweepError(f"--set '{item}': expected key=value, e.g. --set freq1=[0,3]")
-        try:
-            value = yaml.safe_load(raw)
-            if isinstance(value, str) and "," in value:
-                value = [yaml.safe_load(v) for v in value.split(",")]
-        except yaml.YAMLError:
-            raise SweepError(f"--set {key}: cannot parse value '{raw}'") from None
-        out[key] = [cli_number(v) for v in value] if isinstance(value, list) else cli_number(value)
-    return out
 
 
 def _add_generate(sub) -> None:
@@ -62,8 +46,12 @@ def _add_generate(sub) -> None:
         "at the size -c/-n/-s ask for (default: the trial's own).",
     )
     p.add_argument("generator", nargs="?", help="generator name ('sweep ls'; visualatom)")
-    p.add_argument("--from", dest="from_trial", metavar="STUDY:TRIAL",
-                   help="render the dataset trial TRIAL of study STUDY stored")  # fmt: skip
+    p.add_argument(
+        "--from",
+        dest="from_trial",
+        metavar="STUDY:TRIAL",
+        help="render the dataset trial TRIAL of study STUDY stored",
+    )
     p.add_argument("--storage", metavar="URL", help="with --from: the study's storage URL or file")
     p.add_argument("-c", "--classes", type=int, help="number of classes (16)")
     p.add_argument("-n", "--instances", type=int, help="images per class (16)")
@@ -96,7 +84,7 @@ def _add_generate(sub) -> None:
         help="also write preview.png, a contact sheet of classes x instances",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_generate)  # fmt: skip
+    p.set_defaults(func=cmd_generate)
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -106,17 +94,28 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from sweep.generate import command_spec, generate
 
     spec, source = command_spec(
-        args.generator, parse_overrides(args.overrides), args.from_trial, args.storage,
-        classes=args.classes, instances=args.instances, image_size=args.size, seed=args.seed,
-    )  # fmt: skip
+        args.generator,
+        parse_overrides(args.overrides),
+        args.from_trial,
+        args.storage,
+        classes=args.classes,
+        instances=args.instances,
+        image_size=args.size,
+        seed=args.seed,
+    )
     out = args.out
     if out is None:
         ds = Dataset(spec)
         out = Path("runs") / "datasets" / f"{ds.generator.name}-{ds.fingerprint[:8]}"
     summary = generate(
-        spec, out, workers=args.workers, device=args.device, preview=args.preview,
-        progress=not args.no_progress, source=source,
-    )  # fmt: skip
+        spec,
+        out,
+        workers=args.workers,
+        device=args.device,
+        preview=args.preview,
+        progress=not args.no_progress,
+        source=source,
+    )
     verb = "resumed" if summary["resumed"] else "wrote"
     print(
         f"{verb} {summary['written']} images ({summary['skipped_classes']} classes already "
@@ -138,19 +137,24 @@ def _add_diversity(sub) -> None:
     )
     p.add_argument("--generator", default="visualatom", help="generator name (visualatom)")
     p.add_argument(
-        "--set", dest="overrides", action="append", metavar="KEY=VALUE",
+        "--set",
+        dest="overrides",
+        action="append",
+        metavar="KEY=VALUE",
         help="override a generator parameter, e.g. --set freq1=[0,3] (repeatable)",
-    )  # fmt: skip
+    )
     p.add_argument("-c", "--classes", type=int, default=100, help="number of classes (100)")
     p.add_argument("-n", "--instances", type=int, default=10, help="images per class (10)")
     p.add_argument("-s", "--size", type=int, default=128, help="render size in px (128)")
     p.add_argument("--seed", type=int, default=0, help="dataset seed (0)")
     p.add_argument("--sample", type=int, default=1000, help="images in the sample (1000)")
     p.add_argument(
-        "--augment", default="gpu", choices=("gpu", "cpu", "none"),
+        "--augment",
+        default="gpu",
+        choices=("gpu", "cpu", "none"),
         help="the pre-training augmentation of this recipe preset for the aug_* numbers "
         "(gpu: the published RRC + mixup/cutmix; none: skip them)",
-    )  # fmt: skip
+    )
     p.set_defaults(func=cmd_diversity)
 
 
@@ -163,10 +167,16 @@ def cmd_diversity(args: argparse.Namespace) -> int:
     for name in ("sample", "classes", "instances", "size"):
         if getattr(args, name) <= 0:
             raise SweepError(f"--{name}: must be a positive integer, got {getattr(args, name)}")
-    ds = Dataset(DatasetSpec(
-        generator=args.generator, classes=args.classes, instances=args.instances,
-        image_size=args.size, seed=args.seed, params=parse_overrides(args.overrides),
-    ))  # fmt: skip
+    ds = Dataset(
+        DatasetSpec(
+            generator=args.generator,
+            classes=args.classes,
+            instances=args.instances,
+            image_size=args.size,
+            seed=args.seed,
+            params=parse_overrides(args.overrides),
+        )
+    )
     images, labels = ds.arrays()
     augment = None
     if args.augment != "none":
@@ -233,13 +243,13 @@ def _add_trial(sub) -> None:
         default="runs/cache",
         help="directory of cached scratch baselines (runs/cache); 'none' disables",
     )
-    p.set_defaults(func=cmd_trial)  # fmt: skip
+    p.set_defaults(func=cmd_trial)
 
 
 def cmd_trial(args: argparse.Namespace) -> int:
     from sweep.trial import run_from_file
 
-    _check_gpu_profile(args, here=True)
+    check_profile_device(args, here=True)
     sets = parse_overrides(args.overrides)
     roots = {}
     for item in args.root or ():
@@ -259,246 +269,18 @@ def cmd_trial(args: argparse.Namespace) -> int:
         if s < 0:
             raise SweepError(f"--seeds: seeds must be non-negative, got {s}")
     out = run_from_file(
-        args.file, sets=sets, profile=args.profile, seeds=seeds, data_seed=args.data_seed,
-        device=args.device, roots=roots, download=args.download,
+        args.file,
+        sets=sets,
+        profile=args.profile,
+        seeds=seeds,
+        data_seed=args.data_seed,
+        device=args.device,
+        roots=roots,
+        download=args.download,
         cache_dir=None if args.cache == "none" else args.cache,
-    )  # fmt: skip
+    )
     print(json.dumps(out, indent=1, default=float))
     return 0 if out["status"] == "complete" else 1
-
-
-def _study_args(p, *, study: bool = True) -> None:
-    if study:
-        p.add_argument("study", help="study name")
-    p.add_argument("--storage", default=None, metavar="URL",
-                   help="storage URL or file (default: $SWEEP_STORAGE, else the SQLite file "
-                   "runs/studies.db)")  # fmt: skip
-
-
-def _backend_args(p) -> None:
-    p.add_argument("--backend", choices=("local", "ray"), default=None,
-                   help="where trials run: local worker processes, or Ray actors (default: "
-                   "the file's backend:, else local)")  # fmt: skip
-    p.add_argument("--address", default=None, metavar="ADDR",
-                   help="the Ray cluster to join (auto, head:6379, ray://head:10001; implies "
-                   "--backend ray); default: the file's, else a local Ray")  # fmt: skip
-
-
-_WORKERS_HELP = (f"parallel worker processes (or Ray actors), 1 to {MAX_WORKERS:,} (default: "
-                 "the file's budget.workers)")  # fmt: skip
-_DEVICE_HELP = "auto (one worker per GPU, else CPU workers), cpu, cuda or cuda:N (default: auto)"
-_PROGRESS_HELP = ("no progress: neither the live bar (on a terminal) nor the plain line per "
-                  "finished trial (when stdout is a file or a pipe)")  # fmt: skip
-_PROFILE_HELP = ("recipe preset: cpu, gpu (needs a CUDA device), or auto (gpu when CUDA is "
-                 "available); default: the file's proxy.profile, else auto")  # fmt: skip
-
-
-def _add_run_args(p) -> None:
-    """--profile, --storage and --workers of the commands that run a study file's trials."""
-    p.add_argument("--profile", choices=("auto", "cpu", "gpu"), default=None, help=_PROFILE_HELP)
-    p.add_argument("--storage", default=None, metavar="URL",
-                   help="storage URL or file (default: the file's storage:, else "
-                   "$SWEEP_STORAGE, else runs/studies.db)")  # fmt: skip
-    p.add_argument("--workers", type=count_arg("--workers", MAX_WORKERS, "workers"),
-                   default=None, metavar="N", help=_WORKERS_HELP)  # fmt: skip
-
-
-def _add_engine(sub) -> None:
-    p = sub.add_parser("validate", help="check search-space files without running anything",
-                       description="Validate search-space files: exit 0 when all are valid, "
-                       "2 with one line per file otherwise.")  # fmt: skip
-    p.add_argument("files", nargs="+", metavar="FILE", help="search-space YAML files")
-    p.set_defaults(func=cmd_validate)
-
-    p = sub.add_parser(
-        "launch",
-        help="run a study from a search-space file",
-        description="Create (or continue) the study of a search-space file and run its budget "
-        "on local worker processes or Ray actors, then confirm the best configurations on "
-        "fresh seeds and print the study's answer last.",
-    )
-    p.add_argument("file", help="a search-space YAML file (see search_spaces/)")
-    _add_run_args(p)
-    p.add_argument("--trials", type=count_arg("--trials", MAX_TRIALS, "trials"), default=None,
-                   metavar="N", help=f"the study's search budget in trials, 1 to {MAX_TRIALS:,}, "
-                   "counting those already run (default: the file's budget.trials)")  # fmt: skip
-    p.add_argument("--device", default="auto", help=_DEVICE_HELP)
-    p.add_argument(
-        "--fork",
-        default=None,
-        metavar="NAME",
-        help="start a new study NAME when the file's search space changed",
-    )
-    p.add_argument("--no-progress", action="store_true", help=_PROGRESS_HELP)
-    _backend_args(p)
-    p.set_defaults(func=cmd_launch)
-
-    p = sub.add_parser("resume", help="continue a study after an interruption",
-                       description="Continue a study (for example after the launcher was "
-                       "killed) with its remaining budget, from the file and profile stored in "
-                       "the study; orphaned trials are failed and retried once.")  # fmt: skip
-    _study_args(p)
-    p.add_argument("--workers", type=count_arg("--workers", MAX_WORKERS, "workers"),
-                   default=None, metavar="N", help=_WORKERS_HELP)  # fmt: skip
-    p.add_argument("--device", default="auto", help=_DEVICE_HELP)
-    p.add_argument(
-        "--fork",
-        default=None,
-        metavar="NAME",
-        help="start a new study NAME from the changed file instead",
-    )
-    p.add_argument("--no-progress", action="store_true", help=_PROGRESS_HELP)
-    _backend_args(p)
-    p.set_defaults(func=cmd_resume)
-
-    p = sub.add_parser("status", help="counts, budget, best and running trials and the answer "
-                       "of a study", description="A study's trials by state, its search budget "
-                       "used, its best and running trials and its answer; without a study "
-                       "name, the studies of the storage.")  # fmt: skip
-    p.add_argument("study", nargs="?", help="study name (default: list the studies)")
-    _study_args(p, study=False)
-    p.add_argument("--json", action="store_true",
-                   help="one JSON object: counts, budget, arms, the answer, the confirmation "
-                   "plan, best and running trials")  # fmt: skip
-    p.set_defaults(func=cmd_status)
-
-    p = sub.add_parser("export", help="write a study's trials as CSV and JSON",
-                       description="Write trials.csv and trials.json (parameters, values, "
-                       "state and every attribute of every trial) into a directory. Existing "
-                       "exports there are kept unless --force.")  # fmt: skip
-    _study_args(p)
-    p.add_argument("-o", "--out", default=None, metavar="DIR",
-                   help="output directory (default: runs/exports/STUDY)")  # fmt: skip
-    p.add_argument("--force", action="store_true",
-                   help="overwrite the trials.csv and trials.json already there")  # fmt: skip
-    p.set_defaults(func=cmd_export)
-
-    p = sub.add_parser("stop", help="let running trials finish and start no new ones",
-                       description="Ask a running launch to stop: its running trials finish, "
-                       "no new ones start; 'sweep resume' continues later.")  # fmt: skip
-    _study_args(p)
-    p.set_defaults(func=cmd_stop)
-
-    p = sub.add_parser("dashboard", help="start optuna-dashboard on 127.0.0.1",
-                       description="Serve optuna-dashboard for a storage on 127.0.0.1 only "
-                       "(reach it from another machine through an SSH tunnel); Ctrl-C stops "
-                       "it.")  # fmt: skip
-    p.add_argument("storage", nargs="?", default=None,
-                   help="storage URL or file (default: $SWEEP_STORAGE, else "
-                   "runs/studies.db)")  # fmt: skip
-    p.add_argument("--port", type=int, default=8080, help="TCP port, 1-65535 (default: 8080)")
-    p.set_defaults(func=cmd_dashboard)
-
-
-def cmd_validate(args: argparse.Namespace) -> int:
-    from sweep.study_config import load_study_config
-
-    bad = 0
-    for f in args.files:
-        try:
-            spec = load_study_config(f)
-            if spec.file.calibration is not None:  # sweep calibrate's section
-                from sweep.calibration.plan import load_calibration
-
-                load_calibration(spec)
-            print(f"{f}: ok")
-        except SweepError as e:
-            print(f"sweep: error: {e}", file=sys.stderr)
-            bad += 1
-    return 2 if bad else 0
-
-
-def _print_summary(summary: dict) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    from sweep.engine.commands import counts_text, values_text
-
-    print(f"study '{summary['study']}' ({summary['storage']}): {counts_text(summary['counts'])}")
-    if summary.get("top"):
-        table = Table(title="best trials")
-        for col in ("trial", "arm", "values", "searched parameters"):
-            table.add_column(col)
-        for t in summary["top"]:
-            table.add_row(str(t["number"]), t.get("arm", "search"), values_text(t["values"]),
-                          json.dumps(t["params"]))  # fmt: skip
-        Console().print(table)
-    if summary.get("answer_line"):  # the study's answer to its question: the last line
-        sys.stdout.flush()
-        print(f"answer: {summary['answer_line']}")
-
-
-def _check_gpu_profile(args: argparse.Namespace, *, here: bool = False) -> None:
-    """``--profile gpu`` (or the file's ``proxy.profile: gpu``) needs a CUDA device on this
-    machine, unless the trials run on a Ray cluster (an address; ``here``: they never do, as
-    for ``sweep trial``): one line before anything runs
-    (:func:`sweep.devices.check_gpu_profile`)."""
-    if args.profile in ("auto", "cpu"):
-        return  # nothing to check, and nothing to load
-    import os
-
-    from sweep.devices import check_gpu_profile
-    from sweep.schema.document import load_study_file
-
-    doc = load_study_file(args.file)  # (the command reads it again, from the cache of imports)
-    backend, address = getattr(args, "backend", None), getattr(args, "address", None)
-    ray = backend == "ray" or (backend is None and (address or doc.backend.name == "ray"))
-    where = address or doc.backend.address or os.environ.get("RAY_ADDRESS")
-    label = "--profile" if args.profile else f"{args.file}: proxy.profile"
-    check_gpu_profile(args.profile or doc.proxy.profile, args.device,
-                      remote=bool(not here and ray and where), label=label)  # fmt: skip
-
-
-def cmd_launch(args: argparse.Namespace) -> int:
-    from sweep.engine import run
-
-    _check_gpu_profile(args)
-    summary = run(args.file, profile=args.profile, storage=args.storage, workers=args.workers,
-                  trials=args.trials, device=args.device, fork=args.fork,
-                  progress=not args.no_progress, backend=args.backend,
-                  address=args.address)  # fmt: skip
-    _print_summary(summary)
-    return 0
-
-
-def cmd_resume(args: argparse.Namespace) -> int:
-    from sweep.engine import resume
-
-    summary = resume(args.study, storage=args.storage, fork=args.fork, workers=args.workers,
-                     device=args.device, progress=not args.no_progress, backend=args.backend,
-                     address=args.address)  # fmt: skip
-    _print_summary(summary)
-    return 0
-
-
-def cmd_status(args: argparse.Namespace) -> int:
-    from sweep.engine.commands import status_text
-
-    if text := status_text(args.study, args.storage, as_json=args.json):
-        print(text)  # (an empty storage lists nothing)
-    return 0
-
-
-def cmd_export(args: argparse.Namespace) -> int:
-    from sweep.engine import export
-
-    out = export(args.study, args.storage, args.out, force=args.force)
-    print(f"wrote {out['csv']} and {out['json']}")
-    return 0
-
-
-def cmd_stop(args: argparse.Namespace) -> int:
-    from sweep.engine import stop
-
-    stop(args.study, args.storage)
-    print(f"study '{args.study}': running trials will finish; no new ones start")
-    return 0
-
-
-def cmd_dashboard(args: argparse.Namespace) -> int:
-    from sweep.engine import dashboard
-
-    return dashboard(args.storage, args.port)
 
 
 def _add_report(sub) -> None:
@@ -511,7 +293,7 @@ def _add_report(sub) -> None:
         "coordinates, slice, contour and Pareto plots, learning curves, replicate spread and "
         "failures; and attach the key figures and a note to the study for optuna-dashboard.",
     )
-    _study_args(p)
+    study_args(p)
     p.add_argument(
         "-o", "--out", default=None, help="HTML file or directory (runs/reports/STUDY.html)"
     )
@@ -528,10 +310,16 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     out = write_report(args.study, args.storage, args.out, dashboard=not args.no_dashboard)
     c = out["counts"]
-    print(f"sweep: report of '{args.study}' ({c['COMPLETE']} complete, {c['PRUNED']} pruned, "
-          f"{c['FAIL']} failed; {out['bytes'] / 2**20:.1f} MiB)"
-          + (f"; {len(out['dashboard'])} figures and a note attached for the dashboard"
-             if out["dashboard"] else ""), file=sys.stderr)  # fmt: skip
+    print(
+        f"sweep: report of '{args.study}' ({c['COMPLETE']} complete, {c['PRUNED']} pruned, "
+        f"{c['FAIL']} failed; {out['bytes'] / 2**20:.1f} MiB)"
+        + (
+            f"; {len(out['dashboard'])} figures and a note attached for the dashboard"
+            if out["dashboard"]
+            else ""
+        ),
+        file=sys.stderr,
+    )
     print(out["path"])
     return 0
 
@@ -549,15 +337,15 @@ def _add_calibrate(sub) -> None:
         "correlation is at least the threshold. The summary is stored on the study.",
     )
     p.add_argument("file", help="a search-space YAML file with a calibration: section")
-    _add_run_args(p)
-    p.add_argument("--device", default="auto", help=_DEVICE_HELP)
+    run_args(p)
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument(
         "--analyze-only",
         action="store_true",
         help="run nothing: analyse the completed trials of the calibration study",
     )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
-    p.add_argument("--no-progress", action="store_true", help=_PROGRESS_HELP)
+    p.add_argument("--no-progress", action="store_true", help=PROGRESS_HELP)
     p.set_defaults(func=cmd_calibrate)
 
 
@@ -566,11 +354,16 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from sweep.calibration.summary import print_summary
 
     if not args.analyze_only:  # (an analysis runs nothing: any profile reads the trials)
-        _check_gpu_profile(args)
-    summary = calibrate(args.file, profile=args.profile, storage=args.storage,
-                        workers=args.workers, device=args.device,
-                        analyze_only=args.analyze_only,
-                        progress=not args.no_progress)  # fmt: skip
+        check_profile_device(args)
+    summary = calibrate(
+        args.file,
+        profile=args.profile,
+        storage=args.storage,
+        workers=args.workers,
+        device=args.device,
+        analyze_only=args.analyze_only,
+        progress=not args.no_progress,
+    )
     print_summary(summary, as_json=args.json)
     return 0
 
@@ -608,7 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_ls(sub)
     _add_trial(sub)
     _add_schema(sub)
-    _add_engine(sub)
+    add_engine(sub)
     _add_calibrate(sub)
     noise_cli.add_noise(sub)
     _add_report(sub)
@@ -639,8 +432,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv and not argv[0].startswith("-") and argv[0] not in commands:
         from sweep.errors import did_you_mean
 
-        print(f"sweep: error: unknown command '{argv[0]}'{did_you_mean(argv[0], commands)}; "
-              f"commands: {', '.join(commands)}", file=sys.stderr)  # fmt: skip
+        print(
+            f"sweep: error: unknown command '{argv[0]}'{did_you_mean(argv[0], commands)}; "
+            f"commands: {', '.join(commands)}",
+            file=sys.stderr,
+        )
         return 2
     try:
         args = parser.parse_args(argv)

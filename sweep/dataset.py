@@ -68,8 +68,10 @@ class Dataset:
         self.instances = _positive_int("instances", spec.instances, 1_000_000)
         self.epochs = _positive_int("epochs", spec.epochs, 100_000)
         if self.instances * self.epochs > 2**31 - 1:
-            raise SweepError(f"epochs: {self.epochs} blocks of {self.instances} instances "
-                             "exceed the 2**31 instance indices of a class")  # fmt: skip
+            raise SweepError(
+                f"epochs: {self.epochs} blocks of {self.instances} instances "
+                "exceed the 2**31 instance indices of a class"
+            )
         if isinstance(spec.seed, bool) or not isinstance(spec.seed, int) or spec.seed < 0:
             raise SweepError(f"seed: must be a non-negative integer, got {spec.seed!r}")
         self.spec = spec
@@ -161,8 +163,9 @@ class Dataset:
 
         dev = torch.device(device)
         if out is None:
-            out = torch.empty((len(self), self.image_size, self.image_size), dtype=torch.uint8,
-                              device=dev)  # fmt: skip
+            out = torch.empty(
+                (len(self), self.image_size, self.image_size), dtype=torch.uint8, device=dev
+            )
         images = out
         render_on = None if dev.type == "cpu" else dev
         inst = self.block(epoch)
@@ -214,7 +217,7 @@ def spec_from_trial(
                 params=dict(d.get("params") or {}),
                 epochs=int(d.get("epochs") or 1),
             )
-            want = d.get("fingerprint") or want
+            want = d.get(record.FINGERPRINT) or want
         else:
             rebuilt = spec_from_config(trial_attrs, study_attrs)
             if rebuilt is None:

@@ -59,8 +59,10 @@ class ProfileChoice:
     def announce(self, quiet: bool = False) -> None:
         """``sweep: profile 'cpu' (no CUDA device); override with --profile`` for ``auto``."""
         if self.asked == "auto" and not quiet:
-            print(f"sweep: profile '{self.profile}' ({self.why}); override with --profile",
-                  file=sys.stderr)  # fmt: skip
+            print(
+                f"sweep: profile '{self.profile}' ({self.why}); override with --profile",
+                file=sys.stderr,
+            )
 
 
 def resolve_profile(profile: str, device_type: str) -> str:
@@ -70,8 +72,9 @@ def resolve_profile(profile: str, device_type: str) -> str:
     return profile
 
 
-def check_gpu_profile(asked: str, device: str = "auto", *, remote: bool = False,
-                      label: str = "--profile") -> None:  # fmt: skip
+def check_gpu_profile(
+    asked: str, device: str = "auto", *, remote: bool = False, label: str = "--profile"
+) -> None:
     """Profile ``gpu`` (``asked``, before ``auto`` is resolved) needs a CUDA device here.
 
     Without one it is refused on one line (``--device auto``: nothing would use a GPU, and the
@@ -83,13 +86,18 @@ def check_gpu_profile(asked: str, device: str = "auto", *, remote: bool = False,
     if asked != "gpu" or remote:
         return
     if device == "cpu":
-        print(f"sweep: warning: {label} gpu with --device cpu runs the gpu preset on the CPU, "
-              "many times slower than --profile cpu", file=sys.stderr)  # fmt: skip
+        print(
+            f"sweep: warning: {label} gpu with --device cpu runs the gpu preset on the CPU, "
+            "many times slower than --profile cpu",
+            file=sys.stderr,
+        )
         return
     if device_type(device, "--device") != "cuda":  # (a cuda device without CUDA: refused there)
-        raise SweepError(f"{label} gpu: no CUDA device is available here; use --profile cpu "
-                         "(or auto, which picks cpu here), or add --device cpu to run the gpu "
-                         "preset on the CPU anyway (slow)")  # fmt: skip
+        raise SweepError(
+            f"{label} gpu: no CUDA device is available here; use --profile cpu "
+            "(or auto, which picks cpu here), or add --device cpu to run the gpu "
+            "preset on the CPU anyway (slow)"
+        )
 
 
 def pick_profile(asked: str, device: str = "auto") -> ProfileChoice:

@@ -55,7 +55,7 @@ from typing import Any
 
 import numpy as np
 
-from sweep.record import DIVERSITY_PREFIX
+from sweep.record import DIVERSITY_PREFIX, DIVERSITY_TIME, FEATURE_VENDI, RANKME
 from sweep.seeding import Seeds
 
 #: user-attribute prefix of the dataset block
@@ -241,8 +241,9 @@ def complexity(x: np.ndarray, spectra: np.ndarray | None = None) -> dict[str, fl
     u8 = np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8)
 
     def png_bytes(chunk: np.ndarray) -> int:  # OpenCV releases the GIL while encoding
-        return sum(len(cv2.imencode(".png", im, [cv2.IMWRITE_PNG_COMPRESSION, 6])[1])
-                   for im in chunk)  # fmt: skip
+        return sum(
+            len(cv2.imencode(".png", im, [cv2.IMWRITE_PNG_COMPRESSION, 6])[1]) for im in chunk
+        )
 
     workers = max(1, min(4, os.cpu_count() or 1))
     with ThreadPoolExecutor(workers) as pool:
@@ -324,7 +325,7 @@ def diversity_block(
     out.update(complexity(x, spectra))
     out["n"] = m
     out["feature_size"] = x.shape[1]
-    out["time_s"] = time.perf_counter() - t0
+    out[DIVERSITY_TIME] = time.perf_counter() - t0
     return out
 
 
@@ -334,4 +335,4 @@ def feature_block(F: np.ndarray, *, n: int = N, seed: int = 0, key: str = "") ->
     F = np.asarray(F, dtype=np.float64)
     if len(F) > n:
         F = F[np.sort(Seeds(seed).rng("diversity", "features", key).choice(len(F), n, False))]
-    return {"rankme": rankme(F), "feature_vendi": vendi(F, 1)}
+    return {RANKME: rankme(F), FEATURE_VENDI: vendi(F, 1)}

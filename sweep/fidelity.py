@@ -82,8 +82,10 @@ def kendall_tau_b(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     sx = np.sign(x[..., :, None] - x[..., None, :]).astype(np.int8)
     sy = np.sign(y[..., :, None] - y[..., None, :]).astype(np.int8)
     num = (sx * sy).sum((-2, -1), dtype=np.int64)
-    den = np.sqrt((sx * sx).sum((-2, -1), dtype=np.int64).astype(float)
-                  * (sy * sy).sum((-2, -1), dtype=np.int64))  # fmt: skip
+    den = np.sqrt(
+        (sx * sx).sum((-2, -1), dtype=np.int64).astype(float)
+        * (sy * sy).sum((-2, -1), dtype=np.int64)
+    )
     return np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
 
 
@@ -281,12 +283,21 @@ def statistics(
     recall = topk_recall(means, target[..., None, :], k, tie[..., None])
     reg = regret(means, target[..., None, :])
     chance = np.broadcast_to(topk_chance(target, k, tie)[..., None], recall.shape)
-    return {"spearman": rho, "kendall": tau, "corrected": corr, "reliability": rel,
-            "recall_chance": chance,
-            "icc1": vc["icc1"], "icck": vc["icck"], "sigma_seed": vc["sigma_seed"],
-            "sd_paired": vc["sd_paired"],
-            "sigma_config": vc["sigma_config"], "mdd": mdd(vc["sd_paired"], s),
-            "recall": recall, "regret": reg}  # fmt: skip
+    return {
+        "spearman": rho,
+        "kendall": tau,
+        "corrected": corr,
+        "reliability": rel,
+        "recall_chance": chance,
+        "icc1": vc["icc1"],
+        "icck": vc["icck"],
+        "sigma_seed": vc["sigma_seed"],
+        "sd_paired": vc["sd_paired"],
+        "sigma_config": vc["sigma_config"],
+        "mdd": mdd(vc["sd_paired"], s),
+        "recall": recall,
+        "regret": reg,
+    }
 
 
 def analyse(
@@ -311,10 +322,15 @@ def analyse(
     names = list(levels)
     if len(names) < 2:
         raise ValueError("a calibration needs at least 2 levels")
-    extra = [(b, name, np.asarray(per[name], dtype=float))
-             for b, per in (baselines or {}).items() for name in names if name in per]  # fmt: skip
-    stack = np.stack([np.asarray(scores[n], dtype=float) for n in names]
-                     + [y for _, _, y in extra])  # fmt: skip
+    extra = [
+        (b, name, np.asarray(per[name], dtype=float))
+        for b, per in (baselines or {}).items()
+        for name in names
+        if name in per
+    ]
+    stack = np.stack(
+        [np.asarray(scores[n], dtype=float) for n in names] + [y for _, _, y in extra]
+    )
     n_levels = len(names)
     raw = stack[:n_levels]
     # Seed main effects (a shift of every configuration at one seed: the same initialisation,
@@ -337,28 +353,40 @@ def analyse(
     per_level = []
     for a, name in enumerate(names):
         y = raw[a]
-        per_level.append({
-            "level": name,
-            "mean": y.mean(-1), "std": y.std(-1, ddof=1),
-            "reliability": triple("reliability", a), "icc1": triple("icc1", a),
-            "icck": triple("icck", a), "sigma_seed": triple("sigma_seed", a),
-            "sd_paired": triple("sd_paired", a),
-            "sigma_config": triple("sigma_config", a), "mdd": triple("mdd", a),
-        })  # fmt: skip
-    matrices = {key: {"value": point[key], "lo": ci[key][..., 0], "hi": ci[key][..., 1]}
-                for key in ("spearman", "kendall", "corrected")}  # fmt: skip
+        per_level.append(
+            {
+                "level": name,
+                "mean": y.mean(-1),
+                "std": y.std(-1, ddof=1),
+                "reliability": triple("reliability", a),
+                "icc1": triple("icc1", a),
+                "icck": triple("icck", a),
+                "sigma_seed": triple("sigma_seed", a),
+                "sd_paired": triple("sd_paired", a),
+                "sigma_config": triple("sigma_config", a),
+                "mdd": triple("mdd", a),
+            }
+        )
+    matrices = {
+        key: {"value": point[key], "lo": ci[key][..., 0], "hi": ci[key][..., 1]}
+        for key in ("spearman", "kendall", "corrected")
+    }
     rel = point["reliability"]
     matrices["ceiling"] = {"value": np.sqrt(np.maximum(rel[:, None] * rel[None, :], 0.0))}
     vs_target = []
     for a, name in enumerate(names[:-1]):
-        vs_target.append({
-            "level": name,
-            "spearman": triple("spearman", a, -1), "kendall": triple("kendall", a, -1),
-            "ceiling": matrices["ceiling"]["value"][a, -1],
-            "corrected": triple("corrected", a, -1),
-            "recall": triple("recall", a), "recall_chance": point["recall_chance"][a],
-            "regret": triple("regret", a),
-        })  # fmt: skip
+        vs_target.append(
+            {
+                "level": name,
+                "spearman": triple("spearman", a, -1),
+                "kendall": triple("kendall", a, -1),
+                "ceiling": matrices["ceiling"]["value"][a, -1],
+                "corrected": triple("corrected", a, -1),
+                "recall": triple("recall", a),
+                "recall_chance": point["recall_chance"][a],
+                "regret": triple("regret", a),
+            }
+        )
     out_baselines = []
     for e, (b, name, y) in enumerate(extra):
         pair = np.stack([y, ys[-1]])  # the baseline at its level, then the target
@@ -366,8 +394,13 @@ def analyse(
         bb = statistics(boot_all[:, [n_levels + e, n_levels - 1]], k, min_reliability)
         bci = {key: stats.interval(v, level) for key, v in bb.items()}
         row: dict[str, Any] = {"baseline": b, "level": name}
-        for key, idx in (("spearman", (0, 1)), ("kendall", (0, 1)), ("corrected", (0, 1)),
-                         ("recall", (0,)), ("regret", (0,))):  # fmt: skip
+        for key, idx in (
+            ("spearman", (0, 1)),
+            ("kendall", (0, 1)),
+            ("corrected", (0, 1)),
+            ("recall", (0,)),
+            ("regret", (0,)),
+        ):
             row[key] = {"value": p0[key][idx], "ci": bci[key][idx]}
         row["recall_chance"] = p0["recall_chance"][0]
         out_baselines.append(row)
@@ -379,17 +412,26 @@ def analyse(
             break
     top_ci = verdict["corrected"]["ci"] if verdict else None
     result = {
-        "levels": names, "target": names[-1], "n_configs": c, "n_seeds": s, "top_k": k,
-        "threshold": threshold, "bootstrap": n_boot, "interval": level,
+        "levels": names,
+        "target": names[-1],
+        "n_configs": c,
+        "n_seeds": s,
+        "top_k": k,
+        "threshold": threshold,
+        "bootstrap": n_boot,
+        "interval": level,
         "min_reliability": min_reliability,
-        "per_level": per_level, "matrices": matrices, "vs_target": vs_target,
+        "per_level": per_level,
+        "matrices": matrices,
+        "vs_target": vs_target,
         "baselines": out_baselines,
         "verdict": {
             "level": verdict["level"] if verdict else None,
             "corrected": verdict["corrected"]["value"] if verdict else None,
             "ci": top_ci,
-            "confident": bool(top_ci is not None and np.isfinite(top_ci[0])
-                              and top_ci[0] >= threshold),
+            "confident": bool(
+                top_ci is not None and np.isfinite(top_ci[0]) and top_ci[0] >= threshold
+            ),
         },
-    }  # fmt: skip
+    }
     return jsonable(result, nan_to_none=True)

@@ -64,9 +64,10 @@ def encode_png(image: np.ndarray) -> bytes:
     import cv2
 
     ok, buf = cv2.imencode(
-        ".png", image,
+        ".png",
+        image,
         [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_NONE],
-    )  # fmt: skip
+    )
     if not ok:  # pragma: no cover - cv2 fails only on invalid arrays
         raise RuntimeError("PNG encoding failed")
     return buf.tobytes()
@@ -222,8 +223,10 @@ def command_spec(
         return spec, None
     if generator or params:
         flag = f"'{generator}'" if generator else "--set"
-        raise SweepError(key="--from", message="the trial's dataset fixes the generator and its "
-                         f"parameters; drop {flag}")  # fmt: skip
+        raise SweepError(
+            key="--from",
+            message=f"the trial's dataset fixes the generator and its parameters; drop {flag}",
+        )
     spec, source = trial_dataset(from_trial, storage, **sizes)
     t = source["trained"]
     print(
@@ -376,8 +379,9 @@ def _collected_params(out: Path, ds: Dataset) -> dict[int, dict]:
 
 def _run_pool(spec, todo, out, workers, chunk, advance) -> None:
     ctx = get_context("spawn")  # no fork: safe with torch and numba threads in the parent
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                             initargs=(spec,)) as pool:  # fmt: skip
+    with ProcessPoolExecutor(
+        workers, mp_context=ctx, initializer=_init_worker, initargs=(spec,)
+    ) as pool:
         pending: set[Any] = set()
         queue = list(todo)
         try:
@@ -418,13 +422,18 @@ class _progress:
             TextColumn,
             TimeElapsedColumn,
             TimeRemainingColumn,
-        )  # fmt: skip
+        )
 
         self._p = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TaskProgressColumn(), TextColumn("images"), TimeElapsedColumn(),
-            TimeRemainingColumn(), transient=False,
-        )  # fmt: skip
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TaskProgressColumn(),
+            TextColumn("images"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            transient=False,
+        )
         self._p.__enter__()
         task = self._p.add_task(bar_label(self.ds), total=self.total, completed=self.completed)
         return lambda n: self._p.advance(task, n)

@@ -87,8 +87,10 @@ def repair_journal(path: str | Path) -> str | None:
         if not aside:
             return None  # a writer finished its append meanwhile
         if n == 0:
-            raise SweepError(f"{path}: not an Optuna journal file (no whole JSON record in "
-                             f"{len(data)} bytes); name another file")  # fmt: skip
+            raise SweepError(
+                f"{path}: not an Optuna journal file (no whole JSON record in "
+                f"{len(data)} bytes); name another file"
+            )
         k = 1
         while (out := path.with_name(f"{path.name}.torn-{k}")).exists():
             k += 1
@@ -101,5 +103,7 @@ def repair_journal(path: str | Path) -> str | None:
         os.replace(tmp, path)
     finally:
         lock.release()
-    return (f"{path}: a journal record was cut (a kill or a full disk); kept {n} whole "
-            f"records and moved the {len(aside)} torn bytes to {out.name}")  # fmt: skip
+    return (
+        f"{path}: a journal record was cut (a kill or a full disk); kept {n} whole "
+        f"records and moved the {len(aside)} torn bytes to {out.name}"
+    )

@@ -13,17 +13,23 @@ from typing import Any
 
 
 def add_ls(sub) -> None:
-    p = sub.add_parser("ls", help="list generators, proxy tasks, samplers or studies",
-                       description="Without a name: the registered generators. 'tasks', "
-                       "'samplers', 'pruners', 'studies' (in --storage): those. A generator "
-                       "name: its parameters, published defaults and valid domains.")  # fmt: skip
+    p = sub.add_parser(
+        "ls",
+        help="list generators, proxy tasks, samplers or studies",
+        description="Without a name: the registered generators. 'tasks', "
+        "'samplers', 'pruners', 'studies' (in --storage): those. A generator "
+        "name: its parameters, published defaults and valid domains.",
+    )
     p.add_argument(
         "name", nargs="?", help="tasks | samplers | pruners | studies | a generator name"
     )
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--storage", default=None, metavar="URL",
-                   help="for 'studies': storage URL or file (default: $SWEEP_STORAGE, else "
-                   "runs/studies.db)")  # fmt: skip
+    p.add_argument(
+        "--storage",
+        default=None,
+        metavar="URL",
+        help="for 'studies': storage URL or file (default: $SWEEP_STORAGE, else runs/studies.db)",
+    )
     p.set_defaults(func=cmd_ls)
 
 
@@ -40,8 +46,11 @@ def cmd_ls(args: argparse.Namespace) -> int:
     if args.name is None:
         classes = [generator_class(n) for n in list_generators()]
         if args.json:
-            print(json.dumps([{"name": g.name, "version": g.version, "summary": g.summary}
-                              for g in classes]))  # fmt: skip
+            print(
+                json.dumps(
+                    [{"name": g.name, "version": g.version, "summary": g.summary} for g in classes]
+                )
+            )
             return 0
         table = Table(title="generators")
         for col in ("name", "version", "published shape", "summary"):
@@ -70,13 +79,15 @@ def ls_other(what: str, as_json: bool, storage: str | None) -> int:
     if what == "tasks":
         from proxy_tasks import PROXY_TASKS
 
-        rows = [{"name": n, "summary": (PROXY_TASKS.get(n).__doc__ or "").strip().split("\n")[0]}
-                for n in PROXY_TASKS.names()]  # fmt: skip
+        rows = [
+            {"name": n, "summary": (PROXY_TASKS.get(n).__doc__ or "").strip().split("\n")[0]}
+            for n in PROXY_TASKS.names()
+        ]
     elif what in ("samplers", "pruners"):
         from sweep.samplers import PRUNERS, SAMPLERS
 
         table = SAMPLERS if what == "samplers" else PRUNERS
-        rows = [{"name": n, "optuna": c} for n, c in table.items()]
+        rows = [{"name": n, "optuna": table.target(n).rpartition(":")[2]} for n in table]
     else:
         import optuna
 
@@ -84,9 +95,14 @@ def ls_other(what: str, as_json: bool, storage: str | None) -> int:
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         st = make_storage(storage or default_storage(""), heartbeat=False, create=False)
-        rows = [{"name": s.study_name, "trials": s.n_trials,
-                 "directions": [d.name.lower() for d in s.directions]}
-                for s in optuna.get_all_study_summaries(st)]  # fmt: skip
+        rows = [
+            {
+                "name": s.study_name,
+                "trials": s.n_trials,
+                "directions": [d.name.lower() for d in s.directions],
+            }
+            for s in optuna.get_all_study_summaries(st)
+        ]
     if as_json:
         print(json.dumps(rows))
     else:

@@ -40,8 +40,9 @@ import sys
 import time
 from typing import Any
 
-from sweep.cliargs import MAX_TRIALS, MAX_WORKERS, count_arg
+from sweep.cliargs import count_arg
 from sweep.errors import SweepError
+from sweep.limits import MAX_TRIALS, MAX_WORKERS
 
 #: the default numbers of data seeds and training seeds
 DEFAULT_SEEDS = 4
@@ -75,44 +76,82 @@ def add_noise(sub) -> None:
         "time and the paired seeds a decision at the study's smallest_effect needs.",
     )
     p.add_argument("file", help="a search-space YAML file with a references: entry")
-    p.add_argument("--data-seeds", type=seeds_arg("--data-seeds"), default=DEFAULT_SEEDS,
-                   metavar="D", help=f"data seeds of the design, 2 to {MAX_SEEDS:,} (default: "
-                   f"{DEFAULT_SEEDS})")  # fmt: skip
-    p.add_argument("--train-seeds", type=seeds_arg("--train-seeds"), default=DEFAULT_SEEDS,
-                   metavar="T", help=f"training seeds of the design, 2 to {MAX_SEEDS:,} "
-                   f"(default: {DEFAULT_SEEDS})")  # fmt: skip
-    p.add_argument("--contrast", default=None, metavar="NAME",
-                   help="the reference (a name of the file's references:) run against the "
-                   "published configuration (default: the first one)")  # fmt: skip
-    p.add_argument("--profile", choices=("auto", "cpu", "gpu"), default=None,
-                   help="recipe preset: cpu, gpu (needs a CUDA device), or auto (gpu when "
-                   "CUDA is available); default: the file's proxy.profile, else auto")  # fmt: skip
-    p.add_argument("--storage", default=None, metavar="URL",
-                   help="storage URL or file (default: the file's storage:, else "
-                   "$SWEEP_STORAGE, else runs/studies.db)")  # fmt: skip
-    p.add_argument("--workers", type=count_arg("--workers", MAX_WORKERS, "workers"),
-                   default=None, metavar="N",
-                   help="parallel worker processes (or Ray actors), 1 to 1,024 (default: the "
-                   "file's budget.workers)")  # fmt: skip
-    p.add_argument("--device", default="auto", help="auto (one worker per GPU, else CPU "
-                   "workers), cpu, cuda or cuda:N (default: auto)")  # fmt: skip
+    p.add_argument(
+        "--data-seeds",
+        type=seeds_arg("--data-seeds"),
+        default=DEFAULT_SEEDS,
+        metavar="D",
+        help=f"data seeds of the design, 2 to {MAX_SEEDS:,} (default: {DEFAULT_SEEDS})",
+    )
+    p.add_argument(
+        "--train-seeds",
+        type=seeds_arg("--train-seeds"),
+        default=DEFAULT_SEEDS,
+        metavar="T",
+        help=f"training seeds of the design, 2 to {MAX_SEEDS:,} (default: {DEFAULT_SEEDS})",
+    )
+    p.add_argument(
+        "--contrast",
+        default=None,
+        metavar="NAME",
+        help="the reference (a name of the file's references:) run against the "
+        "published configuration (default: the first one)",
+    )
+    p.add_argument(
+        "--profile",
+        choices=("auto", "cpu", "gpu"),
+        default=None,
+        help="recipe preset: cpu, gpu (needs a CUDA device), or auto (gpu when "
+        "CUDA is available); default: the file's proxy.profile, else auto",
+    )
+    p.add_argument(
+        "--storage",
+        default=None,
+        metavar="URL",
+        help="storage URL or file (default: the file's storage:, else "
+        "$SWEEP_STORAGE, else runs/studies.db)",
+    )
+    p.add_argument(
+        "--workers",
+        type=count_arg("--workers", MAX_WORKERS, "workers"),
+        default=None,
+        metavar="N",
+        help="parallel worker processes (or Ray actors), 1 to 1,024 (default: the "
+        "file's budget.workers)",
+    )
+    p.add_argument(
+        "--device",
+        default="auto",
+        help="auto (one worker per GPU, else CPU workers), cpu, cuda or cuda:N (default: auto)",
+    )
     p.add_argument(
         "--analyze-only",
         action="store_true",
         help="run nothing: analyse the completed trials of the noise study",
     )
     p.add_argument("--json", action="store_true", help="print the stored budget as JSON")
-    p.add_argument("--no-progress", action="store_true",
-                   help="no progress: neither the live bar (on a terminal) nor the plain line "
-                   "per finished trial (when stdout is a file or a pipe)")  # fmt: skip
+    p.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress: neither the live bar (on a terminal) nor the plain line "
+        "per finished trial (when stdout is a file or a pipe)",
+    )
     p.set_defaults(func=cmd_noise)
 
 
 def cmd_noise(args: argparse.Namespace) -> int:
-    summary = measure(args.file, data_seeds=args.data_seeds, train_seeds=args.train_seeds,
-                      contrast=args.contrast, profile=args.profile, storage=args.storage,
-                      workers=args.workers, device=args.device, analyze_only=args.analyze_only,
-                      progress=not args.no_progress)  # fmt: skip
+    summary = measure(
+        args.file,
+        data_seeds=args.data_seeds,
+        train_seeds=args.train_seeds,
+        contrast=args.contrast,
+        profile=args.profile,
+        storage=args.storage,
+        workers=args.workers,
+        device=args.device,
+        analyze_only=args.analyze_only,
+        progress=not args.no_progress,
+    )
     if args.json:
         print(json.dumps(summary, allow_nan=False))
     else:
@@ -151,8 +190,10 @@ def measure(
             raise SweepError(f"{flag}: expected 2 to {MAX_SEEDS:,} seeds, got {n}")
     if 2 * data_seeds * train_seeds > MAX_TRIALS:
         n = 2 * data_seeds * train_seeds
-        raise SweepError(f"--data-seeds {data_seeds} x --train-seeds {train_seeds}: {n:,} "
-                         f"trials, at most {MAX_TRIALS:,}")  # fmt: skip
+        raise SweepError(
+            f"--data-seeds {data_seeds} x --train-seeds {train_seeds}: {n:,} "
+            f"trials, at most {MAX_TRIALS:,}"
+        )
     if workers is not None and workers < 1:
         raise SweepError("--workers must be a positive integer")
     spec = load_study_config(path, storage=storage)
@@ -167,20 +208,32 @@ def measure(
     prof = choice.profile
     published, why = spec.published(prof)
     if published is None:
-        raise SweepError(f"the published configuration cannot be run ({why}); sweep noise "
-                         "measures the noise of it against a reference")  # fmt: skip
+        raise SweepError(
+            f"the published configuration cannot be run ({why}); sweep noise "
+            "measures the noise of it against a reference"
+        )
     if dict(ref.raw) == dict(published.raw):
-        raise SweepError(f"--contrast {ref.name}: reference '{ref.name}' is the published "
-                         "configuration; name another (the difference would be 0)")  # fmt: skip
+        raise SweepError(
+            f"--contrast {ref.name}: reference '{ref.name}' is the published "
+            "configuration; name another (the difference would be 0)"
+        )
     name = record.check_study_name(spec.study + SUFFIX, "the noise study's name")
     label = ref.name if ref.name not in (PUBLISHED, "difference") else f"reference:{ref.name}"
     design = {
-        "kind": "noise", "version": VERSION, "base_study": spec.study, "profile": prof,
-        "space_hash": spec.space_hash(prof), "contrast": ref.name, "labels": [label, PUBLISHED],
-        "n_data_seeds": data_seeds, "n_train_seeds": train_seeds,
-        "arms": {label: {"values": dict(ref.values), "raw": dict(ref.raw)},
-                 PUBLISHED: {"values": dict(published.values), "raw": dict(published.raw)}},
-    }  # fmt: skip
+        "kind": "noise",
+        "version": VERSION,
+        "base_study": spec.study,
+        "profile": prof,
+        "space_hash": spec.space_hash(prof),
+        "contrast": ref.name,
+        "labels": [label, PUBLISHED],
+        "n_data_seeds": data_seeds,
+        "n_train_seeds": train_seeds,
+        "arms": {
+            label: {"values": dict(ref.values), "raw": dict(ref.raw)},
+            PUBLISHED: {"values": dict(published.values), "raw": dict(published.raw)},
+        },
+    }
     design = json.loads(json.dumps(design, sort_keys=True))  # JSON-ready, as stored
     design["hash"] = hashlib.sha256(json.dumps(design, sort_keys=True).encode()).hexdigest()[:16]
     t0 = time.perf_counter()
@@ -193,11 +246,22 @@ def measure(
 
         study, plan = _prepare(spec, prof, name, design)
         budget = used_budget(study) + counts(study)["WAITING"]
-        print(f"sweep: noise budget '{name}': '{label}' and '{PUBLISHED}' x {data_seeds} data "
-              f"seeds x {train_seeds} training seeds = {2 * data_seeds * train_seeds} trials",
-              file=sys.stderr)  # fmt: skip
-        run(path, profile=prof, storage=storage, workers=workers, trials=budget, device=device,
-            fork=name, progress=progress, cache_dir=cache_dir)  # fmt: skip
+        print(
+            f"sweep: noise budget '{name}': '{label}' and '{PUBLISHED}' x {data_seeds} data "
+            f"seeds x {train_seeds} training seeds = {2 * data_seeds * train_seeds} trials",
+            file=sys.stderr,
+        )
+        run(
+            path,
+            profile=prof,
+            storage=storage,
+            workers=workers,
+            trials=budget,
+            device=device,
+            fork=name,
+            progress=progress,
+            cache_dir=cache_dir,
+        )
     summary = analyze(study, spec, plan)
     stored_on = store(study, spec, summary)
     return {**summary, "stored_on": stored_on, "run_seconds": round(time.perf_counter() - t0, 1)}
@@ -210,17 +274,21 @@ def pick_contrast(spec, contrast: str | None, path: str):
         names = [p.name for p in spec.search] or ["PARAM"]
         example = ", ".join(f"{n}: VALUE" for n in names)
         what = f"--contrast {contrast}: " if contrast is not None else ""
-        raise SweepError(f"{what}{path} has no references: to contrast with the published "
-                         f"configuration; add one, e.g. 'references: {{contrast: {{{example}}}}}'"
-                         " (a value for every searched parameter)")  # fmt: skip
+        raise SweepError(
+            f"{what}{path} has no references: to contrast with the published "
+            f"configuration; add one, e.g. 'references: {{contrast: {{{example}}}}}'"
+            " (a value for every searched parameter)"
+        )
     if contrast is None:
         return spec.references[0]
     if contrast not in refs:
         from sweep.errors import did_you_mean
 
-        raise SweepError(f"--contrast {contrast}: no reference '{contrast}' in {path}"
-                         f"{did_you_mean(contrast, refs)}; references: "
-                         f"{', '.join(refs)}")  # fmt: skip
+        raise SweepError(
+            f"--contrast {contrast}: no reference '{contrast}' in {path}"
+            f"{did_you_mean(contrast, refs)}; references: "
+            f"{', '.join(refs)}"
+        )
     return refs[contrast]
 
 
@@ -234,8 +302,10 @@ def _check_plan(study, design: dict[str, Any], url: str) -> dict[str, Any]:
     name = study.study_name
     delete = f"optuna delete-study --study-name {name} --storage {mask_url(url)}"
     if stored.get("kind") != "noise":
-        raise SweepError(f"study '{name}' in {mask_url(url)} was not made by sweep noise; "
-                         f"rename the file's study:, or delete it ({delete})")  # fmt: skip
+        raise SweepError(
+            f"study '{name}' in {mask_url(url)} was not made by sweep noise; "
+            f"rename the file's study:, or delete it ({delete})"
+        )
     if stored.get("hash") == design["hash"]:
         return dict(stored)
     same = ("n_data_seeds", "n_train_seeds", "contrast", "profile")
@@ -243,14 +313,19 @@ def _check_plan(study, design: dict[str, Any], url: str) -> dict[str, Any]:
         what = "the search space or the configurations changed"
         todo = f"delete it to measure the new ones ({delete})"
     else:
-        what = (f"{stored.get('n_data_seeds')} data seeds x {stored.get('n_train_seeds')} "
-                f"training seeds, contrast '{stored.get('contrast')}', profile "
-                f"'{stored.get('profile')}'")  # fmt: skip
-        todo = (f"continue it with --data-seeds {stored.get('n_data_seeds')} --train-seeds "
-                f"{stored.get('n_train_seeds')} --contrast {stored.get('contrast')} --profile "
-                f"{stored.get('profile')}, or delete it first ({delete})")  # fmt: skip
-    raise SweepError(f"noise study '{name}' in {mask_url(url)} was run with another design "
-                     f"({what}); {todo}")  # fmt: skip
+        what = (
+            f"{stored.get('n_data_seeds')} data seeds x {stored.get('n_train_seeds')} "
+            f"training seeds, contrast '{stored.get('contrast')}', profile "
+            f"'{stored.get('profile')}'"
+        )
+        todo = (
+            f"continue it with --data-seeds {stored.get('n_data_seeds')} --train-seeds "
+            f"{stored.get('n_train_seeds')} --contrast {stored.get('contrast')} --profile "
+            f"{stored.get('profile')}, or delete it first ({delete})"
+        )
+    raise SweepError(
+        f"noise study '{name}' in {mask_url(url)} was run with another design ({what}); {todo}"
+    )
 
 
 def _load_existing(spec, name: str):
@@ -262,8 +337,10 @@ def _load_existing(spec, name: str):
         st = make_storage(spec.storage, heartbeat=False, create=False)
         return optuna.load_study(study_name=name, storage=st)
     except (KeyError, SweepError):
-        raise SweepError(f"no noise study '{name}' in {mask_url(spec.storage)}; run sweep "
-                         "noise without --analyze-only first") from None  # fmt: skip
+        raise SweepError(
+            f"no noise study '{name}' in {mask_url(spec.storage)}; run sweep "
+            "noise without --analyze-only first"
+        ) from None
 
 
 def _base_study(spec, storage=None):
@@ -306,8 +383,9 @@ def _prepare(spec, prof: str, name: str, design: dict[str, Any]):
             for t in base.get_trials(deepcopy=False):
                 for key in (record.SEEDS, record.DATA_SEEDS):
                     used.update(int(s) for s in t.user_attrs.get(key) or ())
-        data, train = fresh_seeds(design["space_hash"], design["n_data_seeds"],
-                                  design["n_train_seeds"], used)  # fmt: skip
+        data, train = fresh_seeds(
+            design["space_hash"], design["n_data_seeds"], design["n_train_seeds"], used
+        )
         plan = {**design, "data_seeds": data, "train_seeds": train}
     study = open_study(spec, prof, name, create=True)
     study.set_user_attr(record.STUDY_NOISE_PLAN, plan)
@@ -326,14 +404,15 @@ def _prepare(spec, prof: str, name: str, design: dict[str, Any]):
                     continue
                 labels = {record.LABEL_NOISE_ARM: arm}
                 attrs: dict[str, Any] = {
-                    record.FIXED: {"recipe": {}, "seeds": [s], "data_seed": d, "attrs": labels},
+                    record.FIXED: record.fixed_value([s], labels, recipe={}, data_seed=d),
                     **labels,
                 }
                 failed = [t.number for t in old if t.number not in retried]
                 if failed:
                     attrs[record.RETRY_OF] = failed[-1]
-                study.enqueue_trial(dict(plan["arms"][arm]["raw"]), user_attrs=attrs,
-                                    skip_if_exists=False)  # fmt: skip
+                study.enqueue_trial(
+                    dict(plan["arms"][arm]["raw"]), user_attrs=attrs, skip_if_exists=False
+                )
     return study, plan
 
 
@@ -342,9 +421,12 @@ def cell_of(attrs) -> tuple[Any, Any, Any]:
     from sweep import record
 
     fixed = attrs.get(record.FIXED) or {}
-    seeds = fixed.get("seeds") or [None]
-    return ((fixed.get("attrs") or {}).get(record.LABEL_NOISE_ARM), fixed.get("data_seed"),
-            seeds[0])  # fmt: skip
+    seeds = fixed.get(record.FIXED_SEEDS) or [None]
+    return (
+        record.fixed_labels(attrs).get(record.LABEL_NOISE_ARM),
+        fixed.get(record.FIXED_DATA_SEED),
+        seeds[0],
+    )
 
 
 # ----------------------------------------------------------------------------- the budget
@@ -371,27 +453,45 @@ def analyze(study, spec, plan: dict[str, Any]) -> dict[str, Any]:
         tables[arm][(int(d), int(s))] = v
         total = rec.metric(record.TIME_TOTAL)
         if total is not None:
-            times.append(total - (rec.metric("time_scratch_s") or 0.0))
+            times.append(total - (rec.metric(record.TIME_SCRATCH) or 0.0))
     n = len(labels) * len(plan["data_seeds"]) * len(plan["train_seeds"])
     have = sum(len(v) for v in tables.values())
     if have < n:
-        raise SweepError(f"noise study '{study.study_name}': {n - have} of {n} cells have no "
-                         f"complete trial with {metric}; run sweep noise again (without "
-                         "--analyze-only) to run them")  # fmt: skip
+        raise SweepError(
+            f"noise study '{study.study_name}': {n - have} of {n} cells have no "
+            f"complete trial with {metric}; run sweep noise again (without "
+            "--analyze-only) to run them"
+        )
     trial_s = sum(times) / len(times) if times else None
     a, b = labels
     budget = noise_budget(tables[a], tables[b], trial_s, spec.smallest_effect, labels=(a, b))
-    cells = [[d, s, tables[a][(d, s)], tables[b][(d, s)]]
-             for d in plan["data_seeds"] for s in plan["train_seeds"]]  # fmt: skip
-    return jsonable({
-        "study": study.study_name, "base_study": plan["base_study"], "question": spec.question,
-        "metric": metric, "profile": plan["profile"], "smallest_effect": spec.smallest_effect,
-        "design": {"data_seeds": plan["data_seeds"], "train_seeds": plan["train_seeds"],
-                   "contrast": plan["contrast"], "trials": n,
-                   "arms": {k: v["values"] for k, v in plan["arms"].items()}},
-        "trial_s": trial_s, **budget, "cells": cells,
-        "analyzed_at": datetime.datetime.now().isoformat(timespec="seconds"),
-    }, nan_to_none=True)  # fmt: skip
+    cells = [
+        [d, s, tables[a][(d, s)], tables[b][(d, s)]]
+        for d in plan["data_seeds"]
+        for s in plan["train_seeds"]
+    ]
+    return jsonable(
+        {
+            "study": study.study_name,
+            "base_study": plan["base_study"],
+            "question": spec.question,
+            "metric": metric,
+            "profile": plan["profile"],
+            "smallest_effect": spec.smallest_effect,
+            "design": {
+                "data_seeds": plan["data_seeds"],
+                "train_seeds": plan["train_seeds"],
+                "contrast": plan["contrast"],
+                "trials": n,
+                "arms": {k: v["values"] for k, v in plan["arms"].items()},
+            },
+            "trial_s": trial_s,
+            **budget,
+            "cells": cells,
+            "analyzed_at": datetime.datetime.now().isoformat(timespec="seconds"),
+        },
+        nan_to_none=True,
+    )
 
 
 def store(study, spec, summary: dict[str, Any]) -> list[str]:

@@ -135,8 +135,11 @@ def applicable(cfg: Mapping[str, Any]) -> str | None:
     for name, table in published_data()["tables"].items():
         if table.get("search_target") == "generator" and fam is not None:
             return str(name)
-        if (fam is None and table.get("generator") == generator
-                and searched & set(table.get("params") or ())):  # fmt: skip
+        if (
+            fam is None
+            and table.get("generator") == generator
+            and searched & set(table.get("params") or ())
+        ):
             return str(name)
     return None
 
@@ -220,16 +223,22 @@ def _compare(
 ) -> tuple[int, float | None]:
     """Fill each ``(pair, a's values, b's values)`` with the proxy's paired comparison at the
     Bonferroni level over the pairs with >= 2 common seeds; ``(m, level)``."""
-    common = [sorted(set(a) & set(b)) if a is not None and b is not None else []
-              for _, a, b in jobs]  # fmt: skip
+    common = [
+        sorted(set(a) & set(b)) if a is not None and b is not None else [] for _, a, b in jobs
+    ]
     m = sum(len(c) >= 2 for c in common)
     level = 1 - ALPHA / m if m else None
     for (pair, a, b), seeds in zip(jobs, common, strict=True):
         cmp = paired(a, b, seeds, level) if level and a is not None and b is not None else None
         pair.update(seeds=len(seeds), diff=None, ci=None, ci95=None, p=None, decision=None)
         if cmp is not None:
-            pair.update(diff=cmp["diff"], ci=cmp["ci"], ci95=cmp["ci95"], p=cmp["p"],
-                        decision=decide(cmp["ci"], delta))  # fmt: skip
+            pair.update(
+                diff=cmp["diff"],
+                ci=cmp["ci"],
+                ci95=cmp["ci95"],
+                p=cmp["p"],
+                decision=decide(cmp["ci"], delta),
+            )
         better = sign * pair["diff"] if pair["diff"] is not None else None
         pair["outcome"] = outcome(pair["published_diff"], pair["decision"], better, delta)
     return m, level
@@ -244,7 +253,7 @@ def check(
     if not cfg or (name := applicable(cfg)) is None:
         return None
     table = published_table(name)
-    objectives = cfg.get("objectives") or [{"metric": "headline", "direction": "maximize"}]
+    objectives = cfg.get("objectives") or [{"metric": record.HEADLINE, "direction": "maximize"}]
     o = objectives[0]
     metric, direction = (o["metric"], o["direction"]) if isinstance(o, Mapping) else o
     sign = -1.0 if direction == "minimize" else 1.0
@@ -256,8 +265,11 @@ def check(
     pairs = []
     jobs = []
     for a, b in itertools.combinations(rows, 2):
-        pair = {"a": a["name"], "b": b["name"],
-                "published_diff": round(a["published"] - b["published"], 6)}  # fmt: skip
+        pair = {
+            "a": a["name"],
+            "b": b["name"],
+            "published_diff": round(a["published"] - b["published"], 6),
+        }
         pairs.append(pair)
         jobs.append((pair, data.values.get(a["config"] or ""), data.values.get(b["config"] or "")))
     m, level = _compare(jobs, sign, delta)
@@ -267,8 +279,11 @@ def check(
     if baseline is not None:
         jobs = []
         for r in rows:
-            pair = {"a": r["name"], "b": baseline["name"],
-                    "published_diff": round(r["published"] - baseline["value"], 6)}  # fmt: skip
+            pair = {
+                "a": r["name"],
+                "b": baseline["name"],
+                "published_diff": round(r["published"] - baseline["value"], 6),
+            }
             base_pairs.append(pair)
             jobs.append((pair, data.values.get(r["config"] or ""), data.scratch or None))
         base_m, base_level = _compare(jobs, sign, delta)
@@ -284,16 +299,36 @@ def check(
     scratch = None
     if baseline is not None:
         sc = list(data.scratch.values())
-        scratch = {"name": baseline["name"], "published": baseline["value"],
-                   "mean": sum(sc) / len(sc) if sc else None, "seeds": len(sc)}  # fmt: skip
-    return jsonable({
-        "table": name, "title": table.get("title"), "source": table["source"],
-        "published_row": table.get("published_row"), "metric": metric, "direction": direction,
-        "smallest_effect": delta, "alpha": ALPHA, "adjustment": "bonferroni",
-        "m": m, "level": level, "rows": rows, "pairs": pairs,
-        "baseline": scratch, "baseline_m": base_m, "baseline_level": base_level,
-        "baseline_pairs": base_pairs, "summary": summary, "unmatched": unmatched,
-    }, nan_to_none=True)  # fmt: skip
+        scratch = {
+            "name": baseline["name"],
+            "published": baseline["value"],
+            "mean": sum(sc) / len(sc) if sc else None,
+            "seeds": len(sc),
+        }
+    return jsonable(
+        {
+            "table": name,
+            "title": table.get("title"),
+            "source": table["source"],
+            "published_row": table.get("published_row"),
+            "metric": metric,
+            "direction": direction,
+            "smallest_effect": delta,
+            "alpha": ALPHA,
+            "adjustment": "bonferroni",
+            "m": m,
+            "level": level,
+            "rows": rows,
+            "pairs": pairs,
+            "baseline": scratch,
+            "baseline_m": base_m,
+            "baseline_level": base_level,
+            "baseline_pairs": base_pairs,
+            "summary": summary,
+            "unmatched": unmatched,
+        },
+        nan_to_none=True,
+    )
 
 
 def _rows(
@@ -315,14 +350,20 @@ def _rows(
         keys = sorted(matched.get(i, []), key=lambda k: -len(data.values.get(k, {})))
         key = keys[0] if keys else None
         vals = data.values.get(key, {}) if key is not None else {}
-        rows.append({
-            "name": r["name"], "published": r["value"], "note": r.get("note"),
-            "config": key, "label": label(params_of[key], key) if key is not None else None,
-            "stand_in": stand_in(table, i, cfg, params_of[key]) if key is not None else False,
-            "arms": sorted(data.arms.get(key, ())) if key is not None else [],
-            "mean": sum(vals.values()) / len(vals) if vals else None,
-            "seeds": len(vals), "others": keys[1:],
-        })  # fmt: skip
+        rows.append(
+            {
+                "name": r["name"],
+                "published": r["value"],
+                "note": r.get("note"),
+                "config": key,
+                "label": label(params_of[key], key) if key is not None else None,
+                "stand_in": stand_in(table, i, cfg, params_of[key]) if key is not None else False,
+                "arms": sorted(data.arms.get(key, ())) if key is not None else [],
+                "mean": sum(vals.values()) / len(vals) if vals else None,
+                "seeds": len(vals),
+                "others": keys[1:],
+            }
+        )
     return rows, unmatched
 
 
@@ -345,8 +386,10 @@ def paper_line(p: Mapping[str, Any]) -> str:
     text = f"paper check ({p['table']}): {parts} of {s['pairs']} pairs"
     big = s["large"]
     if big["pairs"]:
-        text += (f" (published gap >= {big['threshold']:g} points: {big['decided']} of "
-                 f"{big['pairs']} decided)")  # fmt: skip
+        text += (
+            f" (published gap >= {big['threshold']:g} points: {big['decided']} of "
+            f"{big['pairs']} decided)"
+        )
     base = s.get("baseline")
     if base and base["pairs"]:
         text += f"; against scratch: {base['same']} of {base['pairs']} same"

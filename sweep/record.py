@@ -65,6 +65,8 @@ STUDY_HASH = "sweep:space_hash"
 STUDY_PROFILE = "sweep:profile"
 #: ``{"trials": ..., "workers": ..., "max_failed": ...}`` of the last launch
 STUDY_BUDGET = "sweep:budget"
+#: the fields of :data:`STUDY_BUDGET`'s value
+BUDGET_TRIALS, BUDGET_WORKERS, BUDGET_MAX_FAILED = "trials", "workers", "max_failed"
 #: set by ``sweep stop`` (and by too many failures): running trials finish, none start
 STUDY_STOP = "sweep:stop"
 STUDY_GIT = "sweep:git_commit"
@@ -104,6 +106,8 @@ INTERRUPTED = "sweep:interrupted"
 #: with fixed recipe overrides, training seeds, data seed (optional) and labels (calibration,
 #: confirmation and noise-budget cells)
 FIXED = "sweep:fixed"
+#: the fields of a :data:`FIXED` value (:func:`fixed_value`)
+FIXED_RECIPE, FIXED_SEEDS, FIXED_DATA_SEED, FIXED_ATTRS = "recipe", "seeds", "data_seed", "attrs"
 #: the data seed of each of a trial's seeds (:meth:`StudyConfig.data_seed_for`), aligned with
 #: ``SEEDS`` (the training seeds)
 DATA_SEEDS = "sweep:data_seeds"
@@ -116,18 +120,32 @@ CLAIM_LOST = "sweep:claim_lost"
 OPTUNA_RETRY = "failed_trial"
 #: Optuna's failure reason, a system attribute
 OPTUNA_FAIL_REASON = "fail_reason"
+#: the parameters of an enqueued trial (``study.enqueue_trial``), a system attribute: all a
+#: trial whose worker died before it drew its values has
+OPTUNA_FIXED_PARAMS = "fixed_params"
 ERROR = "error"
 ERROR_TYPE = "error_type"
+#: the resolved dataset, ``{"fingerprint": ..., **config}`` (:func:`dataset_value`): what a task
+#: returns as ``info["dataset"]`` and the trial stores; enough to re-render its images
 DATASET = "dataset"
+#: the dataset's fingerprint: a field of :data:`DATASET`'s value
+FINGERPRINT = "fingerprint"
 DATASET_FINGERPRINT = "dataset_fingerprint"
 SEEDS = "seeds"
 DEVICE = "device"
-TIME_TOTAL = "time_total_s"
 #: what a RUNNING trial is doing, written by its worker at most every PROGRESS_EVERY_S seconds
 #: and at each change of phase: ``{"seed": i, "seeds": n, "phase": "pretrain", "step": 12,
 #: "of": 20}`` (seed i of n, epoch 12 of 20); None once the trial has run
 PROGRESS = "sweep:progress"
 PROGRESS_EVERY_S = 2.0
+#: the fields of a :data:`PROGRESS` value (:func:`progress_value`)
+PROGRESS_SEED, PROGRESS_SEEDS, PROGRESS_PHASE, PROGRESS_STEP, PROGRESS_OF = (
+    "seed",
+    "seeds",
+    "phase",
+    "step",
+    "of",
+)
 #: ``{"<seed>": {"<metric>": value}}``: the objective metrics and ``scratch_headline`` of each
 #: replicate seed (a trial's ``headline`` is their mean): what paired comparisons read
 PER_SEED = "sweep:per_seed"
@@ -146,22 +164,100 @@ ARM_SEARCH, ARM_PUBLISHED, ARM_CONFIRM, ARM_REFERENCE = (
 CONFIG_KEY = "sweep:config_key"
 #: ``k`` when this trial is the k-th evaluation of a configuration already run (on new seeds)
 REPLICATE = "sweep:replicate"
-#: the headline of the same model without pre-training, on the same seed and downstreams
-SCRATCH_METRIC = "scratch_headline"
 #: ``param:<name>``: a searched parameter's resolved value (a range pair as ``[min, max]``)
 PARAM_PREFIX = "param:"
 #: ``diversity/<metric>``: the dataset's diversity block (:mod:`sweep.diversity`)
 DIVERSITY_PREFIX = "diversity/"
 #: diversity attributes that describe the sample, not the data
 DIVERSITY_BOOKKEEPING = ("n", "feature_size")
+#: the diversity block's own seconds, left out of the record (the task times it itself)
+DIVERSITY_TIME = "time_s"
 #: labels of calibration cells (their values come from ``FIXED["attrs"]``)
 LABEL_CONFIG = "calibration:config"
 LABEL_LEVEL = "calibration:level"
 LABEL_SEED = "calibration:seed"
 #: the label of a noise-budget cell (``sweep noise``): its arm (its seeds: ``FIXED``'s)
 LABEL_NOISE_ARM = "noise:arm"
+#: the prefix of the engine's own bookkeeping attributes (``sweep:*``)
+SWEEP_PREFIX = "sweep:"
 #: the attribute prefixes that are not metrics
-NOT_METRIC_PREFIXES = (PARAM_PREFIX, "sweep:")
+NOT_METRIC_PREFIXES = (PARAM_PREFIX, SWEEP_PREFIX)
+
+# ----------------------------------------------------------------------------- metrics
+# A task's metrics (``TrialResult.metrics``) become its trial's user attributes (their mean over
+# the seeds, and ``<metric>_std``), so their names are record keys too: the tasks write them,
+# and the answer, the report and the calibration read them, through these names.
+#: the task's headline: what a study optimises unless its file says otherwise
+HEADLINE = "headline"
+#: the headline of the same model without pre-training, on the same seed and downstreams
+#: (``scratch_attr(HEADLINE)``)
+SCRATCH_METRIC = "scratch_headline"
+#: the headline minus its scratch baseline (``gain_attr(HEADLINE)``)
+GAIN_HEADLINE = "gain_headline"
+#: the final pre-training loss; a task also reports each epoch's loss under this name (the
+#: pruner and the progress of a running trial follow it): ``loss_name("pretrain")``
+PRETRAIN_LOSS = "pretrain_loss"
+#: the ViT task's run: whether pre-training and every fine-tuning ran compiled, pre-training
+#: images per second, the device's peak memory in GiB (CUDA only)
+PRETRAIN_COMPILED = "pretrain_compiled"
+PRETRAIN_IMAGES_PER_S = "pretrain_images_per_s"
+FINETUNE_COMPILED = "finetune_compiled"
+GPU_PEAK_MEM = "gpu_peak_mem_gib"
+#: the analytic task's normalised distance from its optimum (:mod:`proxy_tasks.analytic`)
+PENALTY = "penalty"
+#: RankMe and Vendi (q=1) of a model's features on a downstream (:func:`downstream_attr`;
+#: :func:`sweep.diversity.feature_block`)
+RANKME, FEATURE_VENDI = "rankme", "feature_vendi"
+#: the downstream evaluations, the kinds a recipe's ``headline`` names: one value per
+#: downstream (:func:`downstream_attr`), their mean (:func:`mean_attr`) and gain
+FINETUNE, LINEAR, LINEAR_SOFT, KNN = "finetune", "linear", "linear_soft", "knn"
+HEADLINE_KINDS = (FINETUNE, LINEAR, LINEAR_SOFT, KNN)
+#: ``time_<phase>``: the seconds a phase of the trial took (:func:`time_attr`), the whole
+#: trial's (``time_attr("total_s")``) and the scratch baselines' (``time_attr("scratch_s")``)
+TIME_PREFIX = "time_"
+TIME_TOTAL = "time_total_s"
+TIME_SCRATCH = "time_scratch_s"
+#: how a metric's name is derived from another's (see the functions below)
+SCRATCH_PREFIX, GAIN_PREFIX = "scratch_", "gain_"
+MEAN_SUFFIX, STD_SUFFIX, LOSS_SUFFIX = "_mean", "_std", "_loss"
+DOWNSTREAM_SEP = "/"
+
+
+def time_attr(phase: str) -> str:
+    """``time_<phase>``: the seconds ``phase`` (``"generate_s"``, ``"total_s"``, ...) took."""
+    return f"{TIME_PREFIX}{phase}"
+
+
+def std_attr(metric: str) -> str:
+    """``<metric>_std``: the standard deviation of ``metric`` over a trial's seeds."""
+    return f"{metric}{STD_SUFFIX}"
+
+
+def mean_attr(metric: str) -> str:
+    """``<metric>_mean``: the mean of ``metric`` over the downstreams."""
+    return f"{metric}{MEAN_SUFFIX}"
+
+
+def scratch_attr(metric: str) -> str:
+    """``scratch_<metric>``: ``metric`` of the model without pre-training
+    (``scratch_attr(HEADLINE) == SCRATCH_METRIC``)."""
+    return f"{SCRATCH_PREFIX}{metric}"
+
+
+def gain_attr(metric: str) -> str:
+    """``gain_<metric>``: ``metric`` minus its scratch baseline."""
+    return f"{GAIN_PREFIX}{metric}"
+
+
+def downstream_attr(downstream: str, metric: str) -> str:
+    """``<downstream>/<metric>``: ``metric`` on one downstream dataset."""
+    return f"{downstream}{DOWNSTREAM_SEP}{metric}"
+
+
+def loss_name(phase: str) -> str:
+    """``<phase>_loss``: the name a task reports ``phase``'s loss under each epoch."""
+    return f"{phase}{LOSS_SUFFIX}"
+
 
 # ----------------------------------------------------------------------------- loss steps
 #: a trial reports its pre-training loss at step ``replicate * LOSS_STEP + epoch``
@@ -302,7 +398,7 @@ def twin_key(t: Any) -> tuple | None:
     ``reference:<name>``) or a confirmation cell (its configuration and seed); None for others."""
     arm = arm_of(t.user_attrs)
     if arm == ARM_CONFIRM:
-        seeds = (t.user_attrs.get(FIXED) or {}).get("seeds") or [None]
+        seeds = (t.user_attrs.get(FIXED) or {}).get(FIXED_SEEDS) or [None]
         return (arm, t.user_attrs.get(CONFIG_KEY), seeds[0])
     if arm != ARM_SEARCH:
         return (arm,)
@@ -333,9 +429,43 @@ def config_key(values: Mapping[str, Any]) -> str:
     return json.dumps(jsonable(dict(values)), sort_keys=True, separators=(",", ":"))
 
 
+def fixed_value(
+    seeds: list[int],
+    attrs: Mapping[str, Any],
+    *,
+    recipe: Mapping[str, Any] | None = None,
+    data_seed: int | None = None,
+) -> dict[str, Any]:
+    """The :data:`FIXED` value of an enqueued cell: its training seeds, labels, recipe
+    overrides and data seed (the last two left out when None)."""
+    out: dict[str, Any] = {} if recipe is None else {FIXED_RECIPE: dict(recipe)}
+    out[FIXED_SEEDS] = list(seeds)
+    if data_seed is not None:
+        out[FIXED_DATA_SEED] = data_seed
+    out[FIXED_ATTRS] = dict(attrs)
+    return out
+
+
 def fixed_labels(attrs: Mapping[str, Any]) -> dict[str, Any]:
     """The labels of an enqueued fixed trial (``calibration:*``), ``{}`` for others."""
-    return dict((attrs.get(FIXED) or {}).get("attrs") or {})
+    return dict((attrs.get(FIXED) or {}).get(FIXED_ATTRS) or {})
+
+
+def dataset_value(fingerprint: str, config: Mapping[str, Any]) -> dict[str, Any]:
+    """The :data:`DATASET` value of a dataset: its fingerprint and resolved config."""
+    return {FINGERPRINT: fingerprint, **config}
+
+
+def progress_value(seed: int, seeds: int, phase: str, step: int, of: int) -> dict[str, Any]:
+    """The :data:`PROGRESS` value of a trial at ``step`` of ``of`` of ``phase``, on seed
+    ``seed`` of ``seeds`` (read back by :func:`progress_text`)."""
+    return {
+        PROGRESS_SEED: seed,
+        PROGRESS_SEEDS: seeds,
+        PROGRESS_PHASE: phase,
+        PROGRESS_STEP: step,
+        PROGRESS_OF: of,
+    }
 
 
 # ----------------------------------------------------------------------------- the typed view
@@ -481,17 +611,20 @@ def records(study: Any, *, states: tuple | None = None) -> list[TrialRecord]:
     claim-lost trials (which never ran) left out."""
     sweep_study = STUDY_CONFIG in study.user_attrs
     kw = {"states": states} if states is not None else {}
-    return [TrialRecord.from_trial(t, sweep_study=sweep_study)
-            for t in study.get_trials(deepcopy=False, **kw) if not claim_lost(t)]  # fmt: skip
+    return [
+        TrialRecord.from_trial(t, sweep_study=sweep_study)
+        for t in study.get_trials(deepcopy=False, **kw)
+        if not claim_lost(t)
+    ]
 
 
 def progress_text(p: Any) -> str:
     """``pretrain 12/20, seed 2/3``: a RUNNING trial's :data:`PROGRESS` in words ('' if none)."""
-    if not isinstance(p, dict) or not p.get("phase"):
+    if not isinstance(p, dict) or not p.get(PROGRESS_PHASE):
         return ""
-    text = str(p["phase"])
-    if p.get("of"):
-        text += f" {p.get('step', 0)}/{p['of']}"
-    if (p.get("seeds") or 1) > 1:
-        text += f", seed {int(p.get('seed', 0)) + 1}/{p['seeds']}"
+    text = str(p[PROGRESS_PHASE])
+    if p.get(PROGRESS_OF):
+        text += f" {p.get(PROGRESS_STEP, 0)}/{p[PROGRESS_OF]}"
+    if (p.get(PROGRESS_SEEDS) or 1) > 1:
+        text += f", seed {int(p.get(PROGRESS_SEED, 0)) + 1}/{p[PROGRESS_SEEDS]}"
     return text

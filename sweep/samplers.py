@@ -8,7 +8,11 @@ Pruners (single objective only): ``none``, ``median``, ``successive_halving``, `
 against the class's signature (:func:`check_options`); ``seed`` comes from the engine (one per
 worker).
 
-Imports: the standard library, :mod:`sweep.schema.errors`; Optuna and numpy lazily.
+``SAMPLERS`` and ``PRUNERS`` are :class:`sweep.registry.Registry` instances (name -> the Optuna
+class, imported on lookup), listed in the order below.
+
+Imports: the standard library, :mod:`sweep.registry`, :mod:`sweep.schema.errors`; Optuna and
+numpy lazily.
 :func:`make_sampler` and :func:`make_pruner` take the resolved study
 (:class:`sweep.study_config.StudyConfig`) without importing it.
 """
@@ -21,26 +25,25 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
+from sweep.registry import Registry
 from sweep.schema.errors import Invalid
 
-#: sampler name -> optuna.samplers class name
-SAMPLERS = {
-    "tpe": "TPESampler",
-    "random": "RandomSampler",
-    "grid": "GridSampler",
-    "cmaes": "CmaEsSampler",
-    "gp": "GPSampler",
-    "nsga2": "NSGAIISampler",
-    "nsga3": "NSGAIIISampler",
-    "qmc": "QMCSampler",
-}
-#: pruner name -> optuna.pruners class name
-PRUNERS = {
-    "none": "NopPruner",
-    "median": "MedianPruner",
-    "successive_halving": "SuccessiveHalvingPruner",
-    "hyperband": "HyperbandPruner",
-}
+#: sampler name -> its optuna.samplers class
+SAMPLERS: Registry[type] = Registry("sampler", ordered=True)
+SAMPLERS.register("tpe", "optuna.samplers:TPESampler")
+SAMPLERS.register("random", "optuna.samplers:RandomSampler")
+SAMPLERS.register("grid", "optuna.samplers:GridSampler")
+SAMPLERS.register("cmaes", "optuna.samplers:CmaEsSampler")
+SAMPLERS.register("gp", "optuna.samplers:GPSampler")
+SAMPLERS.register("nsga2", "optuna.samplers:NSGAIISampler")
+SAMPLERS.register("nsga3", "optuna.samplers:NSGAIIISampler")
+SAMPLERS.register("qmc", "optuna.samplers:QMCSampler")
+#: pruner name -> its optuna.pruners class
+PRUNERS: Registry[type] = Registry("pruner", ordered=True)
+PRUNERS.register("none", "optuna.pruners:NopPruner")
+PRUNERS.register("median", "optuna.pruners:MedianPruner")
+PRUNERS.register("successive_halving", "optuna.pruners:SuccessiveHalvingPruner")
+PRUNERS.register("hyperband", "optuna.pruners:HyperbandPruner")
 SINGLE_OBJECTIVE_SAMPLERS = ("cmaes",)
 #: defaults applied under the file's options (see the module docstring)
 DEFAULT_SAMPLER_OPTIONS: dict[str, dict[str, Any]] = {"tpe": {"multivariate": True}}
@@ -51,11 +54,8 @@ CMAES_MISSING = "the cmaes sampler needs the 'cmaes' package (pip install cmaes)
 
 def settable_options(kind: str, name: str) -> dict[str, str]:
     """``{option: annotation}`` of the Optuna class of sampler or pruner ``name``."""
-    import optuna
-
-    module = optuna.samplers if kind == "sampler" else optuna.pruners
     table = SAMPLERS if kind == "sampler" else PRUNERS
-    params = inspect.signature(getattr(module, table[name]).__init__).parameters
+    params = inspect.signature(table.get(name).__init__).parameters  # type: ignore[misc]
     out = {}
     for pname, p in params.items():
         ann = str(p.annotation)
@@ -80,8 +80,12 @@ def check_options(kind: str, name: str, options: Mapping[str, Any]) -> None:
             raise Invalid("the sampler seed is set by the sweep engine (one per worker)", at)
         if opt not in settable:
             valid = ", ".join(settable) or "none"
-            raise Invalid(f"not an option of {kind} '{name}'{did_you_mean(str(opt), settable)}"
-                          f"; valid: {valid}", at, "unknown_key")  # fmt: skip
+            raise Invalid(
+                f"not an option of {kind} '{name}'{did_you_mean(str(opt), settable)}"
+                f"; valid: {valid}",
+                at,
+                "unknown_key",
+            )
         if not fits(value, settable[opt]):
             raise Invalid(f"expected {settable[opt]}, got {value!r}", at, "type")
 
@@ -125,7 +129,7 @@ def make_sampler(spec, seed: int):
         import numpy as np
 
         options["reference_points"] = np.asarray(options["reference_points"], dtype=float)
-    cls = getattr(optuna.samplers, SAMPLERS[name])
+    cls = SAMPLERS.get(name)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         if name == "grid":
@@ -135,11 +139,10 @@ def make_sampler(spec, seed: int):
 
 def make_pruner(spec):
     """The Optuna pruner of the file (pruners need a single objective)."""
-    import optuna
-
     name = spec.pruner["name"]
     if name != "none" and spec.multi_objective:
-        raise spec.error(("pruner",), "pruning works for single-objective studies only; set "
-                         "pruner: none")  # fmt: skip
-    cls = getattr(optuna.pruners, PRUNERS[name])
+        raise spec.error(
+            ("pruner",), "pruning works for single-objective studies only; set pruner: none"
+        )
+    cls = PRUNERS.get(name)
     return cls(**spec.pruner.get("options", {}))

@@ -289,9 +289,12 @@ def grid_space(spec: Searched) -> dict[str, list]:
             out.update(p.grid())
         except SweepError:
             hint = "log-scaled floats cannot have one" if p.log else "for example step: 0.1"
-            raise spec.error(("search", p.name), f"the grid sampler needs a finite set of values: "
-                             f"give this float parameter a step ({hint}), or use another "
-                             "sampler") from None  # fmt: skip
+            raise spec.error(
+                ("search", p.name),
+                f"the grid sampler needs a finite set of values: "
+                f"give this float parameter a step ({hint}), or use another "
+                "sampler",
+            ) from None
     return out
 
 

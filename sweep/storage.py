@@ -32,8 +32,22 @@ from sweep.registry import Registry
 
 SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 JOURNAL_SUFFIXES = (".log", ".jsonl", ".journal")
-NETWORK_FS = ("nfs", "nfs4", "cifs", "smb3", "smbfs", "fuse.sshfs", "lustre", "gpfs", "ceph",
-              "glusterfs", "fuse.glusterfs", "9p", "afs", "beegfs")  # fmt: skip
+NETWORK_FS = (
+    "nfs",
+    "nfs4",
+    "cifs",
+    "smb3",
+    "smbfs",
+    "fuse.sshfs",
+    "lustre",
+    "gpfs",
+    "ceph",
+    "glusterfs",
+    "fuse.glusterfs",
+    "9p",
+    "afs",
+    "beegfs",
+)
 
 
 @dataclass(frozen=True)
@@ -56,15 +70,39 @@ class StorageKind:
 
 #: every storage kind sweep supports; the conformance tests run over all of them
 STORAGE_KINDS: Registry[StorageKind] = Registry("storage kind")
-STORAGE_KINDS.register("sqlite", StorageKind(
-    "sqlite", "sqlite:///", "sqlite:///{dir}/studies.db", heartbeat=True, atomic_pop=False,
-    shared="a few workers on one machine"))  # fmt: skip
-STORAGE_KINDS.register("journal", StorageKind(
-    "journal", "journal://", "journal:///{dir}/studies.log", heartbeat=False, atomic_pop=True,
-    shared="many workers on one machine"))  # fmt: skip
-STORAGE_KINDS.register("postgresql", StorageKind(
-    "postgresql", "postgresql", None, heartbeat=True, atomic_pop=True,
-    shared="workers on several machines"))  # fmt: skip
+STORAGE_KINDS.register(
+    "sqlite",
+    StorageKind(
+        "sqlite",
+        "sqlite:///",
+        "sqlite:///{dir}/studies.db",
+        heartbeat=True,
+        atomic_pop=False,
+        shared="a few workers on one machine",
+    ),
+)
+STORAGE_KINDS.register(
+    "journal",
+    StorageKind(
+        "journal",
+        "journal://",
+        "journal:///{dir}/studies.log",
+        heartbeat=False,
+        atomic_pop=True,
+        shared="many workers on one machine",
+    ),
+)
+STORAGE_KINDS.register(
+    "postgresql",
+    StorageKind(
+        "postgresql",
+        "postgresql",
+        None,
+        heartbeat=True,
+        atomic_pop=True,
+        shared="workers on several machines",
+    ),
+)
 
 
 def storage_kind(url: str) -> StorageKind:
@@ -127,17 +165,23 @@ def normalize_storage(value: Any, label: str = "storage") -> str:
         s = m.group(1).lower()
         example = {"sqlite": "sqlite:///path/to/file.db", "journal": "journal:///path/to/file.log"}
         fix = example.get(s.split("+")[0], "scheme://...")
-        raise SweepError(key=label, message=f"'{shown}' is not a valid URL: write {fix} (a "
-                         "scheme, '://', then the path or host)")  # fmt: skip
+        raise SweepError(
+            key=label,
+            message=f"'{shown}' is not a valid URL: write {fix} (a "
+            "scheme, '://', then the path or host)",
+        )
     if not sep:
         path = _abs_path(v)
         if path.suffix in SQLITE_SUFFIXES:
             return _file_url("sqlite:///", path, shown, label)
         if path.suffix in JOURNAL_SUFFIXES:
             return _file_url("journal://", path, shown, label)
-        raise SweepError(key=label, message=f"cannot tell the storage kind of '{shown}': name a "
-                         f"SQLite file {'/'.join(SQLITE_SUFFIXES)}, a journal file "
-                         f"{'/'.join(JOURNAL_SUFFIXES)}, or give a URL")  # fmt: skip
+        raise SweepError(
+            key=label,
+            message=f"cannot tell the storage kind of '{shown}': name a "
+            f"SQLite file {'/'.join(SQLITE_SUFFIXES)}, a journal file "
+            f"{'/'.join(JOURNAL_SUFFIXES)}, or give a URL",
+        )
     s = scheme.lower()
     if s == "sqlite":
         if not rest.startswith("/") or rest[1:] in ("", ":memory:") or rest.startswith("/?"):
@@ -160,19 +204,26 @@ def normalize_storage(value: Any, label: str = "storage") -> str:
             url = make_url(v)
             _ = url.port  # a non-numeric port raises here
         except (ArgumentError, ValueError):
-            raise SweepError(key=label, message=f"'{shown}' is not a valid PostgreSQL URL; write "
-                             "postgresql+psycopg://user:password@host:5432/dbname"
-                             ) from None  # fmt: skip
+            raise SweepError(
+                key=label,
+                message=f"'{shown}' is not a valid PostgreSQL URL; write "
+                "postgresql+psycopg://user:password@host:5432/dbname",
+            ) from None
         if not url.host or not url.database:
-            raise SweepError(key=label, message=f"'{shown}': name the host and the database, e.g. "
-                             "postgresql+psycopg://user:password@host:5432/dbname")  # fmt: skip
+            raise SweepError(
+                key=label,
+                message=f"'{shown}': name the host and the database, e.g. "
+                "postgresql+psycopg://user:password@host:5432/dbname",
+            )
         return v
     if s.split("+")[0] in ("mysql", "mariadb", "oracle", "mssql"):
-        raise SweepError(key=label, message=f"'{shown}': {s.split('+')[0]} is not supported; "
-                         f"use {kinds}")  # fmt: skip
+        raise SweepError(
+            key=label, message=f"'{shown}': {s.split('+')[0]} is not supported; use {kinds}"
+        )
     hint = did_you_mean(s, ("sqlite", "postgresql", "journal"))
-    raise SweepError(key=label, message=f"'{shown}': unsupported storage scheme '{scheme}'"
-                     f"{hint}; use {kinds}")  # fmt: skip
+    raise SweepError(
+        key=label, message=f"'{shown}': unsupported storage scheme '{scheme}'{hint}; use {kinds}"
+    )
 
 
 def _abs_path(text: str) -> Path:
@@ -224,8 +275,11 @@ def make_storage(url: str, *, heartbeat: bool = True, create: bool = True):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)
-        kwargs = {"heartbeat_interval": 10, "grace_period": 30,
-                  "heartbeat_stale_trial_callback": retry}  # fmt: skip
+        kwargs = {
+            "heartbeat_interval": 10,
+            "grace_period": 30,
+            "heartbeat_stale_trial_callback": retry,
+        }
     if url.startswith("sqlite:///"):
         path = Path(url[len("sqlite:///") :])
         if not create and not _writable(path):
@@ -302,10 +356,12 @@ def _create_serialized(url: str, shown: str, open_rdb: Callable[[], Any]) -> Any
                 except sa.exc.OperationalError as e:
                     if getattr(e.orig, "sqlstate", None) != "55P03":  # lock_not_available
                         raise
-                    raise SweepError(f"storage {shown}: waited {PG_CREATE_LOCK_TIMEOUT_S} s for "
-                                     "another process to create the study tables (PostgreSQL "
-                                     f"advisory lock {PG_CREATE_LOCK_KEY}); see pg_locks on the "
-                                     "server for the session that holds it") from None  # fmt: skip
+                    raise SweepError(
+                        f"storage {shown}: waited {PG_CREATE_LOCK_TIMEOUT_S} s for "
+                        "another process to create the study tables (PostgreSQL "
+                        f"advisory lock {PG_CREATE_LOCK_KEY}); see pg_locks on the "
+                        "server for the session that holds it"
+                    ) from None
                 try:
                     return open_rdb()
                 finally:  # a broken connection cannot unlock: closing it releases the lock
@@ -356,9 +412,11 @@ def require_existing(url: str) -> None:
     url = normalize_storage(url)
     for prefix in ("sqlite:///", "journal://"):
         if url.startswith(prefix) and not Path(url[len(prefix) :]).is_file():
-            raise SweepError(f"no storage at {mask_url(url)} (nothing was created); "
-                             "'sweep launch FILE' creates one; or name another with "
-                             "--storage")  # fmt: skip
+            raise SweepError(
+                f"no storage at {mask_url(url)} (nothing was created); "
+                "'sweep launch FILE' creates one; or name another with "
+                "--storage"
+            )
 
 
 def _writable(path: Path) -> bool:
@@ -378,9 +436,11 @@ def _read_only_sqlite(path: Path, shown: str):
 
     wal = path.with_name(path.name + "-wal")
     if wal.is_file() and wal.stat().st_size > 0:  # writes an immutable reader would not see
-        raise SweepError(f"storage {shown} is read-only and its {wal.name} holds writes not yet "
-                         "in the database; copy the .db and its -wal and -shm files to a "
-                         "writable place and read that copy")  # fmt: skip
+        raise SweepError(
+            f"storage {shown} is read-only and its {wal.name} holds writes not yet "
+            "in the database; copy the .db and its -wal and -shm files to a "
+            "writable place and read that copy"
+        )
     uri = f"file:{quote(str(path))}?immutable=1"
 
     def connect():
@@ -390,8 +450,9 @@ def _read_only_sqlite(path: Path, shown: str):
         return optuna.storages.RDBStorage("sqlite://", engine_kwargs={"creator": connect})
     except Exception as e:
         first = (str(e).strip().splitlines() or [""])[0]
-        raise SweepError(f"storage {shown} (read-only): cannot open: {type(e).__name__}: "
-                         f"{first}") from None  # fmt: skip
+        raise SweepError(
+            f"storage {shown} (read-only): cannot open: {type(e).__name__}: {first}"
+        ) from None
 
 
 def _enable_wal(path: Path) -> None:
@@ -494,17 +555,24 @@ def _describe_one(e: BaseException) -> str | None:
     first = (str(e).strip().splitlines() or [type(e).__name__])[0]
     first = mask_url(first)[:300]
     if isinstance(e, OSError) and e.errno == errno.ENOSPC:
-        return (f"the disk is full ({first}); completed trials are kept: free space and run "
-                "'sweep resume STUDY' to go on")  # fmt: skip
+        return (
+            f"the disk is full ({first}); completed trials are kept: free space and run "
+            "'sweep resume STUDY' to go on"
+        )
     if "DatabaseError" in names and (module.startswith(("sqlalchemy", "sqlite3"))):
         if "disk is full" in first or "database or disk is full" in first:
-            return (f"the disk is full ({first}); completed trials are kept: free space and "
-                    "run 'sweep resume STUDY' to go on")  # fmt: skip
-        return (f"the study database is damaged ({type(e).__name__}: {first}); restore a copy, "
-                "or salvage it with: sqlite3 FILE '.recover' | sqlite3 NEW.db")  # fmt: skip
+            return (
+                f"the disk is full ({first}); completed trials are kept: free space and "
+                "run 'sweep resume STUDY' to go on"
+            )
+        return (
+            f"the study database is damaged ({type(e).__name__}: {first}); restore a copy, "
+            "or salvage it with: sqlite3 FILE '.recover' | sqlite3 NEW.db"
+        )
     if isinstance(e, json.JSONDecodeError) or (
         isinstance(e, ValueError) and "Invalid log format" in str(e)
     ):
-        return (f"the journal file is damaged ({first}) in a way sweep cannot repair; restore "
-                "a copy")  # fmt: skip
+        return (
+            f"the journal file is damaged ({first}) in a way sweep cannot repair; restore a copy"
+        )
     return None

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sweep import record
 from sweep.devices import PROFILES
 from sweep.errors import SweepError
 from sweep.paired import DEFAULT_SMALLEST_EFFECT
@@ -48,6 +49,7 @@ from sweep.schema.errors import Invalid, SchemaError, detail, unknown_key
 from sweep.schema.fixed import check_combined, check_families, check_fixed
 from sweep.schema.search import parse_search, probe
 from sweep.schema.study import StudyFile
+from sweep.schema.yamlfile import read_text
 from sweep.space import (
     GENERATOR_TARGET,
     ParamSpec,
@@ -107,10 +109,13 @@ class Backend:
         """The file's ``backend:`` section, resolved."""
         if section.name == "local":
             return cls()
-        return cls(name="ray", address=section.address, cpus=section.resources.cpus,
-                   gpus=section.resources.gpus,
-                   scheduler={"name": section.scheduler.name,
-                              "options": dict(section.scheduler.options)})  # fmt: skip
+        return cls(
+            name="ray",
+            address=section.address,
+            cpus=section.resources.cpus,
+            gpus=section.resources.gpus,
+            scheduler={"name": section.scheduler.name, "options": dict(section.scheduler.options)},
+        )
 
     def resources(self, profile: str) -> dict[str, float]:
         """``{"cpus": ..., "gpus": ...}`` per trial in ``profile`` (cpu or gpu)."""
@@ -118,9 +123,12 @@ class Backend:
         return {"cpus": self.cpus if self.cpus is not None else 1.0, "gpus": gpus}
 
     def as_dict(self, profile: str) -> dict[str, Any]:
-        return {"name": self.name, "address": mask_url(self.address) if self.address else None,
-                "resources": self.resources(profile) if self.name == "ray" else None,
-                "scheduler": dict(self.scheduler)}  # fmt: skip
+        return {
+            "name": self.name,
+            "address": mask_url(self.address) if self.address else None,
+            "resources": self.resources(profile) if self.name == "ray" else None,
+            "scheduler": dict(self.scheduler),
+        }
 
 
 @dataclass(frozen=True)
@@ -148,6 +156,8 @@ class StudyConfig:
     confirm: Confirm | None = dataclasses.field(default_factory=Confirm)
     references: tuple[Reference, ...] = ()
     smallest_effect: float = DEFAULT_SMALLEST_EFFECT
+    #: the text this config was parsed from, read once: what a new study stores as its snapshot
+    text: str = ""
 
     @property
     def directions(self) -> list[str]:
@@ -201,7 +211,7 @@ class StudyConfig:
         """The data seed of a trial's training seed ``seed``: a fixed cell's own
         (``record.FIXED["data_seed"]``, the noise budget's crossed design), else the file's
         ``data_seed`` when set (one dataset for every replicate), else ``seed`` itself."""
-        own = (fixed or {}).get("data_seed")
+        own = (fixed or {}).get(record.FIXED_DATA_SEED)
         if own is not None:
             return int(own)
         return int(self.data_seed) if self.data_seed is not None else int(seed)
@@ -256,30 +266,41 @@ class StudyConfig:
         gen: Any = generator_class(self.generator)
         params = self.generator_params(profile)
         recipe = self.recipe(profile)
-        out = jsonable({
-            "path": str(self.path),
-            "study": self.study,
-            "question": self.question,
-            "smallest_effect": self.smallest_effect,
-            "generator": {"name": self.generator, "version": gen.version, "params": params,
-                          "resolved": gen.resolve_params(params)},
-            "search": [p.as_dict() for p in self.search],
-            "proxy": {"task": self.task, "profile": profile, "file_profile": self.profile,
-                      "recipe": recipe, "resolved": as_dict(make_recipe(profile, recipe)),
-                      "roots": self.roots()},
-            "objectives": [{"metric": m, "direction": d} for m, d in self.objectives],
-            "sampler": self.sampler,
-            "pruner": self.pruner,
-            "budget": self.budget_for(profile).model_dump(),
-            "seeds": list(self.seeds),
-            "data_seed": self.data_seed,
-            "storage": mask_url(self.storage),
-            "backend": self.backend.as_dict(profile),
-            "options": dict(self.options),
-            "confirm": self.confirm.as_dict() if self.confirm else False,
-            "references": {r.name: dict(r.values) for r in self.references},
-            "space_hash": self.space_hash(profile),
-        })  # fmt: skip
+        out = jsonable(
+            {
+                "path": str(self.path),
+                "study": self.study,
+                "question": self.question,
+                "smallest_effect": self.smallest_effect,
+                "generator": {
+                    "name": self.generator,
+                    "version": gen.version,
+                    "params": params,
+                    "resolved": gen.resolve_params(params),
+                },
+                "search": [p.as_dict() for p in self.search],
+                "proxy": {
+                    "task": self.task,
+                    "profile": profile,
+                    "file_profile": self.profile,
+                    "recipe": recipe,
+                    "resolved": as_dict(make_recipe(profile, recipe)),
+                    "roots": self.roots(),
+                },
+                "objectives": [{"metric": m, "direction": d} for m, d in self.objectives],
+                "sampler": self.sampler,
+                "pruner": self.pruner,
+                "budget": self.budget_for(profile).model_dump(),
+                "seeds": list(self.seeds),
+                "data_seed": self.data_seed,
+                "storage": mask_url(self.storage),
+                "backend": self.backend.as_dict(profile),
+                "options": dict(self.options),
+                "confirm": self.confirm.as_dict() if self.confirm else False,
+                "references": {r.name: dict(r.values) for r in self.references},
+                "space_hash": self.space_hash(profile),
+            }
+        )
         if self.family is not None:  # a family study: every family a trial can run
             out["generator"]["families"] = self._families_resolved(profile)
         return out
@@ -291,8 +312,11 @@ class StudyConfig:
         for name in self.families:
             g: Any = generator_class(name)
             params = self.family_params(name, profile)
-            out[name] = {"version": g.version, "params": params,
-                         "resolved": g.resolve_params(params)}  # fmt: skip
+            out[name] = {
+                "version": g.version,
+                "params": params,
+                "resolved": g.resolve_params(params),
+            }
         return jsonable(out)
 
     def space_hash(self, profile: str) -> str:
@@ -308,21 +332,24 @@ class StudyConfig:
         searched = {t for p in self.search for t in p.targets}
         params = gen.resolve_params(self.generator_params(profile))
         recipe = as_dict(make_recipe(profile, self.recipe(profile)))
-        payload = jsonable({
-            "generator": self.generator,
-            "version": gen.version,
-            "params": {k: v for k, v in params.items() if k not in searched},
-            "search": [p.as_dict() for p in self.search],
-            "task": self.task,
-            "recipe": {k: v for k, v in recipe.items() if f"recipe.{k}" not in searched},
-            "objectives": [list(o) for o in self.objectives],
-            "seeds": list(self.seeds),
-            "data_seed": self.data_seed,
-        })  # fmt: skip
+        payload = jsonable(
+            {
+                "generator": self.generator,
+                "version": gen.version,
+                "params": {k: v for k, v in params.items() if k not in searched},
+                "search": [p.as_dict() for p in self.search],
+                "task": self.task,
+                "recipe": {k: v for k, v in recipe.items() if f"recipe.{k}" not in searched},
+                "objectives": [list(o) for o in self.objectives],
+                "seeds": list(self.seeds),
+                "data_seed": self.data_seed,
+            }
+        )
         if self.family is not None:  # only then: the hash of a one-generator file is unchanged
             fams = self._families_resolved(profile)
-            payload["families"] = {n: {"version": f["version"], "params": f["resolved"]}
-                                   for n, f in fams.items()}  # fmt: skip
+            payload["families"] = {
+                n: {"version": f["version"], "params": f["resolved"]} for n, f in fams.items()
+            }
         if self.options:  # only when given: the hash of a file without options is unchanged
             payload["options"] = jsonable(dict(self.options))
         text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
@@ -331,17 +358,24 @@ class StudyConfig:
 
 def _check_profile(profile: str) -> str:
     if profile not in PROFILES:
-        raise SweepError(f"profile '{profile}': resolve it to cpu or gpu first "
-                         "(sweep.devices.pick_profile)")  # fmt: skip
+        raise SweepError(
+            f"profile '{profile}': resolve it to cpu or gpu first (sweep.devices.pick_profile)"
+        )
     return profile
 
 
 # ----------------------------------------------------------------------------- loading
-def load_study_config(path: str | Path, *, storage: str | None = None) -> StudyConfig:
+def load_study_config(
+    path: str | Path, *, storage: str | None = None, text: str | None = None
+) -> StudyConfig:
     """Load and validate a study file; every mistake raises a one-line SchemaError
-    ``file:line: key.path: message`` (``storage`` is a ``--storage`` override)."""
-    doc = load_study_file(path)
+    ``file:line: key.path: message`` (``storage`` is a ``--storage`` override). The file is
+    read once; ``text``, when given, is parsed instead (a study's stored snapshot:
+    :func:`sweep.engine.study.snapshot_config`), ``path`` then only names it."""
     path = Path(path)
+    if text is None:
+        text = read_text(path)
+    doc = load_study_file(path, text)
     study = doc.study if doc.study is not None else path.stem
     if (why := study_name_problem(study)) is not None:
         raise doc.error(("study",), why)
@@ -352,17 +386,22 @@ def load_study_config(path: str | Path, *, storage: str | None = None) -> StudyC
     fam = next((p for p in search if GENERATOR_TARGET in p.targets), None)
     check_families(doc, fam.name if fam else None, tuple(fam.choices or ()) if fam else ())
     if fam is not None and doc.calibration is not None:
-        raise doc.error(("calibration",), "sweep calibrate of a study that searches the "
-                        "generator is not supported yet: calibrate one family's file")  # fmt: skip
+        raise doc.error(
+            ("calibration",),
+            "sweep calibrate of a study that searches the "
+            "generator is not supported yet: calibrate one family's file",
+        )
     for key in ("sampler", "pruner"):
         block = getattr(doc, key)
         try:
             check_options(key, block.name, block.options)
         except Invalid as e:
             raise doc.error((key, *e.path), e.message, e.kind) from None
+    _check_task_options(doc)
     budget = doc.budget or Budget()
-    profile_budgets = {prof: doc.budget_for(prof) for prof in PROFILES
-                       if doc.profile(prof).budget is not None}  # fmt: skip
+    profile_budgets = {
+        prof: doc.budget_for(prof) for prof in PROFILES if doc.profile(prof).budget is not None
+    }
     if storage is not None:
         url = normalize_storage(storage, label="--storage")
     elif "storage" in doc.model_fields_set:
@@ -373,44 +412,107 @@ def load_study_config(path: str | Path, *, storage: str | None = None) -> StudyC
     else:
         url = default_storage(study)
     spec = StudyConfig(
-        path=path, file=doc, study=study, question=(doc.question or "").strip(), storage=url,
+        path=path,
+        file=doc,
+        study=study,
+        question=(doc.question or "").strip(),
+        storage=url,
         objectives=tuple((o.metric, o.direction) for o in doc.objectives),
-        sampler=jsonable(doc.sampler.model_dump()), pruner=jsonable(doc.pruner.model_dump()),
-        budget=budget, seeds=doc.seeds, generator=doc.generator.name, search=search,
-        task=doc.proxy.task, profile=doc.proxy.profile, data_seed=doc.data_seed,
-        profile_budgets=profile_budgets, backend=Backend.of(doc.backend),
+        sampler=jsonable(doc.sampler.model_dump()),
+        pruner=jsonable(doc.pruner.model_dump()),
+        budget=budget,
+        seeds=doc.seeds,
+        generator=doc.generator.name,
+        search=search,
+        task=doc.proxy.task,
+        profile=doc.proxy.profile,
+        data_seed=doc.data_seed,
+        profile_budgets=profile_budgets,
+        backend=Backend.of(doc.backend),
         options=jsonable(dict(doc.proxy.options)),
-        confirm=None if doc.confirm is None else Confirm(
-            top=doc.confirm.top, seeds=doc.confirm.seeds, max_seeds=doc.confirm.max_seeds,
-            explicit="confirm" in doc.model_fields_set),
-        references=_references(doc, search), smallest_effect=doc.smallest_effect,
-    )  # fmt: skip
+        confirm=None
+        if doc.confirm is None
+        else Confirm(
+            top=doc.confirm.top,
+            seeds=doc.confirm.seeds,
+            max_seeds=doc.confirm.max_seeds,
+            explicit="confirm" in doc.model_fields_set,
+        ),
+        references=_references(doc, search),
+        smallest_effect=doc.smallest_effect,
+        text=text,
+    )
     _check_engine(spec)
+    _check_references_published(spec)
     for prof in PROFILES:
         probe(spec, gen_cls, prof)
     return spec
 
 
+def _check_task_options(doc: StudyFile) -> None:
+    """The proxy task's own check of ``proxy.options`` (:data:`proxy_tasks.spec.TASK_OPTIONS`),
+    so that a bad option is one line at ``sweep validate`` instead of every trial failing."""
+    from proxy_tasks.spec import TASK_OPTIONS
+
+    try:
+        TASK_OPTIONS.get(doc.proxy.task)(dict(doc.proxy.options))
+    except SweepError as e:
+        keys = tuple((getattr(e, "key", None) or "options").split("."))
+        raise doc.error(("proxy", *keys), getattr(e, "message", str(e))) from None
+
+
 def _references(doc: StudyFile, search: tuple[ParamSpec, ...]) -> tuple[Reference, ...]:
     """The file's ``references:``, each a value for every searched parameter it can take."""
     names = [p.name for p in search]
-    out = []
+    out: list[Reference] = []
     for name, entry in doc.references.items():
+        if name in RESERVED_REFERENCES:
+            raise doc.error(
+                ("references", name),
+                f"'{name}' is a reserved arm name ({', '.join(RESERVED_REFERENCES)}): "
+                "name the reference after what it is, e.g. narrow_band",
+            )
         for k in entry:
             if k not in names:
                 raise doc.error(("references", name, k), unknown_key(k, names), "unknown_key")
         missing = [n for n in names if n not in entry]
         if missing:
-            raise doc.error(("references", name), f"missing searched parameter(s) "
-                            f"{', '.join(missing)}", "missing")  # fmt: skip
+            raise doc.error(
+                ("references", name),
+                f"missing searched parameter(s) {', '.join(missing)}",
+                "missing",
+            )
         raw: dict[str, Any] = {}
         for p in search:
             try:
                 raw.update(to_raw(p, entry[p.name]))
             except SweepError as e:
                 raise doc.error(("references", name, p.name), str(e)) from None
-        out.append(Reference(name, jsonable({n: entry[n] for n in names}), raw))
+        ref = Reference(name, jsonable({n: entry[n] for n in names}), raw)
+        if twin := next((r for r in out if r.raw == ref.raw), None):
+            raise doc.error(
+                ("references", name),
+                f"the same configuration as references.{twin.name}: remove one",
+            )
+        out.append(ref)
     return tuple(out)
+
+
+#: arm names a reference cannot take (the published arm, scratch, the search, the confirmation)
+RESERVED_REFERENCES = ("published", "scratch", "search", "confirm")
+
+
+def _check_references_published(spec: StudyConfig) -> None:
+    """A reference equal to the published configuration would run it twice: refused."""
+    for prof in PROFILES:
+        published, _ = spec.published(prof)
+        for r in spec.references:
+            if published is not None and r.raw == published.raw:
+                raise spec.error(
+                    ("references", r.name),
+                    f"is the published configuration ({prof} profile), which every study "
+                    "runs as its published arm: remove it",
+                )
 
 
 def to_raw(p: ParamSpec, value: Any) -> dict[str, Any]:
@@ -430,8 +532,9 @@ def to_raw(p: ParamSpec, value: Any) -> dict[str, Any]:
     bad = f"expected {what} in [{p.low:g}, {p.high:g}]"
     raw: dict[str, Any]
     if p.is_range:
-        if not (isinstance(value, list | tuple) and len(value) == 2
-                and all(map(is_number, value))):  # fmt: skip
+        if not (
+            isinstance(value, list | tuple) and len(value) == 2 and all(map(is_number, value))
+        ):
             raise SweepError(f"{bad}, got {value!r}")
         lo, hi = value
         base = lo + p.min_width
@@ -466,27 +569,39 @@ def _check_engine(spec: StudyConfig) -> None:
     doc, name = spec.file, spec.sampler["name"]
     name_keys = doc.source.first_written(("sampler", "name"), ("sampler",))
     if name in SINGLE_OBJECTIVE_SAMPLERS and spec.multi_objective:
-        raise spec.error(name_keys, f"the {name} sampler handles one objective; the file has "
-                         f"{len(spec.objectives)}: use nsga2, tpe or gp")  # fmt: skip
+        raise spec.error(
+            name_keys,
+            f"the {name} sampler handles one objective; the file has "
+            f"{len(spec.objectives)}: use nsga2, tpe or gp",
+        )
     if name == "cmaes" and not has_cmaes():
         raise spec.error(name_keys, CMAES_MISSING)
     if spec.pruner["name"] != "none" and spec.multi_objective:
-        raise spec.error(("pruner",), "pruning works for single-objective studies only; set "
-                         "pruner: none")  # fmt: skip
+        raise spec.error(
+            ("pruner",), "pruning works for single-objective studies only; set pruner: none"
+        )
     scheduler = spec.backend.scheduler["name"]
     if scheduler != "none":
         keys = doc.source.first_written(("backend", "scheduler"), ("backend",))
         if spec.multi_objective:
             n = len(spec.objectives)
-            raise spec.error(keys, f"the {scheduler} scheduler stops trials on one objective; "
-                             f"the file has {n}: use scheduler: none")  # fmt: skip
+            raise spec.error(
+                keys,
+                f"the {scheduler} scheduler stops trials on one objective; "
+                f"the file has {n}: use scheduler: none",
+            )
         if spec.pruner["name"] != "none":
-            raise spec.error(keys, f"the {scheduler} scheduler does the early stopping on the "
-                             f"ray backend: set pruner: none (or scheduler: none)")  # fmt: skip
+            raise spec.error(
+                keys,
+                f"the {scheduler} scheduler does the early stopping on the "
+                f"ray backend: set pruner: none (or scheduler: none)",
+            )
     if name == "grid":
         grid_space(spec)
-    for block, make in (("sampler", lambda: _make_sampler(spec, 0)),
-                        ("pruner", lambda: _make_pruner(spec))):  # fmt: skip
+    for block, make in (
+        ("sampler", lambda: _make_sampler(spec, 0)),
+        ("pruner", lambda: _make_pruner(spec)),
+    ):
         if not getattr(spec, block).get("options"):
             continue  # the class's defaults: nothing the file wrote can fail (and no Optuna
             # import, about 50 ms of every 'sweep validate')
@@ -498,6 +613,44 @@ def _check_engine(spec: StudyConfig) -> None:
             keys = doc.source.first_written((block, "options"), (block,))
             msg = (str(e).strip().splitlines() or [type(e).__name__])[0]
             raise spec.error(keys, f"{getattr(spec, block)['name']}: {msg}") from None
+
+
+#: what a launch decides (how a study is searched, paid for and run): taken from the launching
+#: file and its flags. Everything else, what the trials run, comes from the study's snapshot.
+LAUNCH_FIELDS = ("storage", "sampler", "pruner", "budget", "profile_budgets", "backend")
+
+
+def snapshot_config(
+    attrs: Mapping[str, Any],
+    study: str,
+    storage: str,
+    *,
+    profile: str | None = None,
+    launch: Mapping[str, Any] | None = None,
+) -> StudyConfig:
+    """The config study ``study`` runs, parsed from the text it stored when it was created
+    (``sweep:file_text``; ``attrs`` are its user attributes), never from the live file: a
+    file edited during a launch changes nothing its trials, arms or confirmation run.
+    ``launch`` overrides :data:`LAUNCH_FIELDS` (the sampler, budget, ... of this launch);
+    with ``profile``, the snapshot's search-space hash is checked against the stored one."""
+    text = attrs.get(record.STUDY_FILE_TEXT)
+    if text is None:
+        raise SweepError(f"study '{study}' was not created by sweep launch: it stores no file")
+    named = str(attrs.get(record.STUDY_FILE) or f"{study}.yaml")
+    spec = load_study_config(named, storage=storage, text=text)
+    if launch:
+        if unknown := set(launch) - set(LAUNCH_FIELDS):
+            raise ValueError(f"not launch fields: {sorted(unknown)}")
+        spec = dataclasses.replace(spec, **launch)
+    spec = dataclasses.replace(spec, study=study)
+    stored = attrs.get(record.STUDY_HASH)
+    if profile is not None and stored is not None and spec.space_hash(profile) != stored:
+        raise SweepError(
+            f"study '{study}': its stored file gives search-space hash "
+            f"{spec.space_hash(profile)}, the study was created with {stored} (another "
+            "version of sweep?); start a new study with --fork NEW_NAME"
+        )
+    return spec
 
 
 def with_backend(spec: StudyConfig, name: str | None, address: str | None) -> StudyConfig:
@@ -514,6 +667,7 @@ def with_backend(spec: StudyConfig, name: str | None, address: str | None) -> St
     if address is not None and not address.strip():
         raise SweepError("--address: expected a Ray address (auto, host:6379, ray://host:10001)")
     base = spec.backend if spec.backend.name == "ray" else Backend(name="ray")
-    backend = dataclasses.replace(base, name="ray", address=address.strip() if address else
-                                  base.address)  # fmt: skip
+    backend = dataclasses.replace(
+        base, name="ray", address=address.strip() if address else base.address
+    )
     return dataclasses.replace(spec, backend=backend)

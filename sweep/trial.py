@@ -60,11 +60,19 @@ def run_from_file(
     results = []
     for s in seeds:
         spec = TrialSpec(
-            generator=name, params=params, task=doc.proxy.task, profile=prof, recipe=recipe,
-            data_seed=s if data_seed is None else data_seed, train_seed=s, device=dev,
-            cache_dir=cache_dir, roots=all_roots, download=download,
+            generator=name,
+            params=params,
+            task=doc.proxy.task,
+            profile=prof,
+            recipe=recipe,
+            data_seed=s if data_seed is None else data_seed,
+            train_seed=s,
+            device=dev,
+            cache_dir=cache_dir,
+            roots=all_roots,
+            download=download,
             options=dict(doc.proxy.options),
-        )  # fmt: skip
+        )
         results.append(run_trial(spec, None if quiet else _printer(s)).as_dict())
     if len(results) == 1:
         return results[0]
@@ -83,8 +91,10 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
         vals = [r[key] for r in runs if isinstance(r.get(key), int | float)]
         if len(vals) == len(runs):
             arr = np.asarray(vals, dtype=float)
-            out[key] = {"mean": float(arr.mean()),
-                        "std": float(arr.std(ddof=1)) if len(arr) > 1 else 0.0}  # fmt: skip
+            out[key] = {
+                "mean": float(arr.mean()),
+                "std": float(arr.std(ddof=1)) if len(arr) > 1 else 0.0,
+            }
     return out
 
 

@@ -87,8 +87,16 @@ def energy_distance(a: np.ndarray, b: np.ndarray) -> float:
 def _descriptors(generator, params, image_size, seed, classes, instances) -> np.ndarray:
     from sweep.dataset import Dataset, DatasetSpec
 
-    ds = Dataset(DatasetSpec(generator, classes=classes, instances=instances,
-                             image_size=image_size, seed=seed, params=params))  # fmt: skip
+    ds = Dataset(
+        DatasetSpec(
+            generator,
+            classes=classes,
+            instances=instances,
+            image_size=image_size,
+            seed=seed,
+            params=params,
+        )
+    )
     return angular_spectra(ds.arrays()[0])
 
 
@@ -105,17 +113,21 @@ def axis_visibility(
 ) -> dict[str, float]:
     """The ratio of the module doc for one axis: ``low`` and ``high`` are the generator
     parameters (on top of ``params``) at its two ends. ``{"ratio", "axis", "seeds"}``."""
-    d = {(end, s): _descriptors(generator, {**params, **values}, image_size, s, classes,
-                                instances)
-         for end, values in (("low", low), ("high", high)) for s in seeds}  # fmt: skip
+    d = {
+        (end, s): _descriptors(generator, {**params, **values}, image_size, s, classes, instances)
+        for end, values in (("low", low), ("high", high))
+        for s in seeds
+    }
     s1, s2 = seeds
     # The ends on different seeds, as the noise term's: the two sides of the ratio then carry
     # the same sampling noise (the generators draw both ends of a range from common random
     # numbers, so the same seed would cancel most of it and understate the axis).
-    axis = (energy_distance(d["low", s1], d["high", s2])
-            + energy_distance(d["low", s2], d["high", s1])) / 2  # fmt: skip
-    noise = (energy_distance(d["low", s1], d["low", s2])
-             + energy_distance(d["high", s1], d["high", s2])) / 2  # fmt: skip
+    axis = (
+        energy_distance(d["low", s1], d["high", s2]) + energy_distance(d["low", s2], d["high", s1])
+    ) / 2
+    noise = (
+        energy_distance(d["low", s1], d["low", s2]) + energy_distance(d["high", s1], d["high", s2])
+    ) / 2
     return {"ratio": axis / max(noise, 1e-12), "axis": axis, "seeds": noise}
 
 
@@ -156,15 +168,25 @@ def study_visibility(config: Mapping[str, Any]) -> list[dict[str, Any]]:
         if ends is None:
             continue
         low, high = ends
-        row: dict[str, Any] = {"name": entry["name"], "image_size": size,
-                               "low": next(iter(low.values())),
-                               "high": next(iter(high.values()))}  # fmt: skip
+        row: dict[str, Any] = {
+            "name": entry["name"],
+            "image_size": size,
+            "low": next(iter(low.values())),
+            "high": next(iter(high.values())),
+        }
         try:
             m = axis_visibility(gen["name"], params, low, high, size)
             row.update(m, visible=m["ratio"] >= VISIBLE)
             if not row["visible"]:
-                row["visible_from"] = next((s for s in SIZES if s > size and axis_visibility(
-                    gen["name"], params, low, high, s)["ratio"] >= VISIBLE), None)  # fmt: skip
+                row["visible_from"] = next(
+                    (
+                        s
+                        for s in SIZES
+                        if s > size
+                        and axis_visibility(gen["name"], params, low, high, s)["ratio"] >= VISIBLE
+                    ),
+                    None,
+                )
         except SweepError as e:  # an end the generator cannot draw (its trials fail too)
             row.update(visible=None, error=str(e))
         out.append(row)
@@ -177,8 +199,11 @@ def visibility_warnings(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     for r in rows:
         if r.get("visible") is not False:
             continue
-        where = (f"it becomes visible from {r['visible_from']} px" if r.get("visible_from")
-                 else f"it stays invisible up to {SIZES[-1]} px")  # fmt: skip
+        where = (
+            f"it becomes visible from {r['visible_from']} px"
+            if r.get("visible_from")
+            else f"it stays invisible up to {SIZES[-1]} px"
+        )
         out.append(
             f"the searched axis {r['name']} is barely visible at the training size "
             f"{r['image_size']} px: datasets at its two ends ({r['low']} and {r['high']}) "

@@ -63,9 +63,13 @@ def _dashboard(storage: Path, cwd: Path, tries: int = 150):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "sweep", "dashboard", str(storage), "--port",
-                             str(port)], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sweep", "dashboard", str(storage), "--port", str(port)],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     dash = _Dashboard(port)
     try:
         for _ in range(tries):
@@ -110,8 +114,10 @@ def _postgres_base() -> str:
     under SWEEP_CI=1, where a missing or unreachable server fails the test."""
     url = os.environ.get("SWEEP_TEST_POSTGRES", "").strip()
     if not url:
-        msg = ("SWEEP_TEST_POSTGRES is not set (postgresql+psycopg://user:pw@127.0.0.1:5432/db; "
-               ".ci/run starts a server and sets it)")  # fmt: skip
+        msg = (
+            "SWEEP_TEST_POSTGRES is not set (postgresql+psycopg://user:pw@127.0.0.1:5432/db; "
+            ".ci/run starts a server and sets it)"
+        )
         if os.environ.get("SWEEP_CI") == "1":
             pytest.fail(f"SWEEP_CI=1 but {msg}")
         pytest.skip(msg)

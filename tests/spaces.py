@@ -18,8 +18,14 @@ budget: {{trials: {trials}, workers: 2}}
 """
 
 
-def vit_space_head(study: str = "{study}", *, question: str = "", pretrain: int = 2,
-                   finetune: int = 2, probe: int = 10) -> str:  # fmt: skip
+def vit_space_head(
+    study: str = "{study}",
+    *,
+    question: str = "",
+    pretrain: int = 2,
+    finetune: int = 2,
+    probe: int = 10,
+) -> str:
     """Study, optional question, the freq band over [0, 8] and the micro ViT recipe."""
     q = f"question: {question}\n" if question else ""
     return (

@@ -1,7 +1,7 @@
 """The study's answer (:mod:`sweep.answer`), the paired statistics (:mod:`sweep.paired`) and the
 analytic task with known noise and effect.
 
-The error rates are measured by simulation (:mod:`sweep.answer.simulation`): studies shaped like
+The error rates are measured by simulation (:mod:`sweep.simulation`): studies shaped like
 the engine's (a search of 16 bands on one seed each, the published arm and a planted optimum,
 then the race: the top 2 candidates and the published band on common fresh seeds, 3 -> 6 -> 12
 -> 24 while undecided), with values from the analytic task's own ``run`` (per-seed noise, a
@@ -24,7 +24,6 @@ from proxy_tasks.spec import COMPLETE, FAILED, TrialSpec
 from sweep import record
 from sweep.answer import VERDICTS, answer_line, answer_of_study, compute_answer
 from sweep.answer.data import collect, planned_looks, read_plan, rounds
-from sweep.answer.simulation import Design, scenario
 from sweep.paired import (
     anova,
     arm_noise,
@@ -36,6 +35,7 @@ from sweep.paired import (
     seeds_for_mdd,
     seeds_needed,
 )
+from sweep.simulation import Design, scenario
 
 TASK = AnalyticProxy()
 #: the freq band over [0, 20] (min width 1): 210 configurations; the published one is [0, 20]
@@ -52,23 +52,47 @@ def key(c) -> str:
 
 def evaluate(c, seed: int, options: dict) -> tuple[float, float]:
     """``(headline, scratch_headline)`` of band ``c`` on ``seed``: the task's own run."""
-    res = TASK.run(TrialSpec(task="analytic", params={"freq1": list(c), "freq2": list(c)},
-                             data_seed=seed, train_seed=seed, options=options))  # fmt: skip
+    res = TASK.run(
+        TrialSpec(
+            task="analytic",
+            params={"freq1": list(c), "freq2": list(c)},
+            data_seed=seed,
+            train_seed=seed,
+            options=options,
+        )
+    )
     assert res.status == COMPLETE, res.message
     return res.metrics["headline"], res.metrics["scratch_headline"]
 
 
-def rec(n: int, c, per_seed: dict, arm: str = "search", *, state: str = "COMPLETE",
-        with_key: bool = True) -> record.TrialRecord:  # fmt: skip
+def rec(
+    n: int,
+    c,
+    per_seed: dict,
+    arm: str = "search",
+    *,
+    state: str = "COMPLETE",
+    with_key: bool = True,
+) -> record.TrialRecord:
     """A trial record as the engine writes it: ``per_seed`` is ``{seed: (value, scratch)}``."""
     ps = {str(s): {"headline": v, record.SCRATCH_METRIC: sc} for s, (v, sc) in per_seed.items()}
     mean = float(np.mean([v for v, _ in per_seed.values()])) if per_seed else 0.0
-    attrs = {record.PER_SEED: ps, record.ARM: arm, record.SEEDS: sorted(per_seed),
-             "headline": mean}  # fmt: skip
+    attrs = {
+        record.PER_SEED: ps,
+        record.ARM: arm,
+        record.SEEDS: sorted(per_seed),
+        "headline": mean,
+    }
     if with_key:
         attrs[record.CONFIG_KEY] = key(c)
-    return record.TrialRecord(number=n, state=state, values=(mean,), params={"freq": list(c)},
-                              metrics={"headline": mean}, attrs=attrs)  # fmt: skip
+    return record.TrialRecord(
+        number=n,
+        state=state,
+        values=(mean,),
+        params={"freq": list(c)},
+        metrics={"headline": mean},
+        attrs=attrs,
+    )
 
 
 def show(capsys, text: str) -> None:
@@ -79,9 +103,12 @@ def show(capsys, text: str) -> None:
 # ----------------------------------------------------------------------------- error rates
 def test_null_studies_claim_a_difference_in_at_most_5_percent_and_mostly_decide(capsys):
     r = scenario(DESIGN, 0.0, 200)
-    show(capsys, f"null: false 'difference' in {r['false_difference']['rate']:.1%} of "
-                 f"{r['studies']} studies; verdicts {r['verdicts']}, {r['mean_seeds']:.1f} "
-                 f"paired seeds on average ({DESIGN.as_dict()})")  # fmt: skip
+    show(
+        capsys,
+        f"null: false 'difference' in {r['false_difference']['rate']:.1%} of "
+        f"{r['studies']} studies; verdicts {r['verdicts']}, {r['mean_seeds']:.1f} "
+        f"paired seeds on average ({DESIGN.as_dict()})",
+    )
     assert r["false_difference"]["studies"] == 200 and r["false_difference"]["rate"] <= 0.05
     assert r["verdicts"]["equivalent"] >= 0.5  # the race decides most null studies
 
@@ -89,17 +116,23 @@ def test_null_studies_claim_a_difference_in_at_most_5_percent_and_mostly_decide(
 def test_twice_the_smallest_effect_is_never_called_equivalent(capsys):
     r = scenario(DESIGN, 2.0 * DESIGN.delta, 150, offset=1000)
     fe = r["false_equivalence"]
-    show(capsys, f"true difference 2 delta: false equivalence in {fe['rate']:.1%} of "
-                 f"{fe['studies']} studies; verdicts {r['verdicts']}")  # fmt: skip
+    show(
+        capsys,
+        f"true difference 2 delta: false equivalence in {fe['rate']:.1%} of "
+        f"{fe['studies']} studies; verdicts {r['verdicts']}",
+    )
     assert fe["studies"] >= 30 and fe["rate"] <= 0.05
 
 
 def test_power_at_the_design_point_is_at_least_80_percent(capsys):
     r = scenario(DESIGN, DESIGN.delta * 1.0, 200, offset=2000)
     pw = r["power"]
-    show(capsys, f"true difference delta: 'difference' the right way in {pw['rate']:.1%} of "
-                 f"{pw['studies']} studies whose confirmed best is delta or more above the "
-                 f"published; verdicts {r['verdicts']}")  # fmt: skip
+    show(
+        capsys,
+        f"true difference delta: 'difference' the right way in {pw['rate']:.1%} of "
+        f"{pw['studies']} studies whose confirmed best is delta or more above the "
+        f"published; verdicts {r['verdicts']}",
+    )
     assert pw["studies"] >= 20 and pw["rate"] >= 0.80
 
 
@@ -121,8 +154,12 @@ def test_paired_intervals_match_scipy():
 
 
 def test_the_omnibus_matches_scipy_one_way_and_a_regression_for_blocks():
-    one_way = {"a": {1: 1.0, 2: 2.0, 3: 3.5}, "b": {4: 2.0, 5: 4.0}, "c": {6: 5.0, 7: 6.5},
-               "single": {8: 100.0}}  # fmt: skip
+    one_way = {
+        "a": {1: 1.0, 2: 2.0, 3: 3.5},
+        "b": {4: 2.0, 5: 4.0},
+        "c": {6: 5.0, 7: 6.5},
+        "single": {8: 100.0},
+    }
     out = anova(one_way, None)
     ref = stats.f_oneway([1.0, 2.0, 3.5], [2.0, 4.0], [5.0, 6.5])
     assert out["test"] == "anova" and out["configs"] == 3
@@ -160,12 +197,21 @@ def test_holm_mdd_and_seeds_needed_on_hand_examples():
         seeds_for_mdd(1.0, 0.0)
 
 
-@pytest.mark.parametrize("ci, decision", [
-    ((0.2, 1.8), "difference"), ((-2.5, -0.1), "difference"), ((1.2, 2.0), "difference"),
-    ((0.1, 0.8), "negligible"), ((-0.9, -0.2), "negligible"),
-    ((-0.5, 0.9), "equivalent"), ((0.0, 0.3), "equivalent"),
-    ((-0.5, 1.2), "undecided"), ((-1.5, 1.5), "undecided"), ((-1.0, 0.5), "undecided"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "ci, decision",
+    [
+        ((0.2, 1.8), "difference"),
+        ((-2.5, -0.1), "difference"),
+        ((1.2, 2.0), "difference"),
+        ((0.1, 0.8), "negligible"),
+        ((-0.9, -0.2), "negligible"),
+        ((-0.5, 0.9), "equivalent"),
+        ((0.0, 0.3), "equivalent"),
+        ((-0.5, 1.2), "undecided"),
+        ((-1.5, 1.5), "undecided"),
+        ((-1.0, 0.5), "undecided"),
+    ],
+)
 def test_the_four_decisions_at_the_smallest_effect(ci, decision):
     assert decide(ci, 1.0) == decision
 
@@ -173,8 +219,10 @@ def test_the_four_decisions_at_the_smallest_effect(ci, decision):
 def test_arm_noise_pools_the_paired_differences_against_the_reference():
     rng = np.random.default_rng(3)
     shared = rng.normal(0, 3.0, 40)  # a lucky seed lifts every arm
-    vals = {name: {s: float(shared[s] + off + rng.normal(0, 0.5)) for s in range(40)}
-            for name, off in (("pub", 0.0), ("a", 1.0), ("b", -1.0))}  # fmt: skip
+    vals = {
+        name: {s: float(shared[s] + off + rng.normal(0, 0.5)) for s in range(40)}
+        for name, off in (("pub", 0.0), ("a", 1.0), ("b", -1.0))
+    }
     n = arm_noise(vals, "pub", list(range(40)))
     d = [np.subtract(list(vals[k].values()), list(vals["pub"].values())) for k in ("a", "b")]
     assert n["sd_paired"] == pytest.approx(math.sqrt((d[0].var(ddof=1) + d[1].var(ddof=1)) / 2))
@@ -193,15 +241,17 @@ def test_the_looks_follow_the_engines_schedule():
     assert planned_looks(12, 3, 24) == (4, False)
     assert planned_looks(5, 1, 5) == (1, False)  # one round: no sequential looks
     assert planned_looks(5, 2, 8) == (3, True)  # no schedule fits: the cap's most looks
-    plan = read_plan({"seeds": [1, 2, 3], "candidates": ["a"], "max_seeds": 8, "looks": 1,
-                      "max_looks": 5})  # fmt: skip
+    plan = read_plan(
+        {"seeds": [1, 2, 3], "candidates": ["a"], "max_seeds": 8, "looks": 1, "max_looks": 5}
+    )
     assert plan is not None and plan.looks == 5
     assert read_plan(None) is None and read_plan({"seeds": []}) is None
 
 
 # ----------------------------------------------------------------------------- the answer
-def confirmed(diffs=(3.0, 0.5, 0.0), seeds=(11, 12, 13, 14, 15), noise=0.3, published=True,
-              scratch=50.0):  # fmt: skip
+def confirmed(
+    diffs=(3.0, 0.5, 0.0), seeds=(11, 12, 13, 14, 15), noise=0.3, published=True, scratch=50.0
+):
     """Search trials on seed 1, then candidates a, b, c and the published band on ``seeds``;
     candidate i is ``diffs[i]`` above the published band."""
     rng = np.random.default_rng(5)
@@ -216,9 +266,14 @@ def confirmed(diffs=(3.0, 0.5, 0.0), seeds=(11, 12, 13, 14, 15), noise=0.3, publ
         for s in seeds:
             v = 60.0 + d + s * 0.1 + noise * rng.standard_normal()
             recs.append(rec(len(recs), c, {s: (v, scratch + s * 0.1)}, "confirm"))
-    plan = {"seeds": list(seeds), "candidates": [key(c) for c in bands],
-            "published": key(PUB) if published else None, "top": 3, "max_seeds": len(seeds),
-            "looks": 1}  # fmt: skip
+    plan = {
+        "seeds": list(seeds),
+        "candidates": [key(c) for c in bands],
+        "published": key(PUB) if published else None,
+        "top": 3,
+        "max_seeds": len(seeds),
+        "looks": 1,
+    }
     return recs, plan
 
 
@@ -349,8 +404,9 @@ def test_insufficient_data_cases():
     d = compute_answer(recs[:5], confirm=plan)
     assert d["verdict"] == "insufficient_data" and "no candidate" in d["reason"]
     # the published configuration not run on the confirmation seeds
-    e = compute_answer([r for r in recs if not (r.arm == "confirm" and r.config_key == key(PUB))],
-                       confirm=plan)  # fmt: skip
+    e = compute_answer(
+        [r for r in recs if not (r.arm == "confirm" and r.config_key == key(PUB))], confirm=plan
+    )
     assert e["verdict"] == "insufficient_data" and "published configuration" in e["reason"]
     for x in (a, b, c, d, e):
         json.dumps(x, allow_nan=False)
@@ -413,14 +469,17 @@ def test_the_analytic_noise_is_keyed_by_configuration_and_seed():
     assert abs(vals.mean() - 100.0) < 0.3 and 0.8 < vals.std() < 1.2  # effect 0: all equal
 
 
-@pytest.mark.parametrize("options, text", [
-    ({"nois": 1.0}, "unknown option"),
-    ({"noise": -1.0}, "options.noise"),
-    ({"effect": math.inf}, "options.effect"),
-    ({"noise": True}, "options.noise"),
-    ({"optimum": {"frq": [1, 2]}}, "options.optimum: frq"),
-    ({"optimum": [1, 2]}, "options.optimum"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "options, text",
+    [
+        ({"nois": 1.0}, "unknown option"),
+        ({"noise": -1.0}, "options.noise"),
+        ({"effect": math.inf}, "options.effect"),
+        ({"noise": True}, "options.noise"),
+        ({"optimum": {"frq": [1, 2]}}, "options.optimum: frq"),
+        ({"optimum": [1, 2]}, "options.optimum"),
+    ],
+)
 def test_bad_analytic_options_fail_the_trial_on_one_line(options, text):
     res = TASK.run(TrialSpec(task="analytic", options=options))
     assert res.status == FAILED and res.error_type == "config"
@@ -432,8 +491,9 @@ def test_a_pre_training_that_did_not_learn_is_a_warning():
 
     def rec(n: int, loss: float) -> record.TrialRecord:
         attrs = {"pretrain_loss": loss, record.DATASET: {"classes": 64, "instances": 64}}
-        return record.TrialRecord(number=n, state="COMPLETE", values=(50.0,), params={},
-                                  metrics={}, attrs=attrs)  # fmt: skip
+        return record.TrialRecord(
+            number=n, state="COMPLETE", values=(50.0,), params={}, metrics={}, attrs=attrs
+        )
 
     chance = math.log(64)  # 4.16: the cpu preset's 3.82 is 92% of it
     warn = learning_warning([rec(0, 3.82), rec(1, 3.84)])
@@ -451,8 +511,14 @@ def test_a_published_configuration_that_does_not_beat_scratch_is_a_warning():
     for i, s in enumerate(seeds):  # published ~ scratch, per seed
         recs.append(rec(2 + 2 * i, pub, {s: (50.0 + (-1) ** i, 50.0)}, "confirm"))
         recs.append(rec(3 + 2 * i, other, {s: (50.5 + (-1) ** i, 50.0)}, "confirm"))
-    plan = {"seeds": seeds, "candidates": [key(other)], "published": key(pub), "top": 1,
-            "max_seeds": 4, "looks": 1}  # fmt: skip
+    plan = {
+        "seeds": seeds,
+        "candidates": [key(other)],
+        "published": key(pub),
+        "top": 1,
+        "max_seeds": 4,
+        "looks": 1,
+    }
     answer = compute_answer(recs, confirm=plan, study="s")
     assert any("published configuration does not beat scratch" in w for w in answer["warnings"])
     for i in range(2, len(recs), 2):  # now the published arm is 5 points over scratch

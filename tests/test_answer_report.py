@@ -193,9 +193,13 @@ def test_the_page_opens_with_the_answer(answered):
     assert "+0.8 [-0.9, +2.5] (95%; n=4 seeds)" in body
     assert "+7.8 [+6.1, +9.5] (95%; n=4 seeds)" in body
     assert "2.1 on these paired seeds" in body  # the paired MDD
-    for fact, value in (("smallest effect that matters", "1"), ("paired SD", "0.42"),
-                        ("single-arm seed SD", "0.75"), ("correlation of paired arms", "0.69"),
-                        ("paired seeds that would decide", "12")):  # fmt: skip
+    for fact, value in (
+        ("smallest effect that matters", "1"),
+        ("paired SD", "0.42"),
+        ("single-arm seed SD", "0.75"),
+        ("correlation of paired arms", "0.69"),
+        ("paired seeds that would decide", "12"),
+    ):
         assert re.search(rf"<td>{fact}[^<]*</td><td>{re.escape(value)}</td>", body), fact
     assert "<code>sweep generate --from answered:11 --image-size 224</code>" in body
     assert "about 12 paired seeds per arm" in body
@@ -389,8 +393,11 @@ def test_importances_stand_against_a_permutation_null():
         rng = np.random.default_rng(100 + k)
         noise = optuna.create_study()
         for t in study.trials[:16]:
-            noise.add_trial(create_trial(params=t.params, distributions=t.distributions,
-                                         value=float(rng.normal())))  # fmt: skip
+            noise.add_trial(
+                create_trial(
+                    params=t.params, distributions=t.distributions, value=float(rng.normal())
+                )
+            )
         imp = importances(noise, cols, objectives, seed=k, n_perm=20)  # type: ignore[arg-type]
         passed += 2 - len(imp["noise"]["value"])
     assert passed <= 2

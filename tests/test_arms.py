@@ -29,12 +29,30 @@ storage: {storage}
 {extra}"""
 
 
-def write(tmp_path: Path, *, study="arms", trials=6, seeds="[0]", high=20, sampler="tpe",
-          workers=2, extra="confirm: false\n") -> Path:  # fmt: skip
+def write(
+    tmp_path: Path,
+    *,
+    study="arms",
+    trials=6,
+    seeds="[0]",
+    high=20,
+    sampler="tpe",
+    workers=2,
+    extra="confirm: false\n",
+) -> Path:
     f = tmp_path / f"{study}.yaml"
-    f.write_text(STUDY.format(study=study, trials=trials, seeds=seeds, high=high,
-                              sampler=sampler, workers=workers, extra=extra,
-                              storage=tmp_path / "studies.db"))  # fmt: skip
+    f.write_text(
+        STUDY.format(
+            study=study,
+            trials=trials,
+            seeds=seeds,
+            high=high,
+            sampler=sampler,
+            workers=workers,
+            extra=extra,
+            storage=tmp_path / "studies.db",
+        )
+    )
     return f
 
 
@@ -86,8 +104,9 @@ def test_each_trial_stores_its_seeds_values_and_configuration_key(tmp_path):
         assert a["headline"] == pytest.approx(sum(heads) / len(heads))
         assert len(set(heads)) == 3  # the options reached the task: seed noise
         view = record.TrialRecord.from_trial(t)
-        assert view.per_seed("headline") == {int(s): v for s, v in zip(per_seed, heads,
-                                                                         strict=True)}  # fmt: skip
+        assert view.per_seed("headline") == {
+            int(s): v for s, v in zip(per_seed, heads, strict=True)
+        }
 
 
 # ----------------------------------------------------------------------------- replicates
@@ -158,11 +177,13 @@ def test_confirmation_runs_top_k_and_published_on_fresh_common_seeds(tmp_path, c
     space = write(tmp_path, trials=6, extra="confirm: {top: 2, seeds: 2, max_seeds: 3}\n")
     code, out, err = cli(capfd, "launch", str(space), "--no-progress")
     assert code == 0, err[-3000:]
-    # The cost, up front (in the launch's first lines), and the answer as the very last line.
+    # The cost, up front (in the launch's first lines); the answer after the table, then only
+    # its warnings and next steps.
     head = err.strip().splitlines()[:4]
-    assert "sweep: confirmation: 2 candidates + published x 2 fresh seeds = 6 trials, up to 9" \
-        in head, head  # fmt: skip
-    assert out.strip().splitlines()[-1].startswith("answer: ")
+    assert (
+        "sweep: confirmation: 2 candidates + published x 2 fresh seeds = 6 trials, up to 9" in head
+    ), head
+    assert answer_last(out).startswith("answer: ")
     study = load(tmp_path)
     plan = study.user_attrs[record.STUDY_CONFIRM]
     assert {"seeds", "candidates", "published", "top", "max_seeds", "looks"} <= set(plan)
@@ -191,8 +212,9 @@ def test_confirmation_runs_top_k_and_published_on_fresh_common_seeds(tmp_path, c
     # The stored answer, and sweep status --json.
     answer = study.user_attrs[record.STUDY_ANSWER]
     assert answer["verdict"] in VERDICTS
-    code, out, _ = cli(capfd, "status", "arms", "--storage", str(tmp_path / "studies.db"),
-                       "--json")  # fmt: skip
+    code, out, _ = cli(
+        capfd, "status", "arms", "--storage", str(tmp_path / "studies.db"), "--json"
+    )
     data = json.loads(out)
     assert code == 0 and data["answer"]["verdict"] == answer["verdict"]
     assert data["counts"]["COMPLETE"] == len(trials) and data["confirm"]["seeds"] == plan["seeds"]
@@ -206,15 +228,20 @@ def test_the_files_references_are_candidates_of_the_confirmation(tmp_path):
     # published arm when reference arms, named reference:<name>, were not recognised).
     from sweep import record
 
-    extra = ("references: {high: {freq: [15, 20]}, low: {freq: [0, 3]}}\n"
-             "confirm: {top: 3, seeds: 2, max_seeds: 2}\n")  # fmt: skip
+    extra = (
+        "references: {high: {freq: [15, 20]}, low: {freq: [0, 3]}}\n"
+        "confirm: {top: 3, seeds: 2, max_seeds: 2}\n"
+    )
     launch(write(tmp_path, trials=3, workers=1, extra=extra))
     study = load(tmp_path)
     plan = study.user_attrs[record.STUDY_CONFIRM]
     keys = {record.config_key({"freq": [15, 20]}), record.config_key({"freq": [0, 3]})}
     assert keys <= set(plan["candidates"]) and plan["search_trials"] == 2
-    confirmed = {t.user_attrs[record.CONFIG_KEY] for t in study.get_trials()
-                 if t.user_attrs.get(record.ARM) == record.ARM_CONFIRM}  # fmt: skip
+    confirmed = {
+        t.user_attrs[record.CONFIG_KEY]
+        for t in study.get_trials()
+        if t.user_attrs.get(record.ARM) == record.ARM_CONFIRM
+    }
     assert keys | {plan["published"]} <= confirmed
 
 
@@ -226,7 +253,7 @@ def test_confirmation_off_or_larger_than_the_search_is_said_up_front(tmp_path, c
     assert code == 0 and "sweep: confirmation: off (confirm: false)" in err
     study = load(tmp_path, "unconfirmed")
     assert record.STUDY_CONFIRM not in study.user_attrs and len(study.get_trials()) == 3
-    assert out.strip().splitlines()[-1].startswith("answer: insufficient data")
+    assert answer_last(out).startswith("answer: insufficient data")
     # Not written: on, unless its first round (2 + published, x 3 seeds) outgrows the budget.
     space = write(tmp_path, study="small", trials=3, extra="")
     code, out, err = cli(capfd, "launch", str(space), "--no-progress")
@@ -244,8 +271,9 @@ def test_resume_finishes_a_killed_confirmation_without_rerunning_a_cell(tmp_path
     from sweep.engine import launch as launcher
     from sweep.engine import resume
 
-    space = write(tmp_path, trials=4, workers=1,
-                  extra="confirm: {top: 1, seeds: 3, max_seeds: 3}\n")  # fmt: skip
+    space = write(
+        tmp_path, trials=4, workers=1, extra="confirm: {top: 1, seeds: 3, max_seeds: 3}\n"
+    )
     real = launcher.run_confirmation
 
     def killed(study, spec, profile, conf, run_round):
@@ -268,34 +296,54 @@ def test_resume_finishes_a_killed_confirmation_without_rerunning_a_cell(tmp_path
     before = {t.number: t for t in study.get_trials() if t.state.name == "COMPLETE"}
     confirmed = [t for t in before.values() if t.user_attrs.get(record.ARM) == "confirm"]
     assert len(confirmed) == 4  # (1 candidate + published) x 3 seeds, two to go
-    out = resume("arms", storage=str(tmp_path / "studies.db"), device="cpu", progress=False,
-                 quiet=True, cache_dir=None)  # fmt: skip
+    out = resume(
+        "arms",
+        storage=str(tmp_path / "studies.db"),
+        device="cpu",
+        progress=False,
+        quiet=True,
+        cache_dir=None,
+    )
     study = load(tmp_path)
     trials = study.get_trials()
     for n, t in before.items():  # completed trials untouched
         assert trials[n].state.name == "COMPLETE" and trials[n].values == t.values
     assert trials[orphan.number].state.name == "FAIL"
-    done = [t for t in trials if t.state.name == "COMPLETE"
-            and t.user_attrs.get(record.ARM) == "confirm"]  # fmt: skip
+    done = [
+        t
+        for t in trials
+        if t.state.name == "COMPLETE" and t.user_attrs.get(record.ARM) == "confirm"
+    ]
     cells = [(t.user_attrs[record.CONFIG_KEY], t.user_attrs["seeds"][0]) for t in done]
     assert len(cells) == 6 and len(set(cells)) == 6  # every cell once
     plan = study.user_attrs[record.STUDY_CONFIRM]
     assert plan["looks"] == 1 and plan["status"] in ("decided", "capped")
-    assert sum(t.user_attrs.get(record.ARM) != record.ARM_CONFIRM
-               and t.state.name == "COMPLETE" for t in trials) == 4  # fmt: skip
+    assert (
+        sum(
+            t.user_attrs.get(record.ARM) != record.ARM_CONFIRM and t.state.name == "COMPLETE"
+            for t in trials
+        )
+        == 4
+    )
     assert out["answer"]["verdict"] == study.user_attrs[record.STUDY_ANSWER]["verdict"]
     assert out["confirm"]["seeds"] == plan["seeds"]
 
 
-@pytest.mark.parametrize(("extra", "message"), [
-    ("confirm: {top: 0}\n", "confirm.top: expected a positive integer"),
-    ("confirm: {seeds: 5, max_seeds: 3}\n", "confirm.max_seeds: max_seeds 3 is below seeds 5"),
-    ("confirm: {tops: 2}\n", "confirm.tops: unknown key (did you mean 'top'?)"),
-    ("confirm: sometimes\n", "confirm: expected false, true or {top: 2, seeds: 3, max_seeds: 24}"),
-    ("confirm: {max_seeds: 1000000000}\n", "confirm.max_seeds: 1000000000 is more than 64"),
-    ("confirm: {seeds: 1000000}\n", "confirm.seeds: 1000000 is more than 64 paired seeds"),
-    ("confirm: {top: 1000}\n", "confirm.top: 1000 candidates is more than 16"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("confirm: {top: 0}\n", "confirm.top: expected a positive integer"),
+        ("confirm: {seeds: 5, max_seeds: 3}\n", "confirm.max_seeds: max_seeds 3 is below seeds 5"),
+        ("confirm: {tops: 2}\n", "confirm.tops: unknown key (did you mean 'top'?)"),
+        (
+            "confirm: sometimes\n",
+            "confirm: expected false, true or {top: 2, seeds: 3, max_seeds: 24}",
+        ),
+        ("confirm: {max_seeds: 1000000000}\n", "confirm.max_seeds: 1000000000 is more than 64"),
+        ("confirm: {seeds: 1000000}\n", "confirm.seeds: 1000000 is more than 64 paired seeds"),
+        ("confirm: {top: 1000}\n", "confirm.top: 1000 candidates is more than 16"),
+    ],
+)
 def test_a_bad_confirm_section_is_one_line_with_its_key(tmp_path, capfd, extra, message):
     code, _, err = cli(capfd, "validate", str(write(tmp_path, extra=extra)))
     assert code == 2 and len(err.strip().splitlines()) == 1 and message in err, err
@@ -336,3 +384,12 @@ def test_a_trial_left_unnamed_by_a_kill_is_retried_by_the_next_launch(tmp_path):
     assert not [t for t in trials if t.state.name == "RUNNING"]
     assert sum(t.state.name == "COMPLETE" for t in trials) == 4
     assert [t.user_attrs.get("sweep:retry_of") for t in trials if t.state.name == "FAIL"] == [None]
+
+
+def answer_last(out: str) -> str:
+    """The launch's answer line, checking that only its own lines follow it (wrapped text,
+    its warnings and next steps, indented)."""
+    lines = out.strip().splitlines()
+    at = max(i for i, x in enumerate(lines) if x.startswith("answer: "))
+    assert all(x.startswith("  ") for x in lines[at + 1 :]), lines[at:]
+    return lines[at]

@@ -45,8 +45,10 @@ def where(tmp_path: Path, storage: str) -> str:
 
 def write_study(tmp_path: Path, storage: str, trials: int, extra: str = "") -> Path:
     f = tmp_path / "two.yaml"
-    f.write_text(ANALYTIC_SPACE.format(study="two", trials=trials)
-                 + f"storage: {where(tmp_path, storage)}\nconfirm: false\n{extra}")  # fmt: skip
+    f.write_text(
+        ANALYTIC_SPACE.format(study="two", trials=trials)
+        + f"storage: {where(tmp_path, storage)}\nconfirm: false\n{extra}"
+    )
     return f
 
 
@@ -55,15 +57,23 @@ def env(tmp_path: Path, sleep: float = TRIAL_SLEEP) -> dict[str, str]:
     hook.mkdir(exist_ok=True)
     (hook / "sitecustomize.py").write_text(HOOK)
     path = os.pathsep.join(p for p in (str(hook), os.environ.get("PYTHONPATH", "")) if p)
-    return {**os.environ, "PYTHONPATH": path, "SWEEP_TEST_TRIAL_SLEEP": str(sleep),
-            "COLUMNS": "300"}  # fmt: skip
+    return {
+        **os.environ,
+        "PYTHONPATH": path,
+        "SWEEP_TEST_TRIAL_SLEEP": str(sleep),
+        "COLUMNS": "300",
+    }
 
 
 def launch(tmp_path: Path, *args: str, sleep: float = TRIAL_SLEEP) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "sweep", "launch", *args, "--no-progress",
-                             "--device", "cpu"], cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True,
-                            env=env(tmp_path, sleep))  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "sweep", "launch", *args, "--no-progress", "--device", "cpu"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env(tmp_path, sleep),
+    )
 
 
 def finish(procs: list[subprocess.Popen], timeout: float = 120) -> list[tuple[int, str, str]]:
@@ -107,8 +117,9 @@ def test_two_launchers_at_once_share_one_budget(tmp_path, storage, request):
     assert len(ran) == n  # nothing else ran: no failure, nothing left RUNNING or WAITING
     # Both launchers' workers took part, and no configuration was drawn twice on the same
     # seeds: the two launchers' samplers do not replay each other's sequence.
-    keys = [(t.user_attrs["sweep:config_key"], t.user_attrs.get("sweep:replicate", 0))
-            for t in ran]  # fmt: skip
+    keys = [
+        (t.user_attrs["sweep:config_key"], t.user_attrs.get("sweep:replicate", 0)) for t in ran
+    ]
     assert len(set(keys)) == n
     lost = [t for t in study.get_trials() if t.user_attrs.get("sweep:claim_lost")]
     assert all(t.state == TrialState.FAIL and "headline" not in t.user_attrs for t in lost)
@@ -125,8 +136,9 @@ def test_each_worker_draws_its_own_sequence(tmp_path):
     assert rc == 0, err[-3000:]
     # (2 s a trial: 6 s of work for 4 workers, time for the second launcher to start on a
     # loaded machine; both must take part, or the check below is vacuous)
-    results = finish([launch(tmp_path, str(space), sleep=2.0),
-                      launch(tmp_path, str(space), sleep=2.0)])  # fmt: skip
+    results = finish(
+        [launch(tmp_path, str(space), sleep=2.0), launch(tmp_path, str(space), sleep=2.0)]
+    )
     for rc, _, err in results:
         assert rc == 0, err[-3000:]
     first: dict[str, dict] = {}
@@ -153,10 +165,25 @@ def test_a_resume_while_the_launch_runs_joins_its_budget(tmp_path):
             continue
         if any(t.state == TrialState.RUNNING and t.params for t in trials):
             break
-    resumed = subprocess.Popen([sys.executable, "-m", "sweep", "resume", "two", "--storage",
-                                str(tmp_path / "studies.db"), "--no-progress", "--device", "cpu"],
-                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, env=env(tmp_path, 0.2))  # fmt: skip
+    resumed = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sweep",
+            "resume",
+            "two",
+            "--storage",
+            str(tmp_path / "studies.db"),
+            "--no-progress",
+            "--device",
+            "cpu",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env(tmp_path, 0.2),
+    )
     (rc0, _, err0), (rc1, _, err1) = finish([slow, resumed], timeout=180)
     assert rc0 == 0 and rc1 == 0, (err0[-2000:], err1[-2000:])
     joined = [x for x in err1.splitlines() if "is already running" in x]
@@ -166,13 +193,51 @@ def test_a_resume_while_the_launch_runs_joins_its_budget(tmp_path):
     assert len({t.user_attrs["sweep:worker"] for t in ran}) >= 3  # both took part
 
 
+@pytest.mark.parametrize("storage", ["studies.db", "postgresql"])
+def test_two_launchers_run_one_confirmation_and_store_one_answer(tmp_path, storage, request):
+    # Issue 21, item 2: two launchers started together both ran the confirmation (24 cells
+    # where one runs 12) and stored different intervals. The last launcher to finish its search
+    # confirms, holding the study's claim in the storage (sweep.engine.claims.ConfirmClaim);
+    # the other says so, and the later one says that it joins the budget.
+    if storage == "postgresql":
+        from sweep.storage import make_storage
+
+        storage = request.getfixturevalue("postgres_url")
+        make_storage(storage, heartbeat=False)
+    space = write_study(tmp_path, storage, 8)
+    text = space.read_text().replace("confirm: false\n", "confirm: {top: 1, seeds: 3}\n")
+    space.write_text(text.replace("profile: cpu}", "profile: cpu, options: {noise: 0.5}}"))
+    results = finish(
+        [launch(tmp_path, str(space), sleep=1.0), launch(tmp_path, str(space), sleep=1.0)],
+        timeout=180,
+    )
+    for rc, _, err in results:
+        assert rc == 0, err[-3000:]
+    errs = [err for _, _, err in results]
+    assert sum("joins its budget of 8 trials" in e for e in errs) == 1, errs
+    assert sum("answers when it ends" in e for e in errs) == 1, errs
+    assert sum("answer:" in out for _, out, _ in results) == 1, [o for _, o, _ in results]
+    study = load(tmp_path, storage)
+    cells = [t for t in study.get_trials() if t.user_attrs.get("sweep:arm") == "confirm"]
+    plan = study.user_attrs["sweep:confirm"]
+    # One confirmation: each (configuration, seed) cell enqueued once, one look per round.
+    keys = [
+        (t.user_attrs["sweep:config_key"], t.user_attrs["sweep:fixed"]["seeds"][0]) for t in cells
+    ]
+    assert len(keys) == len(set(keys)) == len(plan["seeds"]) * 2, keys
+    from sweep.answer.data import rounds
+
+    assert plan["looks"] == rounds(3, len(plan["seeds"])).index(len(plan["seeds"])) + 1, plan
+
+
 # ----------------------------------------------------------------------------- the rule
 def trial(number, state="COMPLETE", **attrs):
     from types import SimpleNamespace
 
     system = attrs.pop("system", {})
-    return SimpleNamespace(number=number, state=TrialState[state], user_attrs=attrs,
-                           system_attrs=system)  # fmt: skip
+    return SimpleNamespace(
+        number=number, state=TrialState[state], user_attrs=attrs, system_attrs=system
+    )
 
 
 def test_a_trial_holds_a_ticket_when_fewer_than_the_budget_precede_its_lineage():
@@ -195,8 +260,11 @@ def test_a_trial_holds_a_ticket_when_fewer_than_the_budget_precede_its_lineage()
     assert record.claim_holds([*done, heartbeat], heartbeat, 2)
     assert not record.claim_holds([*done, trial(7, "RUNNING"), retry], retry, 1)
     # ...and the retry of a trial that gave its ticket back runs nothing either.
-    orphan = [trial(0), trial(1, "FAIL", **lost), r := trial(2, "RUNNING", **{
-        "sweep:retry_of": 1})]  # fmt: skip
+    orphan = [
+        trial(0),
+        trial(1, "FAIL", **lost),
+        r := trial(2, "RUNNING", **{"sweep:retry_of": 1}),
+    ]
     assert not record.claim_holds(orphan, r, 10)
     # Confirmation cells are not the search budget's; the same cell enqueued twice (two
     # launchers) runs once: the lower number, whichever worker pops first.
@@ -233,6 +301,7 @@ def test_the_typed_view_leaves_out_trials_that_gave_their_ticket_back(tmp_path):
 
     st = status("s", f"sqlite:///{tmp_path / 's.db'}")
     assert sum(st["arms"].values()) == 1 and st["counts"]["FAIL"] == 0
-    rows = report_data(optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 's.db'}"),
-                       samples=False)["trials"]  # fmt: skip
+    rows = report_data(
+        optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 's.db'}"), samples=False
+    )["trials"]
     assert [r["number"] for r in rows] == [0]

@@ -55,11 +55,15 @@ CALIBRATION = """\
     - {name: dear, recipe: {pretrain_epochs: 16, instances: 32}}"""
 
 
-def write(tmp_path: Path, calibration: str = CALIBRATION, seeds: str = "[0]",
-          name: str = "tiny.yaml") -> Path:  # fmt: skip
+def write(
+    tmp_path: Path, calibration: str = CALIBRATION, seeds: str = "[0]", name: str = "tiny.yaml"
+) -> Path:
     f = tmp_path / name
-    f.write_text(TINY.format(recipe=RECIPE, seeds=seeds, storage=tmp_path / "studies.db",
-                             calibration=calibration))  # fmt: skip
+    f.write_text(
+        TINY.format(
+            recipe=RECIPE, seeds=seeds, storage=tmp_path / "studies.db", calibration=calibration
+        )
+    )
     return f
 
 
@@ -108,8 +112,9 @@ def test_sobol_and_lhs_designs_are_seeded_distinct_and_inside_the_space(tmp_path
         tmp_path, CALIBRATION.replace("configs: 10", "configs: 10\n  seed: 7"), name="s.yaml"
     )
     assert load_cal(g)[1]["cpu"].configs != cal.configs
-    h = write(tmp_path, CALIBRATION.replace("configs: 10", "configs: 10\n  design: lhs"),
-              name="l.yaml")  # fmt: skip
+    h = write(
+        tmp_path, CALIBRATION.replace("configs: 10", "configs: 10\n  design: lhs"), name="l.yaml"
+    )
     lhs = load_cal(h)[1]["cpu"]
     assert len({json.dumps(v) for v in lhs.values}) == 10 and lhs.configs != cal.configs
 
@@ -131,18 +136,30 @@ def test_list_design_maps_values_to_the_searched_space_exactly(tmp_path):
         (("configs: 10", "configs: 10\n  seeds_: [0, 1]"), "calibration.seeds_", "did you mean"),
         (("configs: 10", "configs: 4"), "calibration.configs", ">= 10"),
         (("seeds: [0, 1]", "seeds: [3]"), "calibration.seeds", "at least 2"),
-        (("pretrain_epochs: 16", "pretrain_epochs: -1"),
-         "calibration.levels.1.recipe.pretrain_epochs", "must be positive"),
+        (
+            ("pretrain_epochs: 16", "pretrain_epochs: -1"),
+            "calibration.levels.1.recipe.pretrain_epochs",
+            "must be positive",
+        ),
         (("name: dear", "name: cheap"), "calibration.levels.1.name", "listed twice"),
-        (("{pretrain_epochs: 16, instances: 32}", "{}"), "calibration.levels.1",
-         "same recipe as level 'cheap'"),
-        (("configs: 10", "design: list\n  list: [{freq: [0, 1]}]"), "calibration.list",
-         "at least 10"),
+        (
+            ("{pretrain_epochs: 16, instances: 32}", "{}"),
+            "calibration.levels.1",
+            "same recipe as level 'cheap'",
+        ),
+        (
+            ("configs: 10", "design: list\n  list: [{freq: [0, 1]}]"),
+            "calibration.list",
+            "at least 10",
+        ),
         (("top_k: 2", "top_k: 2\n  threshold: 1.5"), "calibration.threshold", "(0, 1]"),
-        (("top_k: 2", "top_k: 2\n  profiles: {gpu: {levels: [{name: x}]}}"),
-         "calibration.profiles.gpu.levels", "at least 2 levels"),
+        (
+            ("top_k: 2", "top_k: 2\n  profiles: {gpu: {levels: [{name: x}]}}"),
+            "calibration.profiles.gpu.levels",
+            "at least 2 levels",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_calibration_sections_name_file_line_and_key(tmp_path, edit, where, message):
     f = write(tmp_path, CALIBRATION.replace(*edit))
     with pytest.raises(SweepError) as e:
@@ -162,10 +179,15 @@ def test_bad_list_value_and_searched_recipe_field_are_refused(tmp_path):
     with pytest.raises(SweepError, match=r"calibration\.list\.9\.freq: expected a \[min, max\]"):
         load_cal(f)
     g = tmp_path / "searched.yaml"
-    text = write(tmp_path).read_text().replace(
-        "targets: [freq1, freq2]}", "targets: [freq1, freq2]}\n  lr: {low: 0.001, high: 0.01, "
-        "targets: [recipe.lr]}"
-    ).replace("instances: 32}", "instances: 32, lr: 0.002}")  # fmt: skip
+    text = (
+        write(tmp_path)
+        .read_text()
+        .replace(
+            "targets: [freq1, freq2]}",
+            "targets: [freq1, freq2]}\n  lr: {low: 0.001, high: 0.01, targets: [recipe.lr]}",
+        )
+        .replace("instances: 32}", "instances: 32, lr: 0.002}")
+    )
     assert "recipe.lr" in text
     g.write_text(text)
     with pytest.raises(SweepError, match=r"levels\.1\.recipe\.lr: recipe\.lr is searched"):
@@ -202,12 +224,19 @@ def test_engine_replicates_each_seed_and_fixed_trials(tmp_path):
     plain, fixed = study.trials
 
     def direct(seed, **recipe):
-        return run_trial(TrialSpec(
-            generator="visualatom", params={**spec.generator_params("cpu"), "freq1": [2, 5],
-                                            "freq2": [2, 5]}, task="vit", profile="cpu",
-            recipe={**spec.recipe("cpu"), **recipe}, data_seed=seed, train_seed=seed,
-            device="cpu", cache_dir=str(tmp_path / "cache"),
-        )).metrics  # fmt: skip
+        return run_trial(
+            TrialSpec(
+                generator="visualatom",
+                params={**spec.generator_params("cpu"), "freq1": [2, 5], "freq2": [2, 5]},
+                task="vit",
+                profile="cpu",
+                recipe={**spec.recipe("cpu"), **recipe},
+                data_seed=seed,
+                train_seed=seed,
+                device="cpu",
+                cache_dir=str(tmp_path / "cache"),
+            )
+        ).metrics
 
     runs = [direct(s) for s in (0, 1, 2)]
     assert plain.user_attrs["param:freq"] == [2, 5] and plain.user_attrs["seeds"] == [0, 1, 2]
@@ -257,12 +286,15 @@ def test_tiny_real_calibration_runs_every_cell_once_with_its_level_and_seed(cali
         assert a["seeds"] == [cell[2]]
         assert a["dataset"]["instances"] == {"cheap": 16, "dear": 32}[cell[1]]
         assert not t.intermediate_values  # calibration trials are never pruned (pruner: median)
-    assert set(cells) == {(i, lv, s) for i in range(10) for lv in ("cheap", "dear")
-                          for s in (0, 1)}  # fmt: skip
+    assert set(cells) == {
+        (i, lv, s) for i in range(10) for lv in ("cheap", "dear") for s in (0, 1)
+    }
     assert len({t.user_attrs["sweep:worker"] for t in trials}) == 2  # two workers in parallel
     # the same configuration and seed at the two levels: a different pre-training
-    assert cells[(0, "cheap", 0)].user_attrs["pretrain_loss"] != \
-        cells[(0, "dear", 0)].user_attrs["pretrain_loss"]  # fmt: skip
+    assert (
+        cells[(0, "cheap", 0)].user_attrs["pretrain_loss"]
+        != cells[(0, "dear", 0)].user_attrs["pretrain_loss"]
+    )
 
 
 def test_stored_analysis_matches_the_trials_and_gives_a_verdict(calibrated):

@@ -16,12 +16,13 @@ import pytest
 from spaces import ANALYTIC_SPACE
 from test_cli import assert_one_line_error
 
-from sweep import cli
+from sweep import cli, cliargs, engine_cli, limits
 from sweep.errors import SweepError
 
 
-def write_space(where: Path, *, study: str = "hard", trials: int = 4, profile: str = "cpu",
-                extra: str = "") -> Path:  # fmt: skip
+def write_space(
+    where: Path, *, study: str = "hard", trials: int = 4, profile: str = "cpu", extra: str = ""
+) -> Path:
     f = where / f"{study}.yaml"
     text = ANALYTIC_SPACE.format(study=study, trials=trials).replace(
         "profile: cpu", f"profile: {profile}"
@@ -59,9 +60,9 @@ def test_a_huge_budget_is_refused_at_once_and_writes_nothing(tmp_path, run_sweep
 
 
 def test_the_bounds_themselves_are_accepted():
-    trials = cli.count_arg("--trials", cli.MAX_TRIALS, "trials")
-    assert trials(str(cli.MAX_TRIALS)) == cli.MAX_TRIALS and trials("1") == 1
-    for bad in (str(cli.MAX_TRIALS + 1), "0", "-3", "1.5", "many"):
+    trials = cliargs.count_arg("--trials", limits.MAX_TRIALS, "trials")
+    assert trials(str(limits.MAX_TRIALS)) == limits.MAX_TRIALS and trials("1") == 1
+    for bad in (str(limits.MAX_TRIALS + 1), "0", "-3", "1.5", "many"):
         with pytest.raises(argparse.ArgumentTypeError):
             trials(bad)
 
@@ -91,8 +92,13 @@ def test_bad_counts_are_refused_before_any_heavy_import(tmp_path, argv, flag):
     # profile, and then said "--trials and --workers must be positive integers": not which.
     space = write_space(tmp_path)
     argv = [a.format(space=space) for a in argv]
-    proc = subprocess.run([sys.executable, "-c", PROBE, *argv], capture_output=True, text=True,
-                          cwd=tmp_path, timeout=60)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, *argv],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
     assert proc.stdout.splitlines() == ["exit 2", "[]"], proc.stdout + proc.stderr
     line = proc.stderr.strip()
     assert line.startswith("sweep: error: ") and "\n" not in line, proc.stderr
@@ -107,9 +113,11 @@ def test_profile_gpu_without_cuda_is_refused_before_anything_runs(tmp_path, run_
     if cuda():
         pytest.skip("this machine has CUDA")
     space = write_space(tmp_path)
-    for argv in (["launch", str(space), "--profile", "gpu"],
-                 ["trial", str(space), "--profile", "gpu"],
-                 ["calibrate", str(space), "--profile", "gpu"]):  # fmt: skip
+    for argv in (
+        ["launch", str(space), "--profile", "gpu"],
+        ["trial", str(space), "--profile", "gpu"],
+        ["calibrate", str(space), "--profile", "gpu"],
+    ):
         proc = run_sweep(*argv, cwd=tmp_path, timeout=60)
         assert_one_line_error(proc, "--profile gpu", "no CUDA device", "--device cpu")
         assert list(tmp_path.iterdir()) == [space], argv
@@ -140,21 +148,30 @@ def test_the_launch_check_knows_a_ray_cluster(tmp_path, monkeypatch):
     from sweep import devices
 
     seen = []
-    monkeypatch.setattr(devices, "check_gpu_profile", lambda asked, device, *, remote, label:
-                        seen.append((asked, remote, label)))  # fmt: skip
+    monkeypatch.setattr(
+        devices,
+        "check_gpu_profile",
+        lambda asked, device, *, remote, label: seen.append((asked, remote, label)),
+    )
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     space = write_space(tmp_path, extra="backend: {name: ray, address: 'head:6379'}\n")
-    ns = argparse.Namespace(file=str(space), profile="gpu", device="auto", backend=None,
-                            address=None)  # fmt: skip
-    cli._check_gpu_profile(ns)
-    cli._check_gpu_profile(argparse.Namespace(**{**vars(ns), "backend": "local"}))
-    cli._check_gpu_profile(argparse.Namespace(**{**vars(ns), "profile": None}))
-    cli._check_gpu_profile(ns, here=True)  # sweep trial: on this machine, whatever the file says
-    assert seen == [("gpu", True, "--profile"), ("gpu", False, "--profile"),
-                    ("cpu", True, f"{space}: proxy.profile"),
-                    ("gpu", False, "--profile")]  # fmt: skip
+    ns = argparse.Namespace(
+        file=str(space), profile="gpu", device="auto", backend=None, address=None
+    )
+    engine_cli.check_profile_device(ns)
+    engine_cli.check_profile_device(argparse.Namespace(**{**vars(ns), "backend": "local"}))
+    engine_cli.check_profile_device(argparse.Namespace(**{**vars(ns), "profile": None}))
+    engine_cli.check_profile_device(
+        ns, here=True
+    )  # sweep trial: on this machine, whatever the file says
+    assert seen == [
+        ("gpu", True, "--profile"),
+        ("gpu", False, "--profile"),
+        ("cpu", True, f"{space}: proxy.profile"),
+        ("gpu", False, "--profile"),
+    ]
     seen.clear()
-    cli._check_gpu_profile(argparse.Namespace(**{**vars(ns), "profile": "cpu"}))
+    engine_cli.check_profile_device(argparse.Namespace(**{**vars(ns), "profile": "cpu"}))
     assert seen == []  # an explicit cpu or auto: the file is not even read
 
 
@@ -180,8 +197,16 @@ def test_export_onto_a_file_is_refused_even_with_force(launched, run_sweep):
     target = where / "notes.txt"
     target.write_text("keep me")
     for extra in ([], ["--force"]):
-        proc = run_sweep("export", "hard", "--storage", str(where / "studies.db"), "-o",
-                         str(target), *extra, cwd=where)  # fmt: skip
+        proc = run_sweep(
+            "export",
+            "hard",
+            "--storage",
+            str(where / "studies.db"),
+            "-o",
+            str(target),
+            *extra,
+            cwd=where,
+        )
         assert_one_line_error(proc, "-o", "is a file, not a directory")
         assert target.read_text() == "keep me"
 
@@ -235,10 +260,13 @@ def test_one_plain_line_per_finished_trial_with_an_eta(monkeypatch):
         bar.update()
     lines = out.getvalue().splitlines()
     assert len(lines) == 3, lines
-    assert lines[0] == ("sweep: fake: 0/4 trials (complete 0, pruned 0, failed 0, running 0); "
-                        "0:00:00 elapsed")  # fmt: skip
-    assert lines[1] == ("sweep: fake: 1/4 trials (complete 1, pruned 0, failed 0, running 0) "
-                        "best #0 headline=1.5; 0:00:30 elapsed, about 0:01:30 left")  # fmt: skip
+    assert lines[0] == (
+        "sweep: fake: 0/4 trials (complete 0, pruned 0, failed 0, running 0); 0:00:00 elapsed"
+    )
+    assert lines[1] == (
+        "sweep: fake: 1/4 trials (complete 1, pruned 0, failed 0, running 0) "
+        "best #0 headline=1.5; 0:00:30 elapsed, about 0:01:30 left"
+    )
     assert lines[2].startswith("sweep: fake: 2/4 trials (complete 1, pruned 0, failed 1,")
     assert lines[2].endswith("0:01:00 elapsed, about 0:01:00 left")
     assert "\r" not in out.getvalue()
@@ -271,8 +299,7 @@ def test_status_says_failed_rounds_values_and_states_the_budget(launched, run_sw
     assert lines[1] == "budget: all 4 search trials used"
     best = [x for x in lines if x.startswith("best: ")]
     assert best and all("headline=" in x for x in best), lines
-    proc = run_sweep("status", "hard", "--storage", str(where / "studies.db"), "--json",
-                     cwd=where)  # fmt: skip
+    proc = run_sweep("status", "hard", "--storage", str(where / "studies.db"), "--json", cwd=where)
     data = json.loads(proc.stdout)
     assert data["budget"] == {"trials": 4, "used": 4, "confirm": 0}
     assert data["metrics"] == ["headline"]
@@ -281,21 +308,32 @@ def test_status_says_failed_rounds_values_and_states_the_budget(launched, run_sw
 def test_status_lines_round_and_say_what_is_left():
     from sweep.engine.commands import status_lines
 
-    st = {"study": "s", "storage": "s.db", "answer_line": "insufficient data",
-          "counts": {"COMPLETE": 2, "PRUNED": 0, "FAIL": 1, "RUNNING": 0, "WAITING": 0},
-          "budget": {"trials": 10, "used": 3, "confirm": 0}, "metrics": ["top1", "time_s"],
-          "best": [{"number": 4, "arm": "published", "values": [61.23456789, 12.000001],
-                    "params": {"freq": [0, 20]}}],
-          "running": [{"number": 5, "age_s": 4000.0, "worker": "h:1",
-                       "stale": False}]}  # fmt: skip
+    st = {
+        "study": "s",
+        "storage": "s.db",
+        "answer_line": "insufficient data",
+        "counts": {"COMPLETE": 2, "PRUNED": 0, "FAIL": 1, "RUNNING": 0, "WAITING": 0},
+        "budget": {"trials": 10, "used": 3, "confirm": 0},
+        "metrics": ["top1", "time_s"],
+        "best": [
+            {
+                "number": 4,
+                "arm": "published",
+                "values": [61.23456789, 12.000001],
+                "params": {"freq": [0, 20]},
+            }
+        ],
+        "running": [{"number": 5, "age_s": 4000.0, "worker": "h:1", "stale": False}],
+    }
     lines = status_lines(st)
     assert lines[0] == "study 's': complete 2, pruned 0, failed 1, running 0, waiting 0"
     assert lines[1] == "budget: 3 of 10 search trials used, 7 left; 'sweep resume s' runs the rest"
     assert lines[2] == 'best: trial 4 (published): top1=61.23, time_s=12 {"freq": [0, 20]}'
     assert lines[3] == "running: trial 5 for 67 min on h:1"
     st["budget"] = {"trials": 3, "used": 3, "confirm": 12}
-    assert status_lines(st)[1] == ("budget: all 3 search trials used; 12 confirmation "
-                                       "trials beyond it")  # fmt: skip
+    assert status_lines(st)[1] == (
+        "budget: all 3 search trials used; 12 confirmation trials beyond it"
+    )
 
 
 def _subparsers() -> dict[str, argparse.ArgumentParser]:
@@ -328,9 +366,14 @@ def test_ctrl_c_prints_one_line_and_stops_promptly(tmp_path):
 
     space = vit_space(tmp_path, trials=5)
     slow_trials(space)
-    proc = subprocess.Popen([sys.executable, "-m", "sweep", "launch", str(space), "--no-progress"],
-                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sweep", "launch", str(space), "--no-progress"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     deadline = time.time() + 120
     while time.time() < deadline:  # a trial mid-computation (its parameters drawn)
         time.sleep(0.3)

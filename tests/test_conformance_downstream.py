@@ -40,8 +40,10 @@ def root_for(name: str) -> str | None:
         return None
     root = os.environ.get(root_variable(name))
     if root is None:
-        pytest.skip(f"downstream '{name}' needs its data on disk (root=); set "
-                    f"{root_variable(name)} to a root holding it")  # fmt: skip
+        pytest.skip(
+            f"downstream '{name}' needs its data on disk (root=); set "
+            f"{root_variable(name)} to a root holding it"
+        )
     return root
 
 

@@ -16,16 +16,34 @@ from proxy_tasks.spec import COMPLETE, FAILED, PRUNED, ProxyTask, Pruned, TrialR
 
 NAMES = PROXY_TASKS.names()
 # The tiny recipe of tests/test_proxy.py: every stage of the real one, in seconds.
-TINY = dict(classes=8, instances=16, img_size=16, patch_size=4, embed_dim=32, depth=1,
-            downstreams=("digits",),
-            num_heads=2, pretrain_epochs=3,
-            batch_size=32, finetune_epochs=2, finetune_batch=64, probe_epochs=20,
-            downstream_train=300, downstream_test=200)  # fmt: skip
+TINY = dict(
+    classes=8,
+    instances=16,
+    img_size=16,
+    patch_size=4,
+    embed_dim=32,
+    depth=1,
+    downstreams=("digits",),
+    num_heads=2,
+    pretrain_epochs=3,
+    batch_size=32,
+    finetune_epochs=2,
+    finetune_batch=64,
+    probe_epochs=20,
+    downstream_train=300,
+    downstream_test=200,
+)
 
 
 def tiny_spec(task: str, tmp_path, **kw) -> TrialSpec:
-    return TrialSpec(task=task, profile="cpu", device="cpu", recipe=dict(TINY),
-                     cache_dir=str(tmp_path / "cache"), **kw)  # fmt: skip
+    return TrialSpec(
+        task=task,
+        profile="cpu",
+        device="cpu",
+        recipe=dict(TINY),
+        cache_dir=str(tmp_path / "cache"),
+        **kw,
+    )
 
 
 def check_shape(result: TrialResult) -> None:

@@ -67,8 +67,9 @@ def _write_trial(study, n: int) -> None:
 
 def test_a_study_reads_back_exactly_as_the_engine_wrote_it(kind_url):
     _, url = kind_url
-    study = optuna.create_study(study_name="conf", storage=make_storage(url, heartbeat=False),
-                                direction="maximize")  # fmt: skip
+    study = optuna.create_study(
+        study_name="conf", storage=make_storage(url, heartbeat=False), direction="maximize"
+    )
     study.set_user_attr(record.STUDY_CONFIG, {"study": "conf", "search": []})
     study.set_user_attr(record.STUDY_QUESTION, "Does it round-trip?")
     for n in range(3):
@@ -84,7 +85,12 @@ def test_a_study_reads_back_exactly_as_the_engine_wrote_it(kind_url):
     recs = record.records(again)
     assert [r.number for r in recs] == [0, 1, 2, 3, 4]
     assert record.counts(again.get_trials()) == {
-        "COMPLETE": 3, "PRUNED": 0, "FAIL": 1, "RUNNING": 0, "WAITING": 1}  # fmt: skip
+        "COMPLETE": 3,
+        "PRUNED": 0,
+        "FAIL": 1,
+        "RUNNING": 0,
+        "WAITING": 1,
+    }
     assert record.used_budget(again.get_trials()) == 3  # the failure is retried: not counted
     assert record.retried_numbers(again.get_trials()) == {3}
     r = recs[1]
@@ -93,8 +99,10 @@ def test_a_study_reads_back_exactly_as_the_engine_wrote_it(kind_url):
     assert r.metrics["headline"] == 51.0 and r.metric("headline") == 51.0
     assert r.diversity() == {"vendi_q1": 4.5}  # the sample size is bookkeeping, not a metric
     assert r.dataset == {"generator": "visualatom", "params": {"freq": [1, 4]}}
-    assert r.loss_curves() == {0: [(0, -4.0), (1, -3.0), (2, -2.0)],
-                               1: [(0, -3.9), (1, -2.9), (2, -1.9)]}  # fmt: skip
+    assert r.loss_curves() == {
+        0: [(0, -4.0), (1, -3.0), (2, -2.0)],
+        1: [(0, -3.9), (1, -2.9), (2, -1.9)],
+    }
     assert recs[3].state == "FAIL" and recs[3].error == "worker died mid-trial"
     assert recs[4].state == "WAITING" and recs[4].retry_of == 3
 

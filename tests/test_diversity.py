@@ -130,8 +130,16 @@ def test_block_is_deterministic_and_complete():
     b = D.diversity_block(x, y, n=100, seed=3, augment=flip)
     a.pop("time_s"), b.pop("time_s")
     assert a == b
-    keys = {*D.HEADLINE, *(f"aug_{k}" for k in D.HEADLINE), *D.CONTROLS, "within_vendi_q1",
-            "between_within", "fisher", "n", "feature_size"}  # fmt: skip
+    keys = {
+        *D.HEADLINE,
+        *(f"aug_{k}" for k in D.HEADLINE),
+        *D.CONTROLS,
+        "within_vendi_q1",
+        "between_within",
+        "fisher",
+        "n",
+        "feature_size",
+    }
     assert set(a) == keys and a["n"] == 100 and a["feature_size"] == 32
     # a left-right flip does not change magnitude spectra: the aug numbers equal the plain ones
     assert a["aug_vendi_q1"] == pytest.approx(a["vendi_q1"], rel=1e-4)
@@ -150,8 +158,16 @@ def test_spectral_vendi_increases_with_visualatom_frequency_band(seed):
     frequency band (both n1 and n2), 100 classes x 10 images at 128 px."""
     q1, q2 = [], []
     for band in ([0, 0], [0, 3], [0, 8], [0, 20]):
-        ds = Dataset(DatasetSpec("visualatom", classes=100, instances=10, image_size=128,
-                                 seed=seed, params={"freq1": band, "freq2": band}))  # fmt: skip
+        ds = Dataset(
+            DatasetSpec(
+                "visualatom",
+                classes=100,
+                instances=10,
+                image_size=128,
+                seed=seed,
+                params={"freq1": band, "freq2": band},
+            )
+        )
         block = D.diversity_block(*ds.arrays(), seed=seed)
         q1.append(block["vendi_q1"])
         q2.append(block["vendi_q2"])
@@ -164,8 +180,15 @@ def test_pixel_vendi_would_not_do():
     kernel, no centring) puts the band [0, 3] below the collapsed band [0, 0]."""
     q1 = []
     for band in ([0, 0], [0, 3]):
-        ds = Dataset(DatasetSpec("visualatom", classes=100, instances=10, image_size=128,
-                                 params={"freq1": band, "freq2": band}))  # fmt: skip
+        ds = Dataset(
+            DatasetSpec(
+                "visualatom",
+                classes=100,
+                instances=10,
+                image_size=128,
+                params={"freq1": band, "freq2": band},
+            )
+        )
         x, _ = ds.arrays()
         q1.append(D.vendi(x.reshape(len(x), -1).astype(np.float32), 1, center=False))
     assert q1[1] < q1[0]
@@ -173,8 +196,22 @@ def test_pixel_vendi_would_not_do():
 
 # ----------------------------------------------------------------------------- CLI
 def test_cli_prints_the_block_as_json(run_sweep, tmp_path):
-    r = run_sweep("diversity", "--set", "freq1=[0,3]", "--set", "freq2=[0,3]", "-c", "20",
-                  "-n", "5", "-s", "64", "--augment", "cpu", cwd=tmp_path)  # fmt: skip
+    r = run_sweep(
+        "diversity",
+        "--set",
+        "freq1=[0,3]",
+        "--set",
+        "freq2=[0,3]",
+        "-c",
+        "20",
+        "-n",
+        "5",
+        "-s",
+        "64",
+        "--augment",
+        "cpu",
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["dataset"]["params"]["freq1"] == [0, 3]
@@ -217,8 +254,14 @@ def test_every_trial_stores_the_block_and_its_dataset(run_sweep, tmp_path):
     assert [t.state.name for t in trials] == ["COMPLETE", "COMPLETE"]
     for t in trials:
         a = t.user_attrs
-        for key in (*D.HEADLINE, *(f"aug_{k}" for k in D.HEADLINE), *D.CONTROLS,
-                    "within_vendi_q1", "between_within", "fisher"):  # fmt: skip
+        for key in (
+            *D.HEADLINE,
+            *(f"aug_{k}" for k in D.HEADLINE),
+            *D.CONTROLS,
+            "within_vendi_q1",
+            "between_within",
+            "fisher",
+        ):
             assert isinstance(a[D.PREFIX + key], float), key
             assert D.PREFIX + key + "_std" in a  # two seeds: mean and spread
         assert a["digits/rankme"] > 1 and a["digits/feature_vendi"] > 1
@@ -226,7 +269,14 @@ def test_every_trial_stores_the_block_and_its_dataset(run_sweep, tmp_path):
         assert ds["params"]["freq1"] == ds["params"]["freq2"] == a["param:freq"]
         assert ds["classes"] == 8
         # the stored dataset re-renders: the same fingerprint
-        again = Dataset(DatasetSpec(ds["generator"], classes=ds["classes"],
-                                    instances=ds["instances"], image_size=ds["image_size"],
-                                    seed=ds["seed"], params=ds["params"]))  # fmt: skip
+        again = Dataset(
+            DatasetSpec(
+                ds["generator"],
+                classes=ds["classes"],
+                instances=ds["instances"],
+                image_size=ds["image_size"],
+                seed=ds["seed"],
+                params=ds["params"],
+            )
+        )
         assert again.fingerprint == ds["fingerprint"] == a["dataset_fingerprint"]

@@ -229,11 +229,14 @@ def test_max_train_and_max_test_keep_class_balance_inside_the_full_split():
 
 
 @pytest.mark.filterwarnings("ignore:self.within_class_std_dev_:UserWarning")
-@pytest.mark.parametrize(("name", "low", "high"), [
-    ("digits", 0.70, 0.97),
-    ("mnist5k", 0.65, 0.95),
-    ("textures", 0.15, 0.60),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("name", "low", "high"),
+    [
+        ("digits", 0.70, 0.97),
+        ("mnist5k", 0.65, 0.95),
+        ("textures", 0.15, 0.60),
+    ],
+)
 def test_offline_tasks_are_learnable_but_not_trivial(name, low, high):
     """Nearest centroid on raw 16 px pixels: well above chance, far from perfect.
 
@@ -328,18 +331,24 @@ def test_imagefolder_errors(tmp_path):
     good = tmp_path / "good"
     write_tree(good)
     one_line_error(
-        r"max_train=2 is below its 3 classes", name="imagefolder", image_size=16, root=good,
+        r"max_train=2 is below its 3 classes",
+        name="imagefolder",
+        image_size=16,
+        root=good,
         max_train=2,
-    )  # fmt: skip
+    )
 
 
 # ----------------------------------------------------------------------------- CIFAR (no download)
 
 
-@pytest.mark.parametrize(("name", "folder"), [
-    ("cifar10", "cifar-10-batches-py"),
-    ("cifar100", "cifar-100-python"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("name", "folder"),
+    [
+        ("cifar10", "cifar-10-batches-py"),
+        ("cifar100", "cifar-100-python"),
+    ],
+)
 def test_cifar_without_data_says_how_to_get_it_and_downloads_nothing(tmp_path, name, folder):
     msg = one_line_error(rf"downstream '{name}': no root given", name=name, image_size=32)
     assert folder in msg and "download=True" in msg
@@ -347,8 +356,12 @@ def test_cifar_without_data_says_how_to_get_it_and_downloads_nothing(tmp_path, n
         rf"downstream '{name}': no CIFAR-1\d+ data under", name=name, image_size=32, root=tmp_path
     )
     assert str(tmp_path) in msg and folder in msg and "download=True" in msg
-    one_line_error(r"no root given; pass root=<dir> to download it into", name=name,
-                   image_size=32, download=True)  # fmt: skip
+    one_line_error(
+        r"no root given; pass root=<dir> to download it into",
+        name=name,
+        image_size=32,
+        download=True,
+    )
     assert list(tmp_path.iterdir()) == []  # nothing was fetched or written
 
 
@@ -362,16 +375,24 @@ def test_argument_errors_are_one_line_with_a_fix():
     one_line_error(r"image_size must be between 8 and", name="digits", image_size=4)
     one_line_error(r"image_size must be an integer", name="digits", image_size=16.0)
     one_line_error(r"image_size must be an integer", name="digits", image_size=True)
-    one_line_error(r"in_chans must be 1 \(grey\) or 3 \(RGB\), got 2", name="digits",
-                   image_size=16, in_chans=2)  # fmt: skip
+    one_line_error(
+        r"in_chans must be 1 \(grey\) or 3 \(RGB\), got 2",
+        name="digits",
+        image_size=16,
+        in_chans=2,
+    )
     one_line_error(r"seed must be between 0 and", name="digits", image_size=16, seed=-1)
-    one_line_error(r"max_train must be at least 1, got 0 \(None keeps the whole split\)",
-                   name="digits", image_size=16, max_train=0)  # fmt: skip
+    one_line_error(
+        r"max_train must be at least 1, got 0 \(None keeps the whole split\)",
+        name="digits",
+        image_size=16,
+        max_train=0,
+    )
     one_line_error(r"max_test must be an integer", name="digits", image_size=16, max_test=1.5)
-    one_line_error(r"max_test=9 is below its 10 classes", name="mnist5k", image_size=16,
-                   max_test=9)  # fmt: skip
-    one_line_error(r"download must be True or False", name="digits", image_size=16,
-                   download="yes")  # fmt: skip
+    one_line_error(
+        r"max_test=9 is below its 10 classes", name="mnist5k", image_size=16, max_test=9
+    )
+    one_line_error(r"download must be True or False", name="digits", image_size=16, download="yes")
 
 
 def test_provenance_is_small_and_json_ready():

@@ -30,11 +30,25 @@ storage: {storage}
 )
 
 
-def write_space(tmp_path: Path, *, study="tiny", trials=4, storage="studies.db",
-                objectives="[{headline: maximize}]", sampler="tpe") -> Path:  # fmt: skip
+def write_space(
+    tmp_path: Path,
+    *,
+    study="tiny",
+    trials=4,
+    storage="studies.db",
+    objectives="[{headline: maximize}]",
+    sampler="tpe",
+) -> Path:
     f = tmp_path / f"{study}.yaml"
-    f.write_text(TINY_SPACE.format(study=study, trials=trials, storage=where(tmp_path, storage),
-                                   objectives=objectives, sampler=sampler))  # fmt: skip
+    f.write_text(
+        TINY_SPACE.format(
+            study=study,
+            trials=trials,
+            storage=where(tmp_path, storage),
+            objectives=objectives,
+            sampler=sampler,
+        )
+    )
     return f
 
 
@@ -49,8 +63,14 @@ def storage_param(request, storage: str) -> str:
 
 
 def sweep(*args, cwd, timeout=300, **kw):
-    return subprocess.run([sys.executable, "-m", "sweep", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout, **kw)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "sweep", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        **kw,
+    )
 
 
 def load(tmp_path, study="tiny", storage="studies.db"):
@@ -72,8 +92,9 @@ def workers_alive(cwd: Path, wait: float = 10.0) -> int:
     ``wait`` seconds for them to go (a loaded machine ends processes slowly)."""
     deadline = time.monotonic() + wait
     while True:
-        out = subprocess.run(["pgrep", "-f", "multiprocessing.spawn"], capture_output=True,
-                             text=True)  # fmt: skip
+        out = subprocess.run(
+            ["pgrep", "-f", "multiprocessing.spawn"], capture_output=True, text=True
+        )
         mine = 0
         for pid in out.stdout.split():
             with contextlib.suppress(OSError):
@@ -123,14 +144,16 @@ def slow_trials(space: Path) -> None:
 
 
 @pytest.mark.parametrize("storage", ["studies.db", "postgresql"])
-def test_killed_launcher_leaves_no_process_and_resume_completes_the_budget(tmp_path, storage,
-                                                                           request):  # fmt: skip
+def test_killed_launcher_leaves_no_process_and_resume_completes_the_budget(
+    tmp_path, storage, request
+):
     storage = storage_param(request, storage)
     space = write_space(tmp_path, trials=8, storage=storage)
     slow_trials(space)
     cmd = [sys.executable, "-m", "sweep", "launch", str(space), "--no-progress"]
-    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.time() + 120
     while time.time() < deadline:  # wait until trials are running, one completed if possible
         time.sleep(0.5)
@@ -147,9 +170,14 @@ def test_killed_launcher_leaves_no_process_and_resume_completes_the_budget(tmp_p
     before = {t.number: t for t in trials if t.state == TrialState.COMPLETE}
     orphans = [t.number for t in trials if t.state == TrialState.RUNNING]
     assert orphans, "the kill was meant to land mid-trial"
-    res = sweep("resume", "tiny", "--storage", where(tmp_path, storage), "--no-progress",
-                cwd=tmp_path)  # fmt: skip
+    res = sweep(
+        "resume", "tiny", "--storage", where(tmp_path, storage), "--no-progress", cwd=tmp_path
+    )
     assert res.returncode == 0, res.stderr[-3000:]
+    # It says what it found and did (issue 22, item 4).
+    said = [x for x in res.stderr.splitlines() if "left running by a worker that is gone" in x]
+    assert len(said) == 1 and f"{len(orphans)} trial" in said[0], res.stderr[-3000:]
+    assert all(f"#{n}" in said[0] for n in orphans[:8]), said
     study = load(tmp_path, storage=storage)
     trials = study.get_trials()
     assert not [t for t in trials if t.state == TrialState.RUNNING]
@@ -173,8 +201,14 @@ def test_ctrl_c_stops_quietly_and_resume_retries_the_interrupted_trials(tmp_path
     space = write_space(tmp_path, trials=5)
     slow_trials(space)
     cmd = [sys.executable, "-m", "sweep", "launch", str(space), "--no-progress"]
-    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)  # fmt: skip
+    proc = subprocess.Popen(
+        cmd,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     deadline = time.time() + 120
     while time.time() < deadline:  # one trial complete, one mid-trial (parameters drawn)
         time.sleep(0.3)
@@ -194,8 +228,9 @@ def test_ctrl_c_stops_quietly_and_resume_retries_the_interrupted_trials(tmp_path
     before = {t.number: t for t in trials if t.state == TrialState.COMPLETE}
     stopped = [t for t in trials if t.user_attrs.get("sweep:interrupted")]
     assert stopped and all(t.state == TrialState.FAIL for t in stopped)
-    res = sweep("resume", "tiny", "--storage", str(tmp_path / "studies.db"), "--no-progress",
-                cwd=tmp_path)  # fmt: skip
+    res = sweep(
+        "resume", "tiny", "--storage", str(tmp_path / "studies.db"), "--no-progress", cwd=tmp_path
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     trials = load(tmp_path).get_trials()
     assert sum(t.state == TrialState.COMPLETE for t in trials) == 5  # the budget
@@ -234,8 +269,9 @@ def test_a_worker_killed_mid_trial_fails_its_trial_which_is_retried(tmp_path):
     space = write_space(tmp_path, trials=6)
     slow_trials(space)
     cmd = [sys.executable, "-m", "sweep", "launch", str(space), "--no-progress"]
-    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     deadline = time.time() + 120
     victim = None
     while time.time() < deadline and victim is None:
@@ -265,8 +301,13 @@ def test_a_worker_killed_mid_trial_fails_its_trial_which_is_retried(tmp_path):
 
 
 def test_multi_objective_study_has_a_pareto_front(tmp_path):
-    space = write_space(tmp_path, study="multi", trials=4, sampler="nsga2",
-                        objectives="[{headline: maximize}, {time_total_s: minimize}]")  # fmt: skip
+    space = write_space(
+        tmp_path,
+        study="multi",
+        trials=4,
+        sampler="nsga2",
+        objectives="[{headline: maximize}, {time_total_s: minimize}]",
+    )
     res = sweep("launch", str(space), "--no-progress", cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     study = load(tmp_path, "multi")
@@ -283,8 +324,9 @@ def test_changed_search_space_is_refused_unless_forked(tmp_path):
     res = sweep("launch", str(space), "--no-progress", cwd=tmp_path)
     assert res.returncode == 2 and "--fork" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
-    res = sweep("resume", "tiny", "--storage", str(tmp_path / "studies.db"), "--no-progress",
-                cwd=tmp_path)  # fmt: skip
+    res = sweep(
+        "resume", "tiny", "--storage", str(tmp_path / "studies.db"), "--no-progress", cwd=tmp_path
+    )
     assert res.returncode == 2 and "changed its search space" in res.stderr
     res = sweep("launch", str(space), "--no-progress", "--fork", "tiny-wide", cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-2000:]
@@ -315,9 +357,11 @@ def test_validate_accepts_every_shipped_space_and_rejects_bad_files(tmp_path):
     res = sweep("validate", *files, cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     bad = tmp_path / "bad.yaml"
-    bad.write_text("generator: {name: visualatom}\n"
-                   "search: {orbits: {type: int_range, low: 1, high: 200}}\n"
-                   "budget: {trials: -3}\n")  # fmt: skip
+    bad.write_text(
+        "generator: {name: visualatom}\n"
+        "search: {orbits: {type: int_range, low: 1, high: 200}}\n"
+        "budget: {trials: -3}\n"
+    )
     res = sweep("validate", str(bad), cwd=tmp_path)
     assert res.returncode == 2 and "bad.yaml:3" in res.stderr, res.stderr
     assert not (tmp_path / "runs").exists()  # nothing written
@@ -358,8 +402,14 @@ def _launch_until_mid_trial(tmp_path, trials=5):
     space = write_space(tmp_path, trials=trials)
     slow_trials(space)
     cmd = [sys.executable, "-m", "sweep", "launch", str(space), "--no-progress"]
-    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)  # fmt: skip
+    proc = subprocess.Popen(
+        cmd,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     deadline = time.time() + 120
     while time.time() < deadline:  # a trial mid-computation (its parameters drawn)
         time.sleep(0.3)

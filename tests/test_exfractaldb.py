@@ -48,8 +48,9 @@ def replay(g, seeds, c):
         maps = rng.uniform(*p["coef"], size=(n, 12))
         u = rng.random(p["points"] - 1)
         probs = ex.map_probabilities(maps)
-        pts, ok = ex.cloud(maps, probs, u, p["points"]) if np.all(np.isfinite(probs)) else (
-            None, False)  # fmt: skip
+        pts, ok = (
+            ex.cloud(maps, probs, u, p["points"]) if np.all(np.isfinite(probs)) else (None, False)
+        )
         out.append((maps, probs, pts, ok, u))
     return out
 
@@ -160,8 +161,9 @@ def test_views_of_one_model_share_its_cloud(gen, classes):
     assert a.any() and b.any() and not np.array_equal(a, b)
     u = g.chaos_uniforms(SEED, 0, 0, 0)
     pts, _ = ex.cloud(g.variant_maps(classes[0], 0), classes[0]["probs"], u, 10_000)
-    np.testing.assert_array_equal(b, ex.draw_cpu(pts, ex.camera(math.pi / 6, 0.0, 4.0), 64,
-                                                 FOCAL, 1.0, 100.0))  # fmt: skip
+    np.testing.assert_array_equal(
+        b, ex.draw_cpu(pts, ex.camera(math.pi / 6, 0.0, 4.0), 64, FOCAL, 1.0, 100.0)
+    )
 
 
 # ----------------------------------------------------------------------------- camera
@@ -177,15 +179,21 @@ def test_the_projection_puts_points_where_the_camera_says(one_thread):
     np.testing.assert_allclose(cam[:3], [-4, 0, 0], atol=1e-15)  # eye
     np.testing.assert_allclose(cam[3:6], [0, 0, 1], atol=1e-15)  # right
     np.testing.assert_allclose(cam[6:9], [0, 1, 0], atol=1e-15)  # up
-    pts = np.array([
-        [0.0, 0.0, 0.0, 0.0, -3.5, 0.0],
-        [0.0, 1.0, 0.0, 0.0, 0.0, 3.0],
-        [0.0, 0.0, 1.0, -1.0, 0.0, 0.0],
-    ])  # fmt: skip
+    pts = np.array(
+        [
+            [0.0, 0.0, 0.0, 0.0, -3.5, 0.0],
+            [0.0, 1.0, 0.0, 0.0, 0.0, 3.0],
+            [0.0, 0.0, 1.0, -1.0, 0.0, 0.0],
+        ]
+    )
     # origin, +y, +z, -z, behind the near plane (depth 0.5), above the frustum (ndc 1.81)
     img = ex.draw_cpu(pts, cam, 224, FOCAL, 1.0, 100.0)
-    assert sorted(zip(*np.nonzero(img), strict=True)) == [(112, 44), (112, 112), (112, 179),
-                                                          (179, 112)]  # fmt: skip
+    assert sorted(zip(*np.nonzero(img), strict=True)) == [
+        (112, 44),
+        (112, 112),
+        (112, 179),
+        (179, 112),
+    ]
     assert set(np.unique(img).tolist()) == {0, 255}
     dev = ex.torch_draw(torch.as_tensor(pts)[None], [0], cam[None], 224, FOCAL, 1.0, 100.0)
     np.testing.assert_array_equal(dev[0].numpy(), img)
@@ -201,8 +209,9 @@ def test_view_angles_follow_the_official_orbit():
     cams = g.cameras(SEED, 0, np.arange(4), np.arange(4))
     for k in range(4):
         az = math.radians(90 * k + 30)
-        np.testing.assert_allclose(cams[k, :3], [-4 * math.cos(az), 0, 4 * math.sin(az)],
-                                   atol=1e-12)  # fmt: skip
+        np.testing.assert_allclose(
+            cams[k, :3], [-4 * math.cos(az), 0, 4 * math.sin(az)], atol=1e-12
+        )
     default = get_generator("exfractaldb")
     cams = default.cameras(SEED, 0, np.arange(500), np.zeros(500))
     az = np.degrees(np.arctan2(cams[:, 2], -cams[:, 0]))  # eye = (-4 cos az, 0, 4 sin az)
@@ -220,8 +229,9 @@ def test_elevation_and_azimuth_ranges_are_sweepable():
 
 
 def test_range_overrides_reach_the_classes():
-    g = get_generator("exfractaldb", {"n_maps": [3, 3], "coef": [-0.9, 0.9], "points": 3000},
-                      image_size=32)  # fmt: skip
+    g = get_generator(
+        "exfractaldb", {"n_maps": [3, 3], "coef": [-0.9, 0.9], "points": 3000}, image_size=32
+    )
     for c in range(3):
         cls = g.sample_class(SEED, c, {})
         assert cls["n_maps"] == 3 and np.all(np.abs(np.asarray(cls["maps"])) <= 0.9)
@@ -254,8 +264,10 @@ def test_unknown_key_suggests_the_right_one():
 # ----------------------------------------------------------------------------- divergence
 def test_a_diverged_variant_is_drawn_from_the_class_on_both_paths(one_thread):
     """An IFS that a x 1.6 makes expanding: that variant falls back to the class's own maps."""
-    maps = [[0.9, 0, 0, 0, 0.5, 0, 0, 0, 0.5, 0.1, 0.2, 0.3],
-            [0.5, 0.1, 0, 0, 0.5, 0, 0.2, 0, 0.5, -0.5, 0.4, -0.2]]  # fmt: skip
+    maps = [
+        [0.9, 0, 0, 0, 0.5, 0, 0, 0, 0.5, 0.1, 0.2, 0.3],
+        [0.5, 0.1, 0, 0, 0.5, 0, 0.2, 0, 0.5, -0.5, 0.4, -0.2],
+    ]
     cls = {"maps": maps, "probs": [0.9, 0.1]}
     g = get_generator("exfractaldb", {"points": 4000, "azimuth": [0, 0]}, image_size=48)
     v = g.variants.index((0, 1.6))
@@ -266,7 +278,8 @@ def test_a_diverged_variant_is_drawn_from_the_class_on_both_paths(one_thread):
     img = g.render(cls, SEED, 0, np.array([v]))[0]
     assert img.any()
     k = int(exf.exfractal_index([v], len(g.variants), 12)[1][0])
-    np.testing.assert_array_equal(img, ex.draw_cpu(pts, ex.camera(2 * math.pi * k / 12, 0.0, 4.0),
-                                                   48, FOCAL, 1.0, 100.0))  # fmt: skip
+    np.testing.assert_array_equal(
+        img, ex.draw_cpu(pts, ex.camera(2 * math.pi * k / 12, 0.0, 4.0), 48, FOCAL, 1.0, 100.0)
+    )
     dev = g.render_torch(cls, SEED, 0, np.array([v, 0]), "cpu").numpy()
     assert (dev[0] != img).mean() < 0.01

@@ -36,8 +36,13 @@ budget: {{trials: 5}}
 """
 
 
-def _write(tmp_path: Path, families: str = "{}", choices: str = ", ".join(CHOICES),
-           more: str = "", name: str = "f.yaml") -> Path:  # fmt: skip
+def _write(
+    tmp_path: Path,
+    families: str = "{}",
+    choices: str = ", ".join(CHOICES),
+    more: str = "",
+    name: str = "f.yaml",
+) -> Path:
     f = tmp_path / name
     f.write_text(BASE.format(families=families, choices=choices, more=more))
     return f
@@ -81,30 +86,43 @@ def test_unknown_family_is_one_line_with_did_you_mean_and_exit_2(run_sweep, tmp_
 @pytest.mark.parametrize(
     ("kwargs", "needles"),
     [
-        ({"families": "{rcdb: {orbits: [1, 10]}}", "choices": "visualatom, fractaldb"},
-         ("generator.families.rcdb", "not one of search.family.choices")),
-        ({"families": "{fractal: {}}"},
-         ("generator.families.fractal", "did you mean 'fractaldb'")),
-        ({"families": "{rcdb: {bogus: 1}}"},
-         ("generator.families.rcdb.bogus", "unknown parameter")),
+        (
+            {"families": "{rcdb: {orbits: [1, 10]}}", "choices": "visualatom, fractaldb"},
+            ("generator.families.rcdb", "not one of search.family.choices"),
+        ),
+        (
+            {"families": "{fractal: {}}"},
+            ("generator.families.fractal", "did you mean 'fractaldb'"),
+        ),
+        (
+            {"families": "{rcdb: {bogus: 1}}"},
+            ("generator.families.rcdb.bogus", "unknown parameter"),
+        ),
         ({"choices": "rcdb, fractaldb"}, ("generator.name", "published reference")),
-        ({"more": "  orbits: {type: int_range, low: 1, high: 9}\n"},
-         ("search.orbits", "generator.families")),
+        (
+            {"more": "  orbits: {type: int_range, low: 1, high: 9}\n"},
+            ("search.orbits", "generator.families"),
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_family_files_are_refused_naming_the_key(tmp_path, kwargs, needles):
     _refused(_write(tmp_path, **kwargs), *needles)
 
 
 def test_generator_params_and_families_each_belong_to_their_kind_of_study(tmp_path):
     f = tmp_path / "g.yaml"
-    f.write_text(BASE.format(families="{}", choices="visualatom, rcdb", more="").replace(
-        "  families: {}", "  params: {orbits: [1, 5]}"))  # fmt: skip
+    f.write_text(
+        BASE.format(families="{}", choices="visualatom, rcdb", more="").replace(
+            "  families: {}", "  params: {orbits: [1, 5]}"
+        )
+    )
     _refused(f, "generator.params", "generator.families.<name>")
     one = tmp_path / "one.yaml"
-    one.write_text("generator: {name: visualatom, families: {rcdb: {}}}\n"
-                   "search: {orbits: {type: int_range, low: 1, high: 9}}\n"
-                   "proxy: {task: analytic, profile: cpu}\n")  # fmt: skip
+    one.write_text(
+        "generator: {name: visualatom, families: {rcdb: {}}}\n"
+        "search: {orbits: {type: int_range, low: 1, high: 9}}\n"
+        "proxy: {task: analytic, profile: cpu}\n"
+    )
     _refused(one, "generator.families", "targets: [generator]")
 
 
@@ -119,16 +137,22 @@ def test_family_search_must_be_categorical_and_alone(tmp_path):
 
 # ----------------------------------------------------------------------------- routing
 def test_a_trials_values_give_its_generator_and_params(tmp_path):
-    f = _write(tmp_path, families="{rcdb: {orbits: [1, 10]}, fractaldb: {}}",
-               more="  epochs: {type: categorical, choices: [1, 2], targets: "
-               "[recipe.pretrain_epochs]}\n")  # fmt: skip
+    f = _write(
+        tmp_path,
+        families="{rcdb: {orbits: [1, 10]}, fractaldb: {}}",
+        more="  epochs: {type: categorical, choices: [1, 2], targets: [recipe.pretrain_epochs]}\n",
+    )
     spec = load_study_config(f)
     assert generator_of(spec, {"family": "rcdb", "epochs": 2}, "cpu") == (
-        "rcdb", {"orbits": [1, 10]})  # fmt: skip
+        "rcdb",
+        {"orbits": [1, 10]},
+    )
     assert generator_of(spec, {"family": "fractaldb"}, "cpu") == ("fractaldb", {})
     assert generator_of(spec, {}, "cpu") == ("visualatom", {})  # the reference family
     assert spec.trial_generator({"family": "rcdb", "epochs": 1}, "gpu") == (
-        "rcdb", {"orbits": [1, 10]})  # fmt: skip
+        "rcdb",
+        {"orbits": [1, 10]},
+    )
     gen, rec, values = apply_values(spec, {"family": "rcdb", "epochs": 2}, profile="cpu")
     assert gen == {"orbits": [1, 10]} and "generator" not in gen
     assert rec["pretrain_epochs"] == 2 and values == {"family": "rcdb", "epochs": 2}

@@ -142,8 +142,7 @@ def test_noise_free_scores_recover_the_planted_rank_correlations():
     rng = np.random.default_rng(2)
     ys = simulate(rng, 400, 40, 2, rho=0.7, sigmas=[0.0, 0.0])
     st = f.statistics(ys)
-    assert st["spearman"][:, 0, 1].mean() == pytest.approx(6 / math.pi * math.asin(0.35),
-                                                            abs=0.02)  # fmt: skip
+    assert st["spearman"][:, 0, 1].mean() == pytest.approx(6 / math.pi * math.asin(0.35), abs=0.02)
     assert st["kendall"][:, 0, 1].mean() == pytest.approx(2 / math.pi * math.asin(0.7), abs=0.02)
     assert np.allclose(st["reliability"], 1.0) and np.allclose(st["sigma_seed"], 0.0)
     assert np.allclose(st["corrected"][:, 0, 1], st["spearman"][:, 0, 1])
@@ -192,12 +191,16 @@ def test_analyse_verdict_picks_the_cheapest_faithful_level():
     rng = np.random.default_rng(4)
     c, s = 30, 3
     z = rng.standard_normal((c, 3))
-    true = {"tiny": z[:, 1], "small": 0.97 * z[:, 0] + math.sqrt(1 - 0.97**2) * z[:, 2],
-            "full": z[:, 0]}  # fmt: skip
+    true = {
+        "tiny": z[:, 1],
+        "small": 0.97 * z[:, 0] + math.sqrt(1 - 0.97**2) * z[:, 2],
+        "full": z[:, 0],
+    }
     scores = {k: v[:, None] + 0.25 * rng.standard_normal((c, s)) for k, v in true.items()}
     base = {"constant": {"tiny": np.ones((c, s))}}
-    out = f.analyse(["tiny", "small", "full"], scores, baselines=base, n_boot=500,
-                    rng=np.random.default_rng(0))  # fmt: skip
+    out = f.analyse(
+        ["tiny", "small", "full"], scores, baselines=base, n_boot=500, rng=np.random.default_rng(0)
+    )
     rows = {r["level"]: r for r in out["vs_target"]}
     assert abs(rows["tiny"]["corrected"]["value"]) < 0.5
     assert rows["small"]["corrected"]["value"] > 0.85

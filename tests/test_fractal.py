@@ -176,8 +176,9 @@ def test_fractaldb_deterministic_and_batch_independent(fdb, fdb_classes):
     split = np.concatenate([fdb.render(cls, SEED, 3, inst[i : i + 1]) for i in range(len(inst))])
     np.testing.assert_array_equal(once, split)
     again = get_generator("fractaldb", {"points": 20_000}, image_size=48)
-    np.testing.assert_array_equal(once, again.render(again.sample_class(SEED, 3, {}), SEED, 3,
-                                                     inst))  # fmt: skip
+    np.testing.assert_array_equal(
+        once, again.render(again.sample_class(SEED, 3, {}), SEED, 3, inst)
+    )
     other = Seeds(8)
     assert not np.array_equal(once, fdb.render(fdb.sample_class(other, 3, {}), other, 3, inst))
 
@@ -192,8 +193,12 @@ def test_fractaldb_torch_matches_cpu(fdb, fdb_classes, one_thread):
         dev = dev.numpy()
         np.testing.assert_allclose(_fill(dev), _fill(cpu), atol=0.01)
         assert (dev != cpu).mean() < 0.01
-        split = torch.cat([fdb.render_torch(cls, SEED, c, inst[i : i + 2], "cpu")
-                           for i in range(0, len(inst), 2)]).numpy()  # fmt: skip
+        split = torch.cat(
+            [
+                fdb.render_torch(cls, SEED, c, inst[i : i + 2], "cpu")
+                for i in range(0, len(inst), 2)
+            ]
+        ).numpy()
         np.testing.assert_array_equal(dev, split)
         np.testing.assert_array_equal(dev, fdb.render_torch(cls, SEED, c, inst, "cpu").numpy())
 
@@ -314,8 +319,9 @@ def test_onep_torch_matches_cpu(onep, onep_classes, one_thread):
         dev = dev.numpy()
         np.testing.assert_allclose(_fill(dev), _fill(cpu), atol=0.01)
         assert (dev != cpu).mean() < 0.01
-        split = torch.cat([onep.render_torch(cls, SEED, c, inst[i : i + 1], "cpu")
-                           for i in range(4)]).numpy()  # fmt: skip
+        split = torch.cat(
+            [onep.render_torch(cls, SEED, c, inst[i : i + 1], "cpu") for i in range(4)]
+        ).numpy()
         np.testing.assert_array_equal(dev, split)
 
 

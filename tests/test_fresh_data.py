@@ -15,8 +15,9 @@ from sweep.dataset import Dataset, DatasetSpec, spec_from_trial
 
 
 def _ds(generator="visualatom", epochs=3, seed=0):
-    return Dataset(DatasetSpec(generator, classes=3, instances=4, image_size=32, seed=seed,
-                               epochs=epochs))  # fmt: skip
+    return Dataset(
+        DatasetSpec(generator, classes=3, instances=4, image_size=32, seed=seed, epochs=epochs)
+    )
 
 
 @pytest.mark.parametrize("generator", ["visualatom", "rcdb", "fractaldb"])
@@ -68,8 +69,12 @@ def test_recipe_field_is_a_checked_boolean():
 
 def test_a_trial_with_fresh_data_completes_and_differs_from_a_fixed_one(tmp_path):
     def spec(fresh: bool) -> TrialSpec:
-        return TrialSpec(profile="cpu", device="cpu", recipe={**TINY, "fresh_data": fresh},
-                         cache_dir=str(tmp_path / "cache"))  # fmt: skip
+        return TrialSpec(
+            profile="cpu",
+            device="cpu",
+            recipe={**TINY, "fresh_data": fresh},
+            cache_dir=str(tmp_path / "cache"),
+        )
 
     fresh = run_trial(spec(True))
     assert fresh.status == "complete", fresh.message
@@ -88,8 +93,9 @@ def test_a_trial_with_fresh_data_completes_and_differs_from_a_fixed_one(tmp_path
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_fresh_blocks_render_on_the_gpu_like_on_the_cpu_and_repeat():
-    ds = Dataset(DatasetSpec("visualatom", classes=4, instances=16, image_size=64, seed=3,
-                             epochs=4))  # fmt: skip
+    ds = Dataset(
+        DatasetSpec("visualatom", classes=4, instances=16, image_size=64, seed=3, epochs=4)
+    )
     buf = torch.empty((64, 64, 64), dtype=torch.uint8, device="cuda")
     for epoch in (1, 3):
         dev = ds.tensors("cuda", epoch=epoch, out=buf)[0].cpu()

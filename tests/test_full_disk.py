@@ -22,8 +22,13 @@ BUDGET = 40
 
 
 def sweep(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sweep", *args, "--no-progress"], cwd=cwd,
-                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "sweep", *args, "--no-progress"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 @pytest.fixture
@@ -31,8 +36,9 @@ def small_disk(tmp_path):
     """A 24 MiB tmpfs (root and mount rights needed, else the test skips)."""
     mnt = tmp_path / "mnt"
     mnt.mkdir()
-    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(mnt)],
-                         capture_output=True)  # fmt: skip
+    res = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(mnt)], capture_output=True
+    )
     if res.returncode != 0:
         pytest.skip("cannot mount a tmpfs here (needs root and mount rights)")
     yield mnt

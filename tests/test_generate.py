@@ -358,8 +358,9 @@ def tiny_study(tmp_path_factory, run_sweep):
     cwd = tmp_path_factory.mktemp("from")
     space, db = cwd / "tiny.yaml", cwd / "studies.db"
     space.write_text(ANALYTIC_SPACE.format(study="tiny", trials=2))
-    proc = run_sweep("launch", str(space), "--storage", str(db), "--workers", "1",
-                     "--no-progress", cwd=cwd)  # fmt: skip
+    proc = run_sweep(
+        "launch", str(space), "--storage", str(db), "--workers", "1", "--no-progress", cwd=cwd
+    )
     assert proc.returncode == 0, proc.stderr
     study = optuna.load_study(study_name="tiny", storage=make_storage(str(db), heartbeat=False))
     study.add_trial(create_trial(state=TrialState.FAIL))
@@ -371,26 +372,51 @@ def test_generate_from_a_trial_renders_its_dataset(tiny_study, run_sweep, tree_b
     from sweep.dataset import spec_from_trial
 
     cwd, db, study = tiny_study
-    proc = run_sweep("generate", "--from", "tiny:0", "--classes", "2", "--instances", "2",
-                     "--image-size", "32", "-o", "out", "--storage", str(db), "-j", "1",
-                     "--no-progress", cwd=cwd)  # fmt: skip
+    proc = run_sweep(
+        "generate",
+        "--from",
+        "tiny:0",
+        "--classes",
+        "2",
+        "--instances",
+        "2",
+        "--image-size",
+        "32",
+        "-o",
+        "out",
+        "--storage",
+        str(db),
+        "-j",
+        "1",
+        "--no-progress",
+        cwd=cwd,
+    )
     assert proc.returncode == 0, proc.stderr
     trial = study.trials[0]
     stored = trial.user_attrs[record.DATASET]
     first = proc.stdout.splitlines()[0]
-    assert first == (f"trial 0 of tiny: visualatom dataset {stored['fingerprint']} (trained at "
-                     "1 classes x 1 images, 64 px) -> 2 classes x 2 images at 32 px")  # fmt: skip
+    assert first == (
+        f"trial 0 of tiny: visualatom dataset {stored['fingerprint']} (trained at "
+        "1 classes x 1 images, 64 px) -> 2 classes x 2 images at 32 px"
+    )
     # The same images as rendering that trial's dataset directly, byte for byte.
-    spec = DatasetSpec(stored["generator"], classes=2, instances=2, image_size=32,
-                       seed=stored["seed"], params=stored["params"])  # fmt: skip
+    spec = DatasetSpec(
+        stored["generator"],
+        classes=2,
+        instances=2,
+        image_size=32,
+        seed=stored["seed"],
+        params=stored["params"],
+    )
     generate(spec, cwd / "direct", workers=1, progress=False)
     got, want = tree_bytes(cwd / "out"), tree_bytes(cwd / "direct")
     assert got.keys() == want.keys() and sum(k.endswith(".png") for k in got) == 4
     assert [k for k in got if k != "sweep-dataset.json" and got[k] != want[k]] == []
     for c in range(2):
         for i in range(2):
-            img = cv2.imread(str(cwd / "out" / f"{c:05d}" / f"{c:05d}_{i:04d}.png"),
-                             cv2.IMREAD_UNCHANGED)  # fmt: skip
+            img = cv2.imread(
+                str(cwd / "out" / f"{c:05d}" / f"{c:05d}_{i:04d}.png"), cv2.IMREAD_UNCHANGED
+            )
             np.testing.assert_array_equal(img, Dataset(spec).render_class(c, [i])[0])
     manifest = json.loads((cwd / "out" / "sweep-dataset.json").read_text())
     direct = json.loads(want["sweep-dataset.json"])
@@ -405,8 +431,9 @@ def test_generate_from_a_trial_renders_its_dataset(tiny_study, run_sweep, tree_b
     trained, why = spec_from_trial(trial.user_attrs, study.user_attrs)
     assert why is None and Dataset(trained).fingerprint == stored["fingerprint"]
     # Without sizes: the trial's own dataset.
-    proc = run_sweep("generate", "--from", "tiny:1", "-o", "own", "--storage", str(db),
-                     "--no-progress", cwd=cwd)  # fmt: skip
+    proc = run_sweep(
+        "generate", "--from", "tiny:1", "-o", "own", "--storage", str(db), "--no-progress", cwd=cwd
+    )
     assert proc.returncode == 0, proc.stderr
     own = json.loads((cwd / "own" / "sweep-dataset.json").read_text())
     assert own["fingerprint"] == study.trials[1].user_attrs[record.DATASET]["fingerprint"]

@@ -49,8 +49,9 @@ def test_an_additive_table_has_the_sample_variances_of_its_row_and_column_effect
         m.std(ddof=1)
     )
     s = c["data"] + c["train"]
-    assert c["shares"] == pytest.approx({"data": c["data"] / s, "train": c["train"] / s,
-                                         "residual": 0.0})  # fmt: skip
+    assert c["shares"] == pytest.approx(
+        {"data": c["data"] / s, "train": c["train"] / s, "residual": 0.0}
+    )
 
 
 def test_a_pure_interaction_has_only_the_residual_and_the_mean_squares_by_hand():
@@ -152,8 +153,15 @@ def test_analytic_data_and_train_noise_are_keyed_by_one_seed_and_shared_by_confi
 
     def value(freq, d, t, **opts):
         params = {"freq1": freq, "freq2": freq}
-        spec = TrialSpec(generator="visualatom", params=params, task="analytic",
-                         profile="cpu", data_seed=d, train_seed=t, options=opts)  # fmt: skip
+        spec = TrialSpec(
+            generator="visualatom",
+            params=params,
+            task="analytic",
+            profile="cpu",
+            data_seed=d,
+            train_seed=t,
+            options=opts,
+        )
         res = run_trial(spec)
         return res.metrics["headline"]
 
@@ -203,8 +211,9 @@ def write(tmp: Path, references: str = REFERENCES, name: str = "nz.yaml") -> Pat
 def load(tmp: Path, name: str):
     from sweep.storage import make_storage
 
-    return optuna.load_study(study_name=name, storage=make_storage(str(tmp / "studies.db"),
-                                                                   heartbeat=False))  # fmt: skip
+    return optuna.load_study(
+        study_name=name, storage=make_storage(str(tmp / "studies.db"), heartbeat=False)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -248,12 +257,21 @@ def test_the_command_runs_every_cell_of_both_arms_once_on_fresh_seeds(measured):
         assert t.params == plan["arms"][cell[0]]["raw"]
         # the number the analytic task gives that cell, computed here
         gen, params = spec.trial_generator(t.params, "cpu")
-        direct = run_trial(TrialSpec(generator=gen, params=params, task="analytic",
-                                     profile="cpu", data_seed=cell[1], train_seed=cell[2],
-                                     options=dict(spec.options)))  # fmt: skip
+        direct = run_trial(
+            TrialSpec(
+                generator=gen,
+                params=params,
+                task="analytic",
+                profile="cpu",
+                data_seed=cell[1],
+                train_seed=cell[2],
+                options=dict(spec.options),
+            )
+        )
         assert a["headline"] == pytest.approx(direct.metrics["headline"], abs=1e-9)
-    assert set(cells) == {(arm, d, s) for arm in ("narrow", "published") for d in data
-                          for s in train}  # fmt: skip
+    assert set(cells) == {
+        (arm, d, s) for arm in ("narrow", "published") for d in data for s in train
+    }
     # The stored budget is the budget of these cells.
     s = study.user_attrs[record.STUDY_NOISE]
     narrow = {(d, t): cells[("narrow", d, t)] for d in data for t in train}
@@ -359,7 +377,17 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, run_sweep):
 def test_help_names_every_flag(run_sweep, tmp_path):
     res = run_sweep("noise", "--help", cwd=tmp_path)
     assert res.returncode == 0
-    flags = ("--data-seeds", "--train-seeds", "--contrast", "--profile", "--storage",
-             "--workers", "--device", "--analyze-only", "--json", "--no-progress")  # fmt: skip
+    flags = (
+        "--data-seeds",
+        "--train-seeds",
+        "--contrast",
+        "--profile",
+        "--storage",
+        "--workers",
+        "--device",
+        "--analyze-only",
+        "--json",
+        "--no-progress",
+    )
     for flag in flags:
         assert flag in res.stdout

@@ -30,30 +30,50 @@ from sweep.record import TrialRecord
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = list(range(8))
 FREQ_CFG = {
-    "generator": {"name": "visualatom", "params": {},
-                  "resolved": {"freq1": [0, 20], "freq2": [0, 20], "orbits": [1, 200]}},
+    "generator": {
+        "name": "visualatom",
+        "params": {},
+        "resolved": {"freq1": [0, 20], "freq2": [0, 20], "orbits": [1, 200]},
+    },
     "search": [{"name": "freq", "type": "int_range", "targets": ["freq1", "freq2"]}],
     "objectives": [{"metric": "headline", "direction": "maximize"}],
     "smallest_effect": 1.0,
-}  # fmt: skip
+}
 FAMILY_CFG = {
     "generator": {"name": "visualatom", "params": {}, "resolved": {}},
     "search": [{"name": "family", "type": "categorical", "targets": ["generator"]}],
     "objectives": [{"metric": "headline", "direction": "maximize"}],
     "smallest_effect": 1.0,
-}  # fmt: skip
+}
 
 
-def rec(number: int, params: dict, values: dict[int, float], arm: str = "search",
-        scratch: dict[int, float] | None = None) -> TrialRecord:  # fmt: skip
+def rec(
+    number: int,
+    params: dict,
+    values: dict[int, float],
+    arm: str = "search",
+    scratch: dict[int, float] | None = None,
+) -> TrialRecord:
     """A COMPLETE trial of ``params`` with per-seed headlines ``values``."""
-    per_seed = {str(s): {"headline": v, **({"scratch_headline": scratch[s]} if scratch else {})}
-                for s, v in values.items()}  # fmt: skip
-    attrs = {record.PER_SEED: per_seed, record.SEEDS: sorted(values), record.ARM: arm,
-             record.CONFIG_KEY: record.config_key(params)}  # fmt: skip
+    per_seed = {
+        str(s): {"headline": v, **({"scratch_headline": scratch[s]} if scratch else {})}
+        for s, v in values.items()
+    }
+    attrs = {
+        record.PER_SEED: per_seed,
+        record.SEEDS: sorted(values),
+        record.ARM: arm,
+        record.CONFIG_KEY: record.config_key(params),
+    }
     mean = sum(values.values()) / len(values)
-    return TrialRecord(number=number, state="COMPLETE", values=(mean,), params=params,
-                       metrics={"headline": mean}, attrs=attrs)  # fmt: skip
+    return TrialRecord(
+        number=number,
+        state="COMPLETE",
+        values=(mean,),
+        params=params,
+        metrics={"headline": mean},
+        attrs=attrs,
+    )
 
 
 def shared(k: int) -> float:
@@ -84,8 +104,13 @@ def test_the_data_file_loads_names_its_source_and_ships_with_the_package():
     assert table_names() == ["freq", "families"]
     freq = published_table("freq")
     assert [(r["name"], r["value"]) for r in freq["rows"]] == [
-        ("[0, 20]", 84.9), ("[0, 40]", 84.3), ("[0, 60]", 84.1), ("[2, 20]", 84.8),
-        ("[10, 20]", 84.4), ("[20, 20]", 83.6)]  # fmt: skip
+        ("[0, 20]", 84.9),
+        ("[0, 40]", 84.3),
+        ("[0, 60]", 84.1),
+        ("[2, 20]", 84.8),
+        ("[10, 20]", 84.4),
+        ("[20, 20]", 83.6),
+    ]
     assert freq["published_row"] == "[0, 20]"
     src = freq["source"]
     assert "Visual Atoms" in src["paper"] and "CVPR 2023" in src["paper"]
@@ -96,7 +121,11 @@ def test_the_data_file_loads_names_its_source_and_ships_with_the_package():
     ]
     fam = published_table("families")
     assert {r["family"]: r["value"] for r in fam["rows"]} == {
-        "visualatom": 84.9, "rcdb": 82.2, "exfractaldb": 81.8, "fractaldb": 81.6}  # fmt: skip
+        "visualatom": 84.9,
+        "rcdb": 82.2,
+        "exfractaldb": 81.8,
+        "fractaldb": 81.6,
+    }
     assert fam["baseline"] == {"name": "scratch", "value": 57.7}
     with pytest.raises(SweepError, match=r"unknown published table 'freqs'.*freq"):
         published_table("freqs")
@@ -158,8 +187,10 @@ def test_outcomes_of_hand_made_records():
     assert line.startswith(f"paper check (freq): {s['same']} same, {s['undecided']} undecided")
     assert "5 not measured of 15 pairs" in line and line.endswith("(n=6)")
     # A minimised objective turns "better" around: [0, 20] 2 points higher is now worse.
-    flipped = check(freq_records(), {**FREQ_CFG, "objectives": [
-        {"metric": "headline", "direction": "minimize"}]})  # fmt: skip
+    flipped = check(
+        freq_records(),
+        {**FREQ_CFG, "objectives": [{"metric": "headline", "direction": "minimize"}]},
+    )
     assert flipped is not None
     assert by_pair(flipped)[("[0, 20]", "[0, 40]")]["outcome"] == "contradicted"
     assert by_pair(flipped)[("[0, 20]", "[0, 60]")]["outcome"] == "same"
@@ -213,9 +244,16 @@ def paper_study(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("paper")
     spec = yaml.safe_load((ROOT / "search_spaces" / "paper_freq.yaml").read_text())
-    spec.update(study="pf", storage=str(tmp / "studies.db"), smallest_effect=0.05,
-                proxy={"task": "analytic", "profile": "cpu",
-                       "options": {"noise": 0.05, "shared_noise": 1.0}})  # fmt: skip
+    spec.update(
+        study="pf",
+        storage=str(tmp / "studies.db"),
+        smallest_effect=0.05,
+        proxy={
+            "task": "analytic",
+            "profile": "cpu",
+            "options": {"noise": 0.05, "shared_noise": 1.0},
+        },
+    )
     spec["budget"]["workers"] = 1
     f = tmp / "pf.yaml"
     f.write_text(yaml.safe_dump(spec, sort_keys=False))
@@ -242,8 +280,12 @@ def test_paper_freq_launch_gives_status_a_paper_block(paper_study):
     assert p["m"] == 15 and p["summary"]["spearman"]["n"] == 6
     assert p == paper_check(study)
     text = status_text("pf", url)
-    assert re.search(r"^paper check \(freq\): \d+ same, \d+ undecided, \d+ contradicted of 15 "
-                     r"pairs; Spearman (-?\d\.\d\d|n/a) \(n=6\)$", text, re.M)  # fmt: skip
+    assert re.search(
+        r"^paper check \(freq\): \d+ same, \d+ undecided, \d+ contradicted of 15 "
+        r"pairs; Spearman (-?\d\.\d\d|n/a) \(n=6\)$",
+        text,
+        re.M,
+    )
     assert text.splitlines()[-1].startswith("answer: ")  # the answer stays last
 
 
@@ -261,8 +303,11 @@ def test_the_report_section_renders(paper_study):
     assert "Visual Atoms" in html and "2303.01112" in html
     assert html.count('<tr data-outcome="') == 15
     assert "[19, 20]" in html and "stands in" in html
-    assert re.search(r'<span class="verdict-word" style="background:#[0-9a-f]{3,6}">'
-                     r"(same|undecided|contradicted)</span>", html)  # fmt: skip
+    assert re.search(
+        r'<span class="verdict-word" style="background:#[0-9a-f]{3,6}">'
+        r"(same|undecided|contradicted)</span>",
+        html,
+    )
     assert "Spearman" in html and "(n=6)" in html
 
 

@@ -104,9 +104,10 @@ def test_processes_opening_a_fresh_database_at_once_all_succeed(fresh_stores, tm
                 p.kill()
                 p.wait()
     kinds = sorted({f.split(": cannot open: ")[-1] for f in failures})
-    assert not failures, (f"{len(failures)} of {PROCESSES * ROUNDS} opens failed, in "
-                          f"{len({f.split(':')[0] for f in failures})} of {ROUNDS} rounds:\n"
-                          + "\n".join(kinds))  # fmt: skip
+    assert not failures, (
+        f"{len(failures)} of {PROCESSES * ROUNDS} opens failed, in "
+        f"{len({f.split(':')[0] for f in failures})} of {ROUNDS} rounds:\n" + "\n".join(kinds)
+    )
     for url in fresh_stores:  # every process got the same study and wrote its trial to it
         storage = make_storage(url, heartbeat=False, create=False)
         try:

@@ -15,18 +15,31 @@ from proxy_tasks.spec import Pruned, TrialSpec
 from sweep.errors import SweepError
 
 # A tiny recipe: seconds per trial, still every stage of the real one.
-TINY = dict(classes=8, instances=16, img_size=16, patch_size=4, embed_dim=32, depth=1,
-            downstreams=("digits",),
-            num_heads=2, pretrain_epochs=3,
-            batch_size=32, finetune_epochs=2, finetune_batch=64, probe_epochs=20,
-            downstream_train=300, downstream_test=200)  # fmt: skip
+TINY = dict(
+    classes=8,
+    instances=16,
+    img_size=16,
+    patch_size=4,
+    embed_dim=32,
+    depth=1,
+    downstreams=("digits",),
+    num_heads=2,
+    pretrain_epochs=3,
+    batch_size=32,
+    finetune_epochs=2,
+    finetune_batch=64,
+    probe_epochs=20,
+    downstream_train=300,
+    downstream_test=200,
+)
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def tiny_spec(tmp_path, **kw) -> TrialSpec:
     recipe = {**TINY, **kw.pop("recipe", {})}
-    return TrialSpec(profile="cpu", device="cpu", recipe=recipe,
-                     cache_dir=str(tmp_path / "cache"), **kw)  # fmt: skip
+    return TrialSpec(
+        profile="cpu", device="cpu", recipe=recipe, cache_dir=str(tmp_path / "cache"), **kw
+    )
 
 
 def _strip_times(metrics: dict) -> dict:
@@ -46,8 +59,9 @@ def test_cpu_preset_trial_end_to_end(tmp_path):
         for key in measured:
             assert 10.0 * 1.5 < m[f"{ds}/{key}"] <= 100.0  # 10 classes: well above chance
             assert f"{ds}/scratch_{key}" in m
-            assert m[f"{ds}/gain_{key}"] == pytest.approx(m[f"{ds}/{key}"]
-                                                          - m[f"{ds}/scratch_{key}"])  # fmt: skip
+            assert m[f"{ds}/gain_{key}"] == pytest.approx(
+                m[f"{ds}/{key}"] - m[f"{ds}/scratch_{key}"]
+            )
     assert m["headline"] == m[f"{r.headline}_mean"]
     assert [c[1] for c in calls if c[0] == "pretrain_loss"] == list(
         range(1, r.pretrain_epochs + 1)
@@ -56,9 +70,11 @@ def test_cpu_preset_trial_end_to_end(tmp_path):
     assert all(c[2] == c[2] and c[2] > 0 for c in losses)  # finite, positive losses
     # Its phases, announced as they start (what the launcher's bar and `sweep status` show).
     phases = [(c[0], c[1], c[2]) for c in calls if c[0].startswith("phase/")]
-    assert phases == [("phase/generate", 0, 0.0), ("phase/pretrain", 0, r.pretrain_epochs),
-                      *[("phase/evaluate", i + 1, len(r.downstreams))
-                        for i in range(len(r.downstreams))]]  # fmt: skip
+    assert phases == [
+        ("phase/generate", 0, 0.0),
+        ("phase/pretrain", 0, r.pretrain_epochs),
+        *[("phase/evaluate", i + 1, len(r.downstreams)) for i in range(len(r.downstreams))],
+    ]
     first = [c[0] for c in calls].index
     assert first("phase/pretrain") < first("pretrain_loss") < first("phase/evaluate")
     for key in ("generate_s", "pretrain_s", "evaluate_s", "total_s"):
@@ -158,8 +174,13 @@ def test_presets_are_valid_and_gpu_is_vit_tiny_at_64px():
 
 # ----------------------------------------------------------------------------- sweep trial
 def _sweep(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "sweep", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=300)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "sweep", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def _tiny_sets():
@@ -170,9 +191,20 @@ def _tiny_sets():
 
 
 def test_sweep_trial_prints_metrics_json_and_replicate_summary(tmp_path):
-    res = _sweep("trial", str(ROOT / "search_spaces" / "freq.yaml"), "--profile", "cpu",
-                 "--seeds", "0,1", "--set", "freq1=[0,3]", "--set", "freq2=[0,3]",
-                 *_tiny_sets(), cwd=tmp_path)  # fmt: skip
+    res = _sweep(
+        "trial",
+        str(ROOT / "search_spaces" / "freq.yaml"),
+        "--profile",
+        "cpu",
+        "--seeds",
+        "0,1",
+        "--set",
+        "freq1=[0,3]",
+        "--set",
+        "freq2=[0,3]",
+        *_tiny_sets(),
+        cwd=tmp_path,
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     out = json.loads(res.stdout)
     assert out["status"] == "complete" and out["seeds"] == [0, 1]
@@ -185,8 +217,16 @@ def test_sweep_trial_prints_metrics_json_and_replicate_summary(tmp_path):
 
 
 def test_sweep_trial_failed_trial_exits_1_with_status(tmp_path):
-    res = _sweep("trial", str(ROOT / "search_spaces" / "freq.yaml"), "--profile", "cpu",
-                 *_tiny_sets(), "--set", "recipe.downstreams=[cifar10]", cwd=tmp_path)  # fmt: skip
+    res = _sweep(
+        "trial",
+        str(ROOT / "search_spaces" / "freq.yaml"),
+        "--profile",
+        "cpu",
+        *_tiny_sets(),
+        "--set",
+        "recipe.downstreams=[cifar10]",
+        cwd=tmp_path,
+    )
     assert res.returncode == 1
     out = json.loads(res.stdout)
     assert out["status"] == "failed" and out["error_type"] == "data"
@@ -226,8 +266,15 @@ def test_sweep_trial_rejects_bad_files_with_file_line_and_key(tmp_path, text, ma
 
 
 def test_sweep_trial_rejects_unknown_set_keys(tmp_path):
-    res = _sweep("trial", str(ROOT / "search_spaces" / "freq.yaml"), "--profile", "cpu",
-                 "--set", "pretrain_epoch=3", cwd=tmp_path)  # fmt: skip
+    res = _sweep(
+        "trial",
+        str(ROOT / "search_spaces" / "freq.yaml"),
+        "--profile",
+        "cpu",
+        "--set",
+        "pretrain_epoch=3",
+        cwd=tmp_path,
+    )
     assert res.returncode == 2 and "did you mean 'pretrain_epochs'" in res.stderr
 
 
@@ -235,11 +282,22 @@ def test_sweep_trial_rejects_unknown_set_keys(tmp_path):
 @pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA device")
 def test_gpu_trial_bf16_compiled_on_cuda(tmp_path):
     # The gpu preset's downstreams, a small model trained long enough to be well above chance.
-    recipe = {**TINY, "precision": "bf16", "compile": True, "img_size": 32, "patch_size": 8,
-              "embed_dim": 64, "depth": 2, "finetune_epochs": 10, "finetune_lr": 2e-3,
-              "downstream_train": 1000, "downstream_test": 500}  # fmt: skip
-    result = run_trial(TrialSpec(profile="gpu", device="cuda", recipe=recipe,
-                                 cache_dir=str(tmp_path / "cache")))  # fmt: skip
+    recipe = {
+        **TINY,
+        "precision": "bf16",
+        "compile": True,
+        "img_size": 32,
+        "patch_size": 8,
+        "embed_dim": 64,
+        "depth": 2,
+        "finetune_epochs": 10,
+        "finetune_lr": 2e-3,
+        "downstream_train": 1000,
+        "downstream_test": 500,
+    }
+    result = run_trial(
+        TrialSpec(profile="gpu", device="cuda", recipe=recipe, cache_dir=str(tmp_path / "cache"))
+    )
     assert result.status == "complete", result.message
     m = result.metrics
     chance = {"mnist5k": 10.0, "textures": 100 / 16}

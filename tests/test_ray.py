@@ -70,8 +70,11 @@ def alive(pids: dict[int, int] | None = None, *, session: int | None = None) -> 
     table = proc_table()
     if session is not None:
         return [p for p, (_, sid, _, st) in table.items() if sid == session and st != "Z"]
-    return [p for p, start in (pids or {}).items()
-            if p in table and table[p][2] == start and table[p][3] != "Z"]  # fmt: skip
+    return [
+        p
+        for p, start in (pids or {}).items()
+        if p in table and table[p][2] == start and table[p][3] != "Z"
+    ]
 
 
 def wait_gone(check, timeout: float = 15.0) -> list[int]:
@@ -94,11 +97,23 @@ def cluster():
     """A 2-CPU Ray head node in its own session and temp dir; torn down by session id."""
     tmp = tempfile.mkdtemp(prefix="srt-", dir="/tmp")  # short: Ray's socket paths
     proc = subprocess.Popen(
-        [RAY, "start", "--head", "--num-cpus=2", "--num-gpus=0", "--port=0", f"--temp-dir={tmp}",
-         "--include-dashboard=false", "--disable-usage-stats"],
-        env=ENV, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [
+            RAY,
+            "start",
+            "--head",
+            "--num-cpus=2",
+            "--num-gpus=0",
+            "--port=0",
+            f"--temp-dir={tmp}",
+            "--include-dashboard=false",
+            "--disable-usage-stats",
+        ],
+        env=ENV,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
-    )  # fmt: skip
+    )
     out, _ = proc.communicate(timeout=120)
     try:
         assert proc.returncode == 0, out[-3000:]
@@ -150,8 +165,9 @@ def shape(value):
         ("{name: local, address: auto}", "'address' applies to backend ray"),
     ],
 )
-def test_bad_backend_blocks_are_one_line_errors_with_file_and_line(tmp_path, capfd, backend,
-                                                                   message):  # fmt: skip
+def test_bad_backend_blocks_are_one_line_errors_with_file_and_line(
+    tmp_path, capfd, backend, message
+):
     from sweep.cli import main
 
     space = write(tmp_path, ANALYTIC, study="bad", trials=2, backend=backend)
@@ -164,12 +180,19 @@ def test_bad_backend_blocks_are_one_line_errors_with_file_and_line(tmp_path, cap
 def test_backend_cross_checks_and_command_line_flags(tmp_path, capfd):
     from sweep.cli import main
 
-    ok = "{name: ray, resources: {cpus: 1, gpus: 0.25}, scheduler: {name: hyperband, options: " \
-        "{grace_period: 1, reduction_factor: 3}}}"  # fmt: skip
+    ok = (
+        "{name: ray, resources: {cpus: 1, gpus: 0.25}, scheduler: {name: hyperband, options: "
+        "{grace_period: 1, reduction_factor: 3}}}"
+    )
     good = write(tmp_path, ANALYTIC, study="ok", trials=2, backend=ok)
     assert main(["validate", str(good)]) == 0
-    space = write(tmp_path, ANALYTIC + "pruner: median\n", study="x", trials=2, backend="{name: "
-                  "ray, scheduler: asha}")  # fmt: skip
+    space = write(
+        tmp_path,
+        ANALYTIC + "pruner: median\n",
+        study="x",
+        trials=2,
+        backend="{name: ray, scheduler: asha}",
+    )
     assert main(["validate", str(space)]) == 2
     assert "space.yaml:8: backend.scheduler: " in capfd.readouterr().err
     space = write(tmp_path, ANALYTIC, study="x", trials=2, backend="local")
@@ -194,12 +217,19 @@ def test_scheduler_replay_from_the_study_decides_as_ray_tune_does(direction, bra
     from sweep.engine.ray_backend import TuneSchedulerPruner, _TuneTrial
 
     max_t, rng = 27, np.random.default_rng(0)
-    pruner = TuneSchedulerPruner(max_t=max_t, grace_period=1, reduction_factor=3,
-                                 brackets=brackets)  # fmt: skip
+    pruner = TuneSchedulerPruner(
+        max_t=max_t, grace_period=1, reduction_factor=3, brackets=brackets
+    )
     study = optuna.create_study(direction=direction, pruner=pruner)
-    ref = AsyncHyperBandScheduler(time_attr="t", metric="v", mode=direction[:3], max_t=max_t,
-                                  grace_period=1, reduction_factor=3,
-                                  brackets=brackets)  # fmt: skip
+    ref = AsyncHyperBandScheduler(
+        time_attr="t",
+        metric="v",
+        mode=direction[:3],
+        max_t=max_t,
+        grace_period=1,
+        reduction_factor=3,
+        brackets=brackets,
+    )
     stops = 0
     for _ in range(40):
         trial = study.ask()
@@ -226,16 +256,24 @@ def test_scheduler_replay_from_the_study_decides_as_ray_tune_does(direction, bra
 
 
 # ----------------------------------------------------------------------------- on Ray
-def test_ray_backend_runs_the_budget_with_the_local_backends_attributes(cluster, storage_url,
-                                                                        tmp_path):  # fmt: skip
+def test_ray_backend_runs_the_budget_with_the_local_backends_attributes(
+    cluster, storage_url, tmp_path
+):
     from sweep.engine import export, run
 
     trials = {}
     for name, backend in (("loc", "local"), ("onray", "ray")):
         space = write(tmp_path, ANALYTIC, study=name, trials=4, backend=backend)
         address = cluster["address"] if backend == "ray" else None
-        out = run(str(space), storage=storage_url, device="cpu", progress=False, quiet=True,
-                  cache_dir=None, address=address)  # fmt: skip
+        out = run(
+            str(space),
+            storage=storage_url,
+            device="cpu",
+            progress=False,
+            quiet=True,
+            cache_dir=None,
+            address=address,
+        )
         assert out["counts"]["COMPLETE"] == 4, out
         trials[name] = load(storage_url, name).trials
     onray, local = trials["onray"], trials["loc"]
@@ -274,8 +312,15 @@ def test_resources_no_node_has_are_refused_instead_of_waiting(cluster, tmp_path)
     backend = "{name: ray, resources: {cpus: 1, gpus: 1}}"  # the cluster has no GPU
     space = write(tmp_path, ANALYTIC, study="nogpu", trials=2, backend=backend)
     with pytest.raises(SweepError, match=r"no node of the Ray cluster .* 1 GPUs; nodes: 2 CPUs"):
-        run(str(space), storage=str(tmp_path / "s.db"), device="cpu", progress=False,
-            quiet=True, cache_dir=None, address=cluster["address"])  # fmt: skip
+        run(
+            str(space),
+            storage=str(tmp_path / "s.db"),
+            device="cpu",
+            progress=False,
+            quiet=True,
+            cache_dir=None,
+            address=cluster["address"],
+        )
 
 
 def test_asha_on_ray_records_stopped_trials_as_pruned(cluster, tmp_path):
@@ -286,9 +331,15 @@ def test_asha_on_ray_records_stopped_trials_as_pruned(cluster, tmp_path):
     space = write(
         tmp_path, ANALYTIC + "confirm: false\n", study="asha", trials=10, backend=backend
     )  # the search's trials only: no race after it
-    out = run(str(space),
-              storage=url, device="cpu", progress=False, quiet=True, cache_dir=None,
-              address=cluster["address"])  # fmt: skip
+    out = run(
+        str(space),
+        storage=url,
+        device="cpu",
+        progress=False,
+        quiet=True,
+        cache_dir=None,
+        address=cluster["address"],
+    )
     c = out["counts"]
     assert c["COMPLETE"] + c["PRUNED"] == 10 and c["FAIL"] == c["RUNNING"] == 0, c
     assert c["PRUNED"] >= 1 and c["COMPLETE"] >= 1, c  # trial 0 cannot be stopped: no rung yet
@@ -301,10 +352,24 @@ def test_asha_on_ray_records_stopped_trials_as_pruned(cluster, tmp_path):
 
 
 def launch(tmp_path: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "sweep", "launch", str(tmp_path / "space.yaml"), "--no-progress",
-           *args]  # fmt: skip
-    return subprocess.Popen(cmd, cwd=tmp_path, env=env or ENV, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "sweep",
+        "launch",
+        str(tmp_path / "space.yaml"),
+        "--no-progress",
+        *args,
+    ]
+    return subprocess.Popen(
+        cmd,
+        cwd=tmp_path,
+        env=env or ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def wait_for(url: str, condition, timeout: float = 180.0):
@@ -404,10 +469,24 @@ def test_a_killed_driver_leaves_no_ray_process_and_resume_completes(
     orphans = [t.number for t in study.get_trials() if t.state == TrialState.RUNNING]
     assert before and orphans, "the kill was meant to land mid-trial"
     res = subprocess.run(
-        [sys.executable, "-m", "sweep", "resume", "tiny", "--storage", storage_url,
-         "--address", cluster["address"], "--no-progress"],
-        cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "sweep",
+            "resume",
+            "tiny",
+            "--storage",
+            storage_url,
+            "--address",
+            cluster["address"],
+            "--no-progress",
+        ],
+        cwd=tmp_path,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     trials = load(storage_url, "tiny").get_trials()
     assert not [t for t in trials if t.state == TrialState.RUNNING]
@@ -439,10 +518,24 @@ def test_a_ray_driver_and_a_local_launcher_share_one_budget(tmp_path, request):
     def start(sleep: float, *args: str) -> subprocess.Popen:
         e = {**env(tmp_path, sleep), "RAY_AUTH_MODE": "disabled", "RAY_TMPDIR": ray_tmp}
         e.pop("RAY_ADDRESS", None)
-        return subprocess.Popen([sys.executable, "-m", "sweep", "launch", str(space), "--device",
-                                 "cpu", "--no-progress", *args], cwd=tmp_path, env=e,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)  # fmt: skip
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "sweep",
+                "launch",
+                str(space),
+                "--device",
+                "cpu",
+                "--no-progress",
+                *args,
+            ],
+            cwd=tmp_path,
+            env=e,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
     driver = start(2.0, "--backend", "ray")
     procs = [driver]

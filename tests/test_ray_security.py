@@ -144,9 +144,14 @@ def test_a_local_ray_listens_on_the_loopback_only(tmp_path):
     root = str(Path(__file__).resolve().parents[1])
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     env.update(RAY_AUTH_MODE="disabled", PYTHONPATH=os.pathsep.join([root, str(tmp_path)]))
-    res = subprocess.run([sys.executable, str(tmp_path / "driver.py"), str(tmp_path)],
-                         cwd=tmp_path, env=env, capture_output=True, text=True,
-                         timeout=240)  # fmt: skip
+    res = subprocess.run(
+        [sys.executable, str(tmp_path / "driver.py"), str(tmp_path)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     out = json.loads(res.stdout.strip().splitlines()[-1])
     found = out["sockets"]

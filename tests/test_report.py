@@ -50,17 +50,42 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 def sweep(*args, cwd, timeout=300):
     env = {**os.environ, "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "sweep", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout, env=env)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "sweep", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
 
 
-def launch(tmp: Path, *, study="tiny", task="vit", trials=5, seeds="[0, 1]", extra="",
-           objectives="[{headline: maximize}]", sampler="random") -> Path:  # fmt: skip
+def launch(
+    tmp: Path,
+    *,
+    study="tiny",
+    task="vit",
+    trials=5,
+    seeds="[0, 1]",
+    extra="",
+    objectives="[{headline: maximize}]",
+    sampler="random",
+) -> Path:
     db = tmp / "studies.db"
     f = tmp / f"{study}.yaml"
-    f.write_text(TINY.format(study=study, question=QUESTION, task=task, seeds=seeds,
-                             objectives=objectives, sampler=sampler, trials=trials, extra=extra,
-                             storage=db))  # fmt: skip
+    f.write_text(
+        TINY.format(
+            study=study,
+            question=QUESTION,
+            task=task,
+            seeds=seeds,
+            objectives=objectives,
+            sampler=sampler,
+            trials=trials,
+            extra=extra,
+            storage=db,
+        )
+    )
     res = sweep("launch", str(f), "--no-progress", cwd=tmp)
     assert res.returncode == 0, res.stderr[-3000:]
     return db
@@ -96,9 +121,18 @@ def need_chromium() -> str:
 
 def chromium(page: Path, tmp: Path, *args: str) -> subprocess.CompletedProcess:
     profile = f"--user-data-dir={tmp / 'chromium-profile'}"
-    cmd = [need_chromium(), "--headless", "--no-sandbox", "--disable-gpu",
-           "--enable-unsafe-swiftshader", "--hide-scrollbars", "--virtual-time-budget=20000",
-           profile, *args, page.resolve().as_uri()]  # fmt: skip
+    cmd = [
+        need_chromium(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--enable-unsafe-swiftshader",
+        "--hide-scrollbars",
+        "--virtual-time-budget=20000",
+        profile,
+        *args,
+        page.resolve().as_uri(),
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=180)
 
 
@@ -115,8 +149,11 @@ def open_in_chromium(page: Path, tmp: Path) -> dict:
     chromium(page, tmp, f"--screenshot={shot}", "--window-size=1400,2000")
     import html
 
-    return {"errors": json.loads(html.unescape(errors.group(1))), "plots": int(plots.group(1)),
-            "screenshot": cv2.imread(str(shot), cv2.IMREAD_GRAYSCALE)}  # fmt: skip
+    return {
+        "errors": json.loads(html.unescape(errors.group(1))),
+        "plots": int(plots.group(1)),
+        "screenshot": cv2.imread(str(shot), cv2.IMREAD_GRAYSCALE),
+    }
 
 
 def decode(b64: str) -> np.ndarray:
@@ -181,14 +218,25 @@ def test_replicates_pool_seed_std_and_a_repeated_run_is_not_a_replicate():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study.set_metric_names(["headline"])
-    rows = [(0.1, [0, 1], 50.0, 2.0), (0.5, [0, 1], 47.0, 1.0), (0.9, [0], 40.0, None),
-            (0.9, [0], 40.0, None), (0.1, [2, 3], 52.0, 2.0)]  # fmt: skip
+    rows = [
+        (0.1, [0, 1], 50.0, 2.0),
+        (0.5, [0, 1], 47.0, 1.0),
+        (0.9, [0], 40.0, None),
+        (0.9, [0], 40.0, None),
+        (0.1, [2, 3], 52.0, 2.0),
+    ]
     for x, seeds, mean, std in rows:
         attrs = {"param:x": x, "seeds": seeds, "headline": mean}
         if std is not None:
             attrs["headline_std"] = std
-        study.add_trial(create_trial(params={"x": x}, distributions={"x": FloatDistribution(0, 1)},
-                                     value=mean, user_attrs=attrs))  # fmt: skip
+        study.add_trial(
+            create_trial(
+                params={"x": x},
+                distributions={"x": FloatDistribution(0, 1)},
+                value=mean,
+                user_attrs=attrs,
+            )
+        )
     rep = report_data(study, samples=False)["replicates"]
     by_x = {c["params"]["x"]: c for c in rep["configs"]}
     assert by_x[0.9]["trials"] == [2, 3] and by_x[0.9]["seeds"] == 1 and by_x[0.9]["std"] is None
@@ -267,8 +315,9 @@ def test_report_data_matches_the_trials(vit, vit_data):
     # The diversity scatters: one point per completed trial, recomputed correlations.
     dv = data["diversity"]
     assert dv["headline"] == ["diversity/vendi_q1", "diversity/vendi_q2"]
-    assert dv["controls"] == [f"diversity/{c}" for c in ("ink", "edges", "spectral_slope",
-                                                          "png_bpp")]  # fmt: skip
+    assert dv["controls"] == [
+        f"diversity/{c}" for c in ("ink", "edges", "spectral_slope", "png_bpp")
+    ]
     by_x = {c["x"]: c for c in dv["correlations"]}
     for key in dv["headline"]:
         c = by_x[key]
@@ -362,7 +411,8 @@ def test_figures_draw_the_data(vit_data):
         assert isinstance(figs[name], go.Figure), (name, figs[name])
     imp = figs["importances:headline"].data[0]
     assert dict(zip(imp.y, imp.x, strict=True)) == pytest.approx(
-        data["importances"]["by_objective"]["headline"])  # fmt: skip
+        data["importances"]["by_objective"]["headline"]
+    )
     sl = figs["slice"]  # one panel per resolved value, a point per completed trial
     xs = [list(tr.x) for tr in sl.data if tr.x is not None and len(tr.x) == len(done)]
     assert sorted(xs[0]) == sorted(r["view"][sl.layout.xaxis.title.text] for r in done)
@@ -423,8 +473,16 @@ def test_report_command_writes_one_offline_page_that_renders_without_errors(vit,
     keys = " ".join(system_attrs(study))
     assert "dashboard:plot_data:sweep-diversity-diversity-vendi_q1:" in keys
     before = system_attrs(study)
-    res = sweep("report", "tiny", "--storage", str(db), "-o", str(tmp_path / "again.html"),
-                "--no-dashboard", cwd=cwd)  # fmt: skip
+    res = sweep(
+        "report",
+        "tiny",
+        "--storage",
+        str(db),
+        "-o",
+        str(tmp_path / "again.html"),
+        "--no-dashboard",
+        cwd=cwd,
+    )
     assert res.returncode == 0 and system_attrs(load(db)) == before  # read only
 
 
@@ -454,10 +512,17 @@ def test_dashboard_api_shows_the_study_its_diversity_and_the_attached_figures(
             == load(db).trials[n].user_attrs["diversity/vendi_q1"]
         )
     ids = {g["id"] for g in detail["plotly_graph_objects"]}
-    assert {"sweep-diversity-diversity-vendi_q1", "sweep-diversity-diversity-vendi_q2",
-            "sweep-replicates", "sweep-learning"} <= ids  # fmt: skip
-    scatter = next(g for g in detail["plotly_graph_objects"]
-                   if g["id"] == "sweep-diversity-diversity-vendi_q1")  # fmt: skip
+    assert {
+        "sweep-diversity-diversity-vendi_q1",
+        "sweep-diversity-diversity-vendi_q2",
+        "sweep-replicates",
+        "sweep-learning",
+    } <= ids
+    scatter = next(
+        g
+        for g in detail["plotly_graph_objects"]
+        if g["id"] == "sweep-diversity-diversity-vendi_q1"
+    )
     fig = json.loads(scatter["graph_object"])
     assert len(fig["data"][0]["x"]) == 5
     assert "diversity/vendi_q1" in detail["note"]["body"]
@@ -491,9 +556,15 @@ def test_studies_with_no_completed_trials_still_give_a_report_that_says_so(tmp_p
 def test_multi_objective_study_has_its_pareto_front(tmp_path):
     from reports import figures, report_data
 
-    db = launch(tmp_path, study="multi", task="analytic", trials=8, seeds="[0]",
-                objectives="[{headline: maximize}, {time_total_s: minimize}]",
-                sampler="nsga2")  # fmt: skip
+    db = launch(
+        tmp_path,
+        study="multi",
+        task="analytic",
+        trials=8,
+        seeds="[0]",
+        objectives="[{headline: maximize}, {time_total_s: minimize}]",
+        sampler="nsga2",
+    )
     study = load(db, "multi")
     data = report_data(study, samples=False)
     front = sorted(t.number for t in study.best_trials)
@@ -503,8 +574,9 @@ def test_multi_objective_study_has_its_pareto_front(tmp_path):
     figs = figures(data)
     traces = [sorted(zip(tr.x, tr.y, strict=True)) for tr in figs["pareto"].data]
     assert sorted(tuple(study.trials[n].values) for n in front) in traces  # the front's trace
-    assert sorted(p for tr in traces for p in tr) == sorted(tuple(t.values)
-                                                            for t in completed(study))  # fmt: skip
+    assert sorted(p for tr in traces for p in tr) == sorted(
+        tuple(t.values) for t in completed(study)
+    )
     assert "history" not in figs and isinstance(figs["learning"], str)
 
 
@@ -520,9 +592,15 @@ def test_calibration_section_is_included_when_calibrate_offers_one(vit, monkeypa
     try:
         monkeypatch.setattr(provider, "report_section", lambda s: None)
         assert calibration_section(study) is None  # the provider offers none: skipped silently
-        monkeypatch.setattr(provider, "report_section", lambda s: {
-            "title": "Proxy calibration", "html": "<p>rho 0.8</p>",
-            "figures": [go.Figure(go.Bar(x=[1], y=[2]))]})  # fmt: skip
+        monkeypatch.setattr(
+            provider,
+            "report_section",
+            lambda s: {
+                "title": "Proxy calibration",
+                "html": "<p>rho 0.8</p>",
+                "figures": [go.Figure(go.Bar(x=[1], y=[2]))],
+            },
+        )
         from reports import report_data
 
         data = report_data(study, samples=False)

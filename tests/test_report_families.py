@@ -55,8 +55,9 @@ def family_study(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("families")
     refs = "".join(f"  {f}: {{family: {f}}}\n" for f in CHOICES[1:])
     f = tmp / "fam.yaml"
-    f.write_text(FAMILIES.format(choices=", ".join(CHOICES), references=refs,
-                                 storage=tmp / "studies.db"))  # fmt: skip
+    f.write_text(
+        FAMILIES.format(choices=", ".join(CHOICES), references=refs, storage=tmp / "studies.db")
+    )
     run(str(f), device="cpu", progress=False, quiet=True, cache_dir=None)
     url = str(tmp / "studies.db")
     study = optuna.load_study(study_name="fam", storage=make_storage(url, heartbeat=False))
@@ -83,16 +84,20 @@ def test_every_family_has_a_labelled_row_of_images_in_the_report(family_study, t
     arms = {record.arm_of(t.user_attrs) for t in done}
     assert {"published", "search"} | {f"reference:{f}" for f in CHOICES[1:]} <= arms
     out = tmp_path / "fam.html"
-    code = main(["report", "fam", "--storage", str(tmp / "studies.db"), "-o", str(out),
-                 "--no-dashboard"])  # fmt: skip
+    code = main(
+        ["report", "fam", "--storage", str(tmp / "studies.db"), "-o", str(out), "--no-dashboard"]
+    )
     assert code == 0
     page = out.read_text()
     rows = family_rows(page)
     assert sorted(rows) == sorted(CHOICES)  # one row per family, each family once
     for family, body in rows.items():
         assert f"<b>{html.escape(family)}</b>" in body  # labelled with its name
-        images = re.findall(r'<img alt="trial (\d+) class \d+"[^>]*src="data:image/png;base64,'
-                            r'([^"]+)"', body)  # fmt: skip
+        images = re.findall(
+            r'<img alt="trial (\d+) class \d+"[^>]*src="data:image/png;base64,'
+            r'([^"]+)"',
+            body,
+        )
         assert images, f"no image in the row of {family}"
         number = int(images[0][0])
         t = study.trials[number]
@@ -107,9 +112,10 @@ def test_every_family_has_a_labelled_row_of_images_in_the_report(family_study, t
     assert sm["family"] == "family" and sm["reason"] is None
     sign = -1.0  # maximize
     for r in sm["rows"]:
-        mine = sorted((t for t in done
-                       if t.user_attrs[record.param_attr("family")] == r["family"]),
-                      key=lambda t: (sign * t.value, t.number))  # fmt: skip
+        mine = sorted(
+            (t for t in done if t.user_attrs[record.param_attr("family")] == r["family"]),
+            key=lambda t: (sign * t.value, t.number),
+        )
         assert r["family_trials"] == len(mine)
         if r["note"] is None:
             assert r["number"] == mine[0].number
@@ -124,8 +130,13 @@ def test_every_family_has_a_labelled_row_of_images_in_the_report(family_study, t
 
 # ----------------------------------------------------------------------------- the guarantee
 def _row(number: int, family: str, value: float | None, state: str = "COMPLETE") -> dict:
-    return {"number": number, "state": state, "values": None if value is None else [value],
-            "params": {"family": family}, "arm": "search"}  # fmt: skip
+    return {
+        "number": number,
+        "state": state,
+        "values": None if value is None else [value],
+        "params": {"family": family},
+        "arm": "search",
+    }
 
 
 def test_one_row_per_family_where_best_worst_and_spread_would_miss_one():
@@ -137,8 +148,11 @@ def test_one_row_per_family_where_best_worst_and_spread_would_miss_one():
 
     rows = [_row(i, "common", 100.0 - i) for i in range(20) if i != 4]
     rows.insert(4, _row(4, "rare", 96.0))
-    rows += [_row(20, "broken", None, "FAILED"), _row(21, "broken", None, "FAILED"),
-             _row(22, "broken", None, "PRUNED")]  # fmt: skip
+    rows += [
+        _row(20, "broken", None, "FAILED"),
+        _row(21, "broken", None, "FAILED"),
+        _row(22, "broken", None, "PRUNED"),
+    ]
     objectives = [{"name": "headline", "direction": "maximize"}]
     done = ranked(rows, objectives)  # type: ignore[arg-type]
     picked = {r["params"]["family"] for r, _ in select(done)}
@@ -169,19 +183,31 @@ def test_a_family_whose_best_trial_cannot_be_drawn_shows_its_next_best(tmp_path)
 
     choices = ["visualatom", "rcdb", "exfractaldb"]
     study = optuna.create_study(direction="maximize")
-    study.set_user_attr(record.STUDY_CONFIG, {
-        "generator": {"name": "visualatom"},
-        "search": [{"name": "family", "type": "categorical", "choices": choices,
-                    "targets": ["generator"]}],
-    })  # fmt: skip
+    study.set_user_attr(
+        record.STUDY_CONFIG,
+        {
+            "generator": {"name": "visualatom"},
+            "search": [
+                {
+                    "name": "family",
+                    "type": "categorical",
+                    "choices": choices,
+                    "targets": ["generator"],
+                }
+            ],
+        },
+    )
     dist = {"family": CategoricalDistribution(choices)}
 
     def add(family: str, value: float, seed: int, fingerprint: str | None = None) -> None:
         ds = Dataset(DatasetSpec(family, classes=2, instances=1, image_size=16, seed=seed))
         stored = {"fingerprint": fingerprint or ds.fingerprint, **ds.config()}
         attrs = {record.param_attr("family"): family, "dataset": stored}
-        study.add_trial(create_trial(params={"family": family}, distributions=dist,
-                                     value=value, user_attrs=attrs))  # fmt: skip
+        study.add_trial(
+            create_trial(
+                params={"family": family}, distributions=dist, value=value, user_attrs=attrs
+            )
+        )
 
     add("rcdb", 90.0, 0, fingerprint="0" * 16)  # the best rcdb trial: not drawable
     add("rcdb", 80.0, 1)
@@ -216,8 +242,16 @@ def test_a_study_of_one_generator_keeps_best_worst_and_spread():
     assert family_search({}) is None
     cfg = {"search": [{"name": "freq", "type": "int_range", "targets": ["freq1", "freq2"]}]}
     assert family_search({record.STUDY_CONFIG: cfg}) is None
-    cfg = {"search": [{"name": "fam", "type": "categorical", "choices": ["rcdb", "fractaldb"],
-                       "targets": ["generator"]}]}  # fmt: skip
+    cfg = {
+        "search": [
+            {
+                "name": "fam",
+                "type": "categorical",
+                "choices": ["rcdb", "fractaldb"],
+                "targets": ["generator"],
+            }
+        ]
+    }
     assert family_search({record.STUDY_CONFIG: cfg}) == ("fam", ["rcdb", "fractaldb"])
 
 

@@ -22,13 +22,25 @@ from sweep import record
 from sweep.space import ParamSpec
 from sweep.study_config import to_raw
 
-FREQ = {"name": "freq", "type": "int_range", "low": 0, "high": 20, "min_width": 1,
-        "targets": ["freq1", "freq2"]}  # fmt: skip
+FREQ = {
+    "name": "freq",
+    "type": "int_range",
+    "low": 0,
+    "high": 20,
+    "min_width": 1,
+    "targets": ["freq1", "freq2"],
+}
 SCALE = {"name": "scale", "type": "float", "low": 0.1, "high": 1.0, "targets": ["scale"]}
 PUBLISHED = [0, 20]
 #: (freq, scale, headline) of the search trials
-SEARCH = [([2, 5], 0.3, 50.0), ([0, 1], 0.5, 47.5), ([4, 18], 0.7, 53.0), ([10, 12], 0.2, 49.0),
-          ([1, 20], 0.9, 54.0), ([6, 9], 0.4, 48.5)]  # fmt: skip
+SEARCH = [
+    ([2, 5], 0.3, 50.0),
+    ([0, 1], 0.5, 47.5),
+    ([4, 18], 0.7, 53.0),
+    ([10, 12], 0.2, 49.0),
+    ([1, 20], 0.9, 54.0),
+    ([6, 9], 0.4, 48.5),
+]
 
 
 def spec(entry: dict) -> ParamSpec:
@@ -52,15 +64,25 @@ def add(
         p = spec(e)
         params.update(to_raw(p, values[e["name"]]))
         dists.update(p.distributions())
-    per_seed = {str(s): {"headline": headline, record.SCRATCH_METRIC: 40.0 + s % 2}
-                for s in seeds}  # fmt: skip
-    attrs = {"headline": headline, record.SEEDS: list(seeds), record.PER_SEED: per_seed,
-             **{record.param_attr(k): v for k, v in values.items()}}  # fmt: skip
+    per_seed = {str(s): {"headline": headline, record.SCRATCH_METRIC: 40.0 + s % 2} for s in seeds}
+    attrs = {
+        "headline": headline,
+        record.SEEDS: list(seeds),
+        record.PER_SEED: per_seed,
+        **{record.param_attr(k): v for k, v in values.items()},
+    }
     if arm is not None:
         attrs[record.ARM] = arm
     done = state == TrialState.COMPLETE
-    study.add_trial(create_trial(state=state, params=params, distributions=dists,
-                                 value=headline if done else None, user_attrs=attrs))  # fmt: skip
+    study.add_trial(
+        create_trial(
+            state=state,
+            params=params,
+            distributions=dists,
+            value=headline if done else None,
+            user_attrs=attrs,
+        )
+    )
 
 
 def make_study(search: list[dict]) -> optuna.Study:
@@ -76,8 +98,13 @@ def make_study(search: list[dict]) -> optuna.Study:
     pub = {k: v for k, v in (("freq", PUBLISHED), ("scale", 0.5)) if k in names}
     add(study, search, pub, 51.0, arm=record.ARM_PUBLISHED, seeds=(100, 101))
     # a pruned trial is not a point
-    add(study, search, {k: v for k, v in (("freq", [3, 4]), ("scale", 0.5)) if k in names}, 0.0,
-        state=TrialState.PRUNED)  # fmt: skip
+    add(
+        study,
+        search,
+        {k: v for k, v in (("freq", [3, 4]), ("scale", 0.5)) if k in names},
+        0.0,
+        state=TrialState.PRUNED,
+    )
     return study
 
 

@@ -81,15 +81,21 @@ def test_alias_bomb_is_refused_fast_on_one_line(tmp_path, run_sweep):
 
 def test_small_aliases_still_work(tmp_path):
     f = tmp_path / "ok.yaml"
-    f.write_text(GOOD + "profiles:\n  cpu: {budget: &b {trials: 3, workers: 2}}\n"
-                 "  gpu: {budget: *b}\n")  # fmt: skip
+    f.write_text(
+        GOOD + "profiles:\n  cpu: {budget: &b {trials: 3, workers: 2}}\n  gpu: {budget: *b}\n"
+    )
     spec = load_study_config(f)
     assert spec.budget_for("gpu") == spec.budget_for("cpu") != spec.budget
 
 
 def test_python_tags_are_refused_and_never_run(tmp_path, run_sweep):
-    _one_line_refusal(run_sweep, tmp_path, GOOD + "question: !!python/name:os.system\n",
-                      "bad.yaml:7: question: ", "!!python/name:os.system")  # fmt: skip
+    _one_line_refusal(
+        run_sweep,
+        tmp_path,
+        GOOD + "question: !!python/name:os.system\n",
+        "bad.yaml:7: question: ",
+        "!!python/name:os.system",
+    )
     marker = tmp_path / "pwned"
     text = GOOD + f"question: !!python/object/apply:os.system ['touch {marker}']\n"
     _one_line_refusal(run_sweep, tmp_path, text, "explicit YAML tags are not accepted")
@@ -108,9 +114,11 @@ def test_deep_nesting_is_refused_fast_on_one_line(tmp_path, run_sweep):
 
 
 def test_recursive_and_undefined_aliases_are_refused(tmp_path):
-    for text, message in (("a: &x [1, *x]\n", "inside its own anchor"),
-                          ("a: *nope\n", "undefined alias 'nope'"),
-                          ("a: 1\n---\nb: 2\n", "but found another document")):  # fmt: skip
+    for text, message in (
+        ("a: &x [1, *x]\n", "inside its own anchor"),
+        ("a: *nope\n", "undefined alias 'nope'"),
+        ("a: 1\n---\nb: 2\n", "but found another document"),
+    ):
         f = tmp_path / "a.yaml"
         f.write_text(text)
         with pytest.raises(SchemaError, match=message) as e:
@@ -127,13 +135,21 @@ def test_recursive_and_undefined_aliases_are_refused(tmp_path):
         (GOOD + "search: {}\n", 7, ("search",), "duplicate_key"),
         ("study: t\nproxy: {}\n", 1, (), "missing"),
         (GOOD.replace("low: 0", "low: 30"), 5, ("search", "freq", "low"), "value"),
-        (GOOD + "sampler: {name: tpe, options: {n_startup: 3}}\n", 7,
-         ("sampler", "options", "n_startup"), "unknown_key"),
-        (GOOD + "objectives:\n  - headline: maximise\n", 8, ("objectives", 0, "headline"),
-         "value"),
+        (
+            GOOD + "sampler: {name: tpe, options: {n_startup: 3}}\n",
+            7,
+            ("sampler", "options", "n_startup"),
+            "unknown_key",
+        ),
+        (
+            GOOD + "objectives:\n  - headline: maximise\n",
+            8,
+            ("objectives", 0, "headline"),
+            "value",
+        ),
         ("generator: [\n", 2, (), "yaml"),
     ],
-)  # fmt: skip
+)
 def test_errors_carry_file_line_key_path_and_kind(tmp_path, text, line, path, kind):
     f = tmp_path / "bad.yaml"
     f.write_text(text)
@@ -165,8 +181,13 @@ def test_typed_models_are_frozen(tmp_path):
     f = tmp_path / "ok.yaml"
     f.write_text(GOOD + "proxy: {recipe: {pretrain_epochs: 3}}\n")
     doc = load_study_file(f)
-    cases = [(doc, "study", "other"), (doc.generator, "name", "rcdb"), (doc.budget, "trials", 9),
-             (doc.proxy.recipe, "pretrain_epochs", 5), (doc.search["freq"], "low", 1)]  # fmt: skip
+    cases = [
+        (doc, "study", "other"),
+        (doc.generator, "name", "rcdb"),
+        (doc.budget, "trials", 9),
+        (doc.proxy.recipe, "pretrain_epochs", 5),
+        (doc.search["freq"], "low", 1),
+    ]
     for model, field, value in cases:
         with pytest.raises(pydantic.ValidationError, match="frozen"):
             setattr(model, field, value)

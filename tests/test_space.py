@@ -103,8 +103,11 @@ def test_search_spaces_cover_the_questions():
 
 
 def test_defaults_and_short_forms(tmp_path):
-    f = _write(tmp_path, "generator: {name: visualatom}\n"
-               "search: {orbits: {low: 1, high: 50}}\n", "my-study.yaml")  # fmt: skip
+    f = _write(
+        tmp_path,
+        "generator: {name: visualatom}\nsearch: {orbits: {low: 1, high: 50}}\n",
+        "my-study.yaml",
+    )
     spec = load_study_config(f)
     assert spec.study == "my-study" and spec.question == ""
     assert spec.objectives == (("headline", "maximize"),)
@@ -114,12 +117,16 @@ def test_defaults_and_short_forms(tmp_path):
     assert spec.seeds == (0,) and spec.profile == "auto"
     (p,) = spec.search
     assert p.type == "int_range" and p.targets == ("orbits",)  # type from the target's schema
-    f = _write(tmp_path, "generator: {name: visualatom}\n"
-               "search: {orbits: {low: 1, high: 50}}\n"
-               "objectives:\n  - {metric: knn_mean, direction: maximize}\n"
-               "  - time_total_s: minimize\n"
-               "sampler: {name: nsga2, options: {population_size: 4}}\n"
-               "storage: some/dir/x.log\n", "two.yaml")  # fmt: skip
+    f = _write(
+        tmp_path,
+        "generator: {name: visualatom}\n"
+        "search: {orbits: {low: 1, high: 50}}\n"
+        "objectives:\n  - {metric: knn_mean, direction: maximize}\n"
+        "  - time_total_s: minimize\n"
+        "sampler: {name: nsga2, options: {population_size: 4}}\n"
+        "storage: some/dir/x.log\n",
+        "two.yaml",
+    )
     spec = load_study_config(f)
     assert spec.objectives == (("knn_mean", "maximize"), ("time_total_s", "minimize"))
     assert spec.sampler == {"name": "nsga2", "options": {"population_size": 4}}
@@ -131,116 +138,342 @@ def test_defaults_and_short_forms(tmp_path):
 # (id, file text, line, key path, message regex). Every one must raise a one-line SweepError
 # "bad.yaml:LINE: KEY.PATH: MESSAGE".
 CORPUS = [
-    ("type-typo", _base(L6="    type: int_rnage"), 6, "search.freq.type",
-     r"unknown type 'int_rnage' \(did you mean 'int_range'\?\)"),
-    ("min-gt-max", _base(L7="    low: 20", L8="    high: 2"), 7, "search.freq.low",
-     r"low 20 > high 2; write low <= high"),
+    (
+        "type-typo",
+        _base(L6="    type: int_rnage"),
+        6,
+        "search.freq.type",
+        r"unknown type 'int_rnage' \(did you mean 'int_range'\?\)",
+    ),
+    (
+        "min-gt-max",
+        _base(L7="    low: 20", L8="    high: 2"),
+        7,
+        "search.freq.low",
+        r"low 20 > high 2; write low <= high",
+    ),
     ("float-for-int", _base(L7="    low: 1.5"), 7, "search.freq.low", r"expected an integer"),
-    ("string-bound", _base(L8="    high: lots"), 8, "search.freq.high",
-     r"expected an integer, got 'lots'"),
-    ("unknown-top-key", _base(L13="objective:"), 13, "objective",
-     r"unknown key \(did you mean 'objectives'\?\)"),
-    ("unknown-search-key", _base(L8="    hihg: 20"), 8, "search.freq.hihg",
-     r"unknown key \(did you mean 'high'\?\)"),
-    ("unknown-sampler", _base(L15="sampler: tpee"), 15, "sampler",
-     r"unknown sampler 'tpee' \(did you mean 'tpe'\?\)"),
-    ("unknown-sampler-name", _base(L15="sampler: {name: randon, options: {}}"), 15, "sampler.name",
-     r"unknown sampler 'randon' \(did you mean 'random'\?\)"),
-    ("unknown-sampler-option", _base(L15="sampler: {name: tpe, options: {n_startup_trial: 3}}"),
-     15, "sampler.options.n_startup_trial",
-     r"not an option of sampler 'tpe' \(did you mean 'n_startup_trials'\?\)"),
-    ("sampler-option-type", _base(L15="sampler: {name: tpe, options: {multivariate: 'yes'}}"),
-     15, "sampler.options.multivariate", r"expected bool"),
-    ("sampler-seed-option", _base(L15="sampler: {name: random, options: {seed: 3}}"), 15,
-     "sampler.options.seed", r"set by the sweep engine"),
-    ("unknown-pruner", _base(L16="pruner: medain"), 16, "pruner",
-     r"unknown pruner 'medain' \(did you mean 'median'\?\)"),
-    ("unknown-target", _base(L10="    targets: [freq1, frq2]"), 10, "search.freq.targets.1",
-     r"'frq2' is not a parameter of generator 'visualatom' \(did you mean 'freq2'\?\)"),
-    ("unknown-default-target", _base(L5="  frequency:", L10="    step: 1"), 5,
-     "search.frequency", r"'frequency' is not a parameter of generator 'visualatom'"),
-    ("unknown-recipe-target", _base(L6="    type: int", L9="    step: 1",
-                                    L10="    targets: [recipe.pretrain_epoch]"), 10,
-     "search.freq.targets.0", r"\(did you mean 'recipe.pretrain_epochs'\?\)"),
-    ("recipe-target-value", _base(L6="    type: int", L9="    step: 1",
-                                  L10="    targets: [recipe.pretrain_epochs]"), 7,
-     "search.freq.low", r"target recipe.pretrain_epochs: must be positive, got 0"),
-    ("out-of-domain", _base(L5="  orbits:", L7="    low: 0", L9="    step: 1",
-                            L10="    targets: [orbits]"), 7, "search.orbits.low",
-     r"target orbits: 0 is outside the valid domain \[1, 10000\]"),
-    ("type-mismatch", _base(L5="  amp:", L6="    type: int_range", L9="    step: 1",
-                            L10="    targets: [amplitude]"), 10, "search.amp.targets.0",
-     r"a int_range parameter cannot set 'amplitude', which is float"),
-    ("empty-search", "generator: {name: visualatom}\nsearch: {}\n", 2, "search",
-     r"empty search space"),
-    ("no-search", "study: x\ngenerator: {name: visualatom}\n", 1, "search",
-     r"empty search space"),
-    ("negative-budget", _base(L17="budget: {trials: -3}"), 17, "budget.trials",
-     r"expected a positive integer \(trials to run\), got -3"),
-    ("zero-workers", _base(L17="budget: {workers: 0}"), 17, "budget.workers",
-     r"expected a positive integer \(worker processes\), got 0"),
-    ("negative-timeout", _base(L17="budget: {timeout_s: -1}"), 17, "budget.timeout_s",
-     r"positive number of seconds"),
-    ("unknown-budget-key", _base(L17="budget: {trails: 3}"), 17, "budget.trails",
-     r"unknown key \(did you mean 'trials'\?\)"),
-    ("profile-budget", _base(L17="profiles: {gpu: {budget: {max_failed: 0}}}"), 17,
-     "profiles.gpu.budget.max_failed", r"expected a positive integer"),
-    ("bad-direction", _base(L14="  - headline: maximise"), 14, "objectives.0.headline",
-     r"direction 'maximise' \(did you mean 'maximize'\?\): use maximize or minimize"),
-    ("empty-objectives", _base(L13="objectives: []", L14="seeds: [0]"), 13, "objectives",
-     r"empty: name at least one metric"),
-    ("empty-metric", _base(L14="  - {metric: '', direction: maximize}"), 14,
-     "objectives.0.metric", r"a metric name is a non-empty string"),
-    ("objective-key-typo", _base(L14="  - {metrc: headline, direction: maximize}"), 14,
-     "objectives.0.metrc", r"unknown key \(did you mean 'metric'\?\)"),
-    ("grid-unbounded-float", _base(L5="  noise:", L6="    type: float_range", L8="    high: 4",
-                                   L9="    min_width: 0", L10="    targets: [noise]",
-                                   L15="sampler: grid"), 5, "search.noise",
-     r"the grid sampler needs a finite set of values: give this float parameter a step"),
-    ("two-metrics-one-item", _base(L14="  - {headline: maximize, time_total_s: minimize}"),
-     14, "objectives.0", r"one metric per list item"),
-    ("cmaes-multi-objective", BASE.replace("sampler: tpe", "sampler: cmaes").replace(
-        "  - headline: maximize", "  - headline: maximize\n  - time_total_s: minimize"), 16,
-     "sampler", r"the cmaes sampler handles one objective"),
-    ("pruner-with-two-objectives", BASE.replace("pruner: none", "pruner: median").replace(
-        "  - headline: maximize", "  - headline: maximize\n  - time_total_s: minimize"), 17,
-     "pruner", r"pruning works for single-objective studies only; set pruner: none"),
-    ("duplicate-param", BASE.replace("proxy:", "  freq:\n    type: int\nproxy:"), 11,
-     "search.freq", r"duplicate key \(first written at line 5\)"),
-    ("same-target-twice", BASE.replace(
-        "proxy:", "  band:\n    type: int_range\n    low: 0\n    high: 5\n"
-        "    targets: [freq2]\nproxy:"), 15, "search.band.targets.0",
-     r"'freq2' is already searched by search.freq"),
-    ("degenerate-band", _base(L9="    step: 1"), 5, "search.freq",
-     r"freq=\[\d+, \d+\] gives an invalid configuration \(cpu profile\): freq2: .* set min_width"),
-    ("log-nonpositive", _base(L5="  vertices:", L7="    low: 0", L9="    log: true",
-                              L10="    targets: [vertices]"), 7, "search.vertices.low",
-     r"log: true needs low > 0"),
-    ("step-not-dividing", _base(L9="    step: 3"), 9, "search.freq.step",
-     r"high - low = 20 is not a multiple of step 3"),
-    ("min-width-too-big", _base(L9="    min_width: 30"), 9, "search.freq.min_width",
-     r"must be in \[0, high - low\] = \[0, 20\], got 30"),
-    ("categorical-no-choices", _base(L6="    type: categorical", L7="    # low", L8="    #",
-                                     L9="    #"), 5, "search.freq",
-     r"a categorical parameter needs a non-empty list of choices"),
-    ("bad-storage-scheme", _base(L17="storage: mysql://me:hunter2@db.example/x"), 17,
-     "storage", r"'mysql://me:\*\*\*@db.example/x': mysql is not supported"),
-    ("bad-storage-path", _base(L17="storage: runs/studies.txt"), 17, "storage",
-     r"cannot tell the storage kind of 'runs/studies.txt'"),
-    ("bad-study-name", _base(L1="study: my study/1"), 1, "study",
-     r"expected a name of letters, digits"),
-    ("unknown-task", _base(L12="  task: vitt"), 12, "proxy.task",
-     r"unknown proxy task 'vitt' \(did you mean 'vit'\?\)"),
-    ("negative-seed", _base(L17="seeds: [0, -1]"), 17, "seeds",
-     r"expected a list of non-negative integers"),
-    ("bad-fixed-param", _base(L3="  name: visualatom\n  params: {orbitz: [1, 5]}"), 4,
-     "generator.params.orbitz", r"did you mean 'orbits'"),
+    (
+        "string-bound",
+        _base(L8="    high: lots"),
+        8,
+        "search.freq.high",
+        r"expected an integer, got 'lots'",
+    ),
+    (
+        "unknown-top-key",
+        _base(L13="objective:"),
+        13,
+        "objective",
+        r"unknown key \(did you mean 'objectives'\?\)",
+    ),
+    (
+        "unknown-search-key",
+        _base(L8="    hihg: 20"),
+        8,
+        "search.freq.hihg",
+        r"unknown key \(did you mean 'high'\?\)",
+    ),
+    (
+        "unknown-sampler",
+        _base(L15="sampler: tpee"),
+        15,
+        "sampler",
+        r"unknown sampler 'tpee' \(did you mean 'tpe'\?\)",
+    ),
+    (
+        "unknown-sampler-name",
+        _base(L15="sampler: {name: randon, options: {}}"),
+        15,
+        "sampler.name",
+        r"unknown sampler 'randon' \(did you mean 'random'\?\)",
+    ),
+    (
+        "unknown-sampler-option",
+        _base(L15="sampler: {name: tpe, options: {n_startup_trial: 3}}"),
+        15,
+        "sampler.options.n_startup_trial",
+        r"not an option of sampler 'tpe' \(did you mean 'n_startup_trials'\?\)",
+    ),
+    (
+        "sampler-option-type",
+        _base(L15="sampler: {name: tpe, options: {multivariate: 'yes'}}"),
+        15,
+        "sampler.options.multivariate",
+        r"expected bool",
+    ),
+    (
+        "sampler-seed-option",
+        _base(L15="sampler: {name: random, options: {seed: 3}}"),
+        15,
+        "sampler.options.seed",
+        r"set by the sweep engine",
+    ),
+    (
+        "unknown-pruner",
+        _base(L16="pruner: medain"),
+        16,
+        "pruner",
+        r"unknown pruner 'medain' \(did you mean 'median'\?\)",
+    ),
+    (
+        "unknown-target",
+        _base(L10="    targets: [freq1, frq2]"),
+        10,
+        "search.freq.targets.1",
+        r"'frq2' is not a parameter of generator 'visualatom' \(did you mean 'freq2'\?\)",
+    ),
+    (
+        "unknown-default-target",
+        _base(L5="  frequency:", L10="    step: 1"),
+        5,
+        "search.frequency",
+        r"'frequency' is not a parameter of generator 'visualatom'",
+    ),
+    (
+        "unknown-recipe-target",
+        _base(L6="    type: int", L9="    step: 1", L10="    targets: [recipe.pretrain_epoch]"),
+        10,
+        "search.freq.targets.0",
+        r"\(did you mean 'recipe.pretrain_epochs'\?\)",
+    ),
+    (
+        "recipe-target-value",
+        _base(L6="    type: int", L9="    step: 1", L10="    targets: [recipe.pretrain_epochs]"),
+        7,
+        "search.freq.low",
+        r"target recipe.pretrain_epochs: must be positive, got 0",
+    ),
+    (
+        "out-of-domain",
+        _base(L5="  orbits:", L7="    low: 0", L9="    step: 1", L10="    targets: [orbits]"),
+        7,
+        "search.orbits.low",
+        r"target orbits: 0 is outside the valid domain \[1, 10000\]",
+    ),
+    (
+        "type-mismatch",
+        _base(
+            L5="  amp:", L6="    type: int_range", L9="    step: 1", L10="    targets: [amplitude]"
+        ),
+        10,
+        "search.amp.targets.0",
+        r"a int_range parameter cannot set 'amplitude', which is float",
+    ),
+    (
+        "empty-search",
+        "generator: {name: visualatom}\nsearch: {}\n",
+        2,
+        "search",
+        r"empty search space",
+    ),
+    ("no-search", "study: x\ngenerator: {name: visualatom}\n", 1, "search", r"empty search space"),
+    (
+        "negative-budget",
+        _base(L17="budget: {trials: -3}"),
+        17,
+        "budget.trials",
+        r"expected a positive integer \(trials to run\), got -3",
+    ),
+    (
+        "zero-workers",
+        _base(L17="budget: {workers: 0}"),
+        17,
+        "budget.workers",
+        r"expected a positive integer \(worker processes\), got 0",
+    ),
+    (
+        "negative-timeout",
+        _base(L17="budget: {timeout_s: -1}"),
+        17,
+        "budget.timeout_s",
+        r"positive number of seconds",
+    ),
+    (
+        "unknown-budget-key",
+        _base(L17="budget: {trails: 3}"),
+        17,
+        "budget.trails",
+        r"unknown key \(did you mean 'trials'\?\)",
+    ),
+    (
+        "profile-budget",
+        _base(L17="profiles: {gpu: {budget: {max_failed: 0}}}"),
+        17,
+        "profiles.gpu.budget.max_failed",
+        r"expected a positive integer",
+    ),
+    (
+        "bad-direction",
+        _base(L14="  - headline: maximise"),
+        14,
+        "objectives.0.headline",
+        r"direction 'maximise' \(did you mean 'maximize'\?\): use maximize or minimize",
+    ),
+    (
+        "empty-objectives",
+        _base(L13="objectives: []", L14="seeds: [0]"),
+        13,
+        "objectives",
+        r"empty: name at least one metric",
+    ),
+    (
+        "empty-metric",
+        _base(L14="  - {metric: '', direction: maximize}"),
+        14,
+        "objectives.0.metric",
+        r"a metric name is a non-empty string",
+    ),
+    (
+        "objective-key-typo",
+        _base(L14="  - {metrc: headline, direction: maximize}"),
+        14,
+        "objectives.0.metrc",
+        r"unknown key \(did you mean 'metric'\?\)",
+    ),
+    (
+        "grid-unbounded-float",
+        _base(
+            L5="  noise:",
+            L6="    type: float_range",
+            L8="    high: 4",
+            L9="    min_width: 0",
+            L10="    targets: [noise]",
+            L15="sampler: grid",
+        ),
+        5,
+        "search.noise",
+        r"the grid sampler needs a finite set of values: give this float parameter a step",
+    ),
+    (
+        "two-metrics-one-item",
+        _base(L14="  - {headline: maximize, time_total_s: minimize}"),
+        14,
+        "objectives.0",
+        r"one metric per list item",
+    ),
+    (
+        "cmaes-multi-objective",
+        BASE.replace("sampler: tpe", "sampler: cmaes").replace(
+            "  - headline: maximize", "  - headline: maximize\n  - time_total_s: minimize"
+        ),
+        16,
+        "sampler",
+        r"the cmaes sampler handles one objective",
+    ),
+    (
+        "pruner-with-two-objectives",
+        BASE.replace("pruner: none", "pruner: median").replace(
+            "  - headline: maximize", "  - headline: maximize\n  - time_total_s: minimize"
+        ),
+        17,
+        "pruner",
+        r"pruning works for single-objective studies only; set pruner: none",
+    ),
+    (
+        "duplicate-param",
+        BASE.replace("proxy:", "  freq:\n    type: int\nproxy:"),
+        11,
+        "search.freq",
+        r"duplicate key \(first written at line 5\)",
+    ),
+    (
+        "same-target-twice",
+        BASE.replace(
+            "proxy:",
+            "  band:\n    type: int_range\n    low: 0\n    high: 5\n    targets: [freq2]\nproxy:",
+        ),
+        15,
+        "search.band.targets.0",
+        r"'freq2' is already searched by search.freq",
+    ),
+    (
+        "degenerate-band",
+        _base(L9="    step: 1"),
+        5,
+        "search.freq",
+        r"freq=\[\d+, \d+\] gives an invalid configuration \(cpu profile\): "
+        r"freq2: .* set min_width",
+    ),
+    (
+        "log-nonpositive",
+        _base(
+            L5="  vertices:", L7="    low: 0", L9="    log: true", L10="    targets: [vertices]"
+        ),
+        7,
+        "search.vertices.low",
+        r"log: true needs low > 0",
+    ),
+    (
+        "step-not-dividing",
+        _base(L9="    step: 3"),
+        9,
+        "search.freq.step",
+        r"high - low = 20 is not a multiple of step 3",
+    ),
+    (
+        "min-width-too-big",
+        _base(L9="    min_width: 30"),
+        9,
+        "search.freq.min_width",
+        r"must be in \[0, high - low\] = \[0, 20\], got 30",
+    ),
+    (
+        "categorical-no-choices",
+        _base(L6="    type: categorical", L7="    # low", L8="    #", L9="    #"),
+        5,
+        "search.freq",
+        r"a categorical parameter needs a non-empty list of choices",
+    ),
+    (
+        "bad-storage-scheme",
+        _base(L17="storage: mysql://me:hunter2@db.example/x"),
+        17,
+        "storage",
+        r"'mysql://me:\*\*\*@db.example/x': mysql is not supported",
+    ),
+    (
+        "bad-storage-path",
+        _base(L17="storage: runs/studies.txt"),
+        17,
+        "storage",
+        r"cannot tell the storage kind of 'runs/studies.txt'",
+    ),
+    (
+        "bad-study-name",
+        _base(L1="study: my study/1"),
+        1,
+        "study",
+        r"expected a name of letters, digits",
+    ),
+    (
+        "unknown-task",
+        _base(L12="  task: vitt"),
+        12,
+        "proxy.task",
+        r"unknown proxy task 'vitt' \(did you mean 'vit'\?\)",
+    ),
+    (
+        "negative-seed",
+        _base(L17="seeds: [0, -1]"),
+        17,
+        "seeds",
+        r"expected a list of non-negative integers",
+    ),
+    (
+        "bad-fixed-param",
+        _base(L3="  name: visualatom\n  params: {orbitz: [1, 5]}"),
+        4,
+        "generator.params.orbitz",
+        r"did you mean 'orbits'",
+    ),
     ("invalid-yaml", "generator: [\n", 2, "", r"invalid YAML"),
-]  # fmt: skip
+]
 
 
-@pytest.mark.parametrize(("text", "line", "keys", "match"),
-                         [c[1:] for c in CORPUS], ids=[c[0] for c in CORPUS])  # fmt: skip
+@pytest.mark.parametrize(
+    ("text", "line", "keys", "match"), [c[1:] for c in CORPUS], ids=[c[0] for c in CORPUS]
+)
 def test_malformed_files_raise_one_line_errors_with_file_line_and_key(
     tmp_path, text, line, keys, match
 ):
@@ -284,8 +517,13 @@ def test_storage_override_is_validated_and_masked(tmp_path):
 
 
 def _cli_has(command: str) -> bool:
-    out = subprocess.run([sys.executable, "-m", "sweep", "--help"], capture_output=True,
-                         text=True, cwd=ROOT, timeout=60).stdout  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-m", "sweep", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    ).stdout
     return re.search(rf"\b{command}\b", out) is not None
 
 
@@ -301,8 +539,11 @@ def test_sweep_trial_rejects_malformed_files_exit_2_one_line(tmp_path):
             cases[cid] = (d, f"{f}:{line}: {keys}: ")
             procs[cid] = subprocess.Popen(
                 [sys.executable, "-m", "sweep", "trial", str(f), "--profile", "cpu"],
-                cwd=d, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            )  # fmt: skip
+                cwd=d,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
     for cid, proc in procs.items():
         out, err = proc.communicate(timeout=120)
         d, prefix = cases[cid]
@@ -315,8 +556,13 @@ def test_sweep_trial_rejects_malformed_files_exit_2_one_line(tmp_path):
 def test_sweep_validate_reports_each_bad_file_on_one_line(tmp_path):
     if not _cli_has("validate"):
         pytest.skip("'sweep validate' is not registered yet")
-    ids = ("unknown-sampler", "negative-budget", "grid-unbounded-float",
-           "pruner-with-two-objectives", "bad-storage-scheme")  # fmt: skip
+    ids = (
+        "unknown-sampler",
+        "negative-budget",
+        "grid-unbounded-float",
+        "pruner-with-two-objectives",
+        "bad-storage-scheme",
+    )
     chosen = [c for c in CORPUS if c[0] in ids]
     files, prefixes = [], []
     for cid, text, line, keys, _ in chosen:
@@ -324,16 +570,26 @@ def test_sweep_validate_reports_each_bad_file_on_one_line(tmp_path):
         files.append(str(f))
         prefixes.append(f"sweep: error: {f}:{line}: {keys}: ")
     good = str(ROOT / "search_spaces" / "freq.yaml")
-    res = subprocess.run([sys.executable, "-m", "sweep", "validate", good, *files],
-                         capture_output=True, text=True, cwd=tmp_path, timeout=120)  # fmt: skip
+    res = subprocess.run(
+        [sys.executable, "-m", "sweep", "validate", good, *files],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert res.returncode == 2, res.stderr
     lines = res.stderr.strip().splitlines()
     assert len(lines) == len(chosen), res.stderr
     for ln, prefix in zip(lines, prefixes, strict=True):
         assert ln.startswith(prefix), (ln, prefix)
     assert "hunter2" not in res.stderr
-    ok = subprocess.run([sys.executable, "-m", "sweep", "validate", *map(str, SPACES)],
-                        capture_output=True, text=True, cwd=tmp_path, timeout=120)  # fmt: skip
+    ok = subprocess.run(
+        [sys.executable, "-m", "sweep", "validate", *map(str, SPACES)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert ok.returncode == 0, ok.stderr
 
 
@@ -373,8 +629,12 @@ def _objective(spec, seen):
         gen, rec, values = suggest(trial, spec, profile="cpu")
         seen.append((dict(trial.distributions), gen, rec, values))
         gen_cls(gen, image_size=16)  # every suggestion is a valid generator configuration
-        score = sum(v[1] - v[0] if isinstance(v, list) and len(v) == 2 and
-                    isinstance(v[0], int | float) else 0 for v in values.values())  # fmt: skip
+        score = sum(
+            v[1] - v[0]
+            if isinstance(v, list) and len(v) == 2 and isinstance(v[0], int | float)
+            else 0
+            for v in values.values()
+        )
         return (score, -score) if spec.multi_objective else score
 
     return objective
@@ -409,16 +669,19 @@ def test_suggest_ranges_in_bounds_and_static_space_for_every_sampler(tmp_path, s
         pytest.skip("the cmaes package is not installed")
     text = GRID if sampler == "grid" else RICH + f"sampler: {sampler}\n"
     if sampler in ("nsga2", "nsga3"):
-        text = text.replace("  - headline: maximize",
-                            "  - headline: maximize\n  - time_total_s: minimize")  # fmt: skip
-        text = text.replace(f"sampler: {sampler}", f"sampler: {{name: {sampler}, "
-                            "options: {population_size: 6}}")  # fmt: skip
+        text = text.replace(
+            "  - headline: maximize", "  - headline: maximize\n  - time_total_s: minimize"
+        )
+        text = text.replace(
+            f"sampler: {sampler}", f"sampler: {{name: {sampler}, options: {{population_size: 6}}}}"
+        )
     if sampler == "gp":  # GP fits are the slow part: fewer dimensions, same checks
         for name in ("grey", "radius", "orbits", "start_pos", "noise"):
             text = text.replace(f"  {name}:", f"  # {name}:")
     spec = load_study_config(_write(tmp_path, text, "space.yaml"))
-    study = optuna.create_study(directions=spec.directions, sampler=make_sampler(spec, seed=3),
-                                pruner=make_pruner(spec))  # fmt: skip
+    study = optuna.create_study(
+        directions=spec.directions, sampler=make_sampler(spec, seed=3), pruner=make_pruner(spec)
+    )
     seen: list = []
     n = min(30, grid_size(spec)) if sampler == "grid" else 30
     study.optimize(_objective(spec, seen), n_trials=n)
@@ -467,8 +730,9 @@ def test_sqlite_storage_is_wal_with_heartbeat(tmp_path):
     assert con.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal"
     con.close()
     assert storage.heartbeat_interval == 10 and storage.grace_period == 30
-    assert isinstance(storage.heartbeat_stale_trial_callback,
-                      optuna.storages.RetryHeartbeatStaleTrialCallback)  # fmt: skip
+    assert isinstance(
+        storage.heartbeat_stale_trial_callback, optuna.storages.RetryHeartbeatStaleTrialCallback
+    )
     study = optuna.create_study(study_name="s", storage=storage)
     study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
     again = make_storage(str(db), heartbeat=False)  # a bare .db path is a SQLite file too
@@ -478,20 +742,25 @@ def test_sqlite_storage_is_wal_with_heartbeat(tmp_path):
 
 def test_journal_file_storage_round_trips_a_study(tmp_path):
     url = f"journal://{tmp_path / 'j' / 'study.log'}"
-    study = optuna.create_study(study_name="j", storage=make_storage(url),
-                                directions=["maximize", "minimize"])  # fmt: skip
+    study = optuna.create_study(
+        study_name="j", storage=make_storage(url), directions=["maximize", "minimize"]
+    )
     study.optimize(lambda t: (t.suggest_int("n", 0, 9), t.suggest_float("x", 0, 1)), n_trials=3)
     study.set_user_attr("hash", "abc")
-    loaded = optuna.load_study(study_name="j", storage=make_storage(str(tmp_path / "j" /
-                                                                        "study.log")))  # fmt: skip
+    loaded = optuna.load_study(
+        study_name="j", storage=make_storage(str(tmp_path / "j" / "study.log"))
+    )
     assert [t.params for t in loaded.trials] == [t.params for t in study.trials]
     assert loaded.user_attrs == {"hash": "abc"} and loaded.directions == study.directions
 
 
 def test_bad_storage_urls_mask_the_password(tmp_path):
-    for url in ("postgresql+psycopg://alice:hunter2@127.0.0.1:1/db",  # no driver or no server
-                "mysql://alice:hunter2@host/db", "sqlite://relative.db",
-                "postgresql://alice:hunter2@host:notaport/db"):  # fmt: skip
+    for url in (
+        "postgresql+psycopg://alice:hunter2@127.0.0.1:1/db",  # no driver or no server
+        "mysql://alice:hunter2@host/db",
+        "sqlite://relative.db",
+        "postgresql://alice:hunter2@host:notaport/db",
+    ):
         with pytest.raises(SweepError) as info:
             make_storage(url)
         msg = str(info.value)
@@ -546,13 +815,16 @@ def test_space_hash_tracks_what_is_searched_not_how(tmp_path):
 
 def test_pruner_and_sampler_objects(tmp_path):
     d = tmp_path
-    spec = load_study_config(_write(d, _base(L16="pruner: {name: median, options: "
-                                             "{n_startup_trials: 2}}")))  # fmt: skip
+    spec = load_study_config(
+        _write(d, _base(L16="pruner: {name: median, options: {n_startup_trials: 2}}"))
+    )
     assert isinstance(make_pruner(spec), optuna.pruners.MedianPruner)
     assert isinstance(make_sampler(spec, 1), optuna.samplers.TPESampler)
-    for name, cls in (("none", optuna.pruners.NopPruner),
-                      ("successive_halving", optuna.pruners.SuccessiveHalvingPruner),
-                      ("hyperband", optuna.pruners.HyperbandPruner)):  # fmt: skip
+    for name, cls in (
+        ("none", optuna.pruners.NopPruner),
+        ("successive_halving", optuna.pruners.SuccessiveHalvingPruner),
+        ("hyperband", optuna.pruners.HyperbandPruner),
+    ):
         spec = load_study_config(_write(d, _base(L16=f"pruner: {name}")))
         assert isinstance(make_pruner(spec), cls)
     spec = load_study_config(_write(d, _base(L15="sampler: qmc")))

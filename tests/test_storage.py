@@ -56,8 +56,14 @@ def test_storage_opens_with_heartbeats_and_keeps_a_study(storage_url):
 def test_two_local_workers_share_the_storage(storage_url, tmp_path):
     from sweep.engine import run
 
-    out = run(str(write(tmp_path, trials=6)), storage=storage_url, device="cpu", progress=False,
-              quiet=True, cache_dir=None)  # fmt: skip
+    out = run(
+        str(write(tmp_path, trials=6)),
+        storage=storage_url,
+        device="cpu",
+        progress=False,
+        quiet=True,
+        cache_dir=None,
+    )
     assert out["counts"]["COMPLETE"] == 6
     trials = load(storage_url).trials
     assert len({t.user_attrs["sweep:worker"] for t in trials}) == 2
@@ -72,16 +78,28 @@ def test_a_dead_workers_trial_is_failed_retried_once_and_completed(storage_url, 
     from sweep.record import WORKER as WORKER_ATTR
 
     space = write(tmp_path, trials=3)
-    run(str(space), storage=storage_url, trials=1, device="cpu", progress=False, quiet=True,
-        cache_dir=None)  # fmt: skip
+    run(
+        str(space),
+        storage=storage_url,
+        trials=1,
+        device="cpu",
+        progress=False,
+        quiet=True,
+        cache_dir=None,
+    )
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()  # a pid that existed and is gone
     study = load(storage_url)
-    orphan = study.ask({"freq.min": optuna.distributions.IntDistribution(0, 19),
-                        "freq.span": optuna.distributions.FloatDistribution(0, 1)})  # fmt: skip
+    orphan = study.ask(
+        {
+            "freq.min": optuna.distributions.IntDistribution(0, 19),
+            "freq.span": optuna.distributions.FloatDistribution(0, 1),
+        }
+    )
     orphan.set_user_attr(WORKER_ATTR, f"{socket.gethostname()}:{dead.pid}")
-    out = run(str(space), storage=storage_url, device="cpu", progress=False, quiet=True,
-              cache_dir=None)  # fmt: skip
+    out = run(
+        str(space), storage=storage_url, device="cpu", progress=False, quiet=True, cache_dir=None
+    )
     trials = load(storage_url).trials
     failed = trials[orphan.number]
     assert failed.state == TrialState.FAIL
@@ -150,8 +168,9 @@ def test_a_password_in_the_files_storage_key_is_not_stored(postgres_url, tmp_pat
     study = load(postgres_url, "infile")
     text = study.user_attrs["sweep:file_text"]
     assert password not in json.dumps(study.user_attrs) and ":***@" in text
-    code, _, err = sweep(capfd, "export", "infile", "--storage", postgres_url, "-o",
-                         str(tmp_path / "exp"))  # fmt: skip
+    code, _, err = sweep(
+        capfd, "export", "infile", "--storage", postgres_url, "-o", str(tmp_path / "exp")
+    )
     assert code == 0 and password not in (tmp_path / "exp" / "trials.json").read_text()
 
 
@@ -166,16 +185,27 @@ def test_the_dashboard_puts_no_password_on_a_command_line(postgres_url, tmp_path
     from sqlalchemy.engine import make_url
 
     password = make_url(postgres_url).password
-    code, _, err = sweep(capfd, "launch", str(write(tmp_path, study="dash", trials=1)),
-                         "--storage", postgres_url, "--no-progress")  # fmt: skip
+    code, _, err = sweep(
+        capfd,
+        "launch",
+        str(write(tmp_path, study="dash", trials=1)),
+        "--storage",
+        postgres_url,
+        "--no-progress",
+    )
     assert code == 0, err[-2000:]
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**__import__("os").environ, "SWEEP_STORAGE": postgres_url}  # no secret in argv
-    proc = subprocess.Popen([sys.executable, "-m", "sweep", "dashboard", "--port", str(port)],
-                            cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sweep", "dashboard", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         for _ in range(150):
             time.sleep(0.2)

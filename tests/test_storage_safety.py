@@ -28,15 +28,21 @@ storage: {storage}
 
 
 def sweep(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "sweep", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=300)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "sweep", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def journal_study(tmp_path: Path, trials: int = 3) -> Path:
     """A finished study of ``trials`` analytic trials in a journal file, written by optuna."""
     path = tmp_path / "studies.log"
-    study = optuna.create_study(study_name="j", storage=make_storage(str(path)),
-                                direction="maximize")  # fmt: skip
+    study = optuna.create_study(
+        study_name="j", storage=make_storage(str(path)), direction="maximize"
+    )
     for i in range(trials):
         t = study.ask()
         t.suggest_int("x", 0, 10)
@@ -156,8 +162,14 @@ def test_a_damaged_sqlite_file_is_one_line_not_a_traceback(tmp_path):
         assert "damaged" in lines[0] or "malformed" in lines[0] or "not a database" in lines[0]
 
 
-READ_ONLY = [["status", "tiny"], ["status"], ["export", "tiny"], ["stop", "tiny"],
-             ["resume", "tiny"], ["ls", "studies"]]  # fmt: skip
+READ_ONLY = [
+    ["status", "tiny"],
+    ["status"],
+    ["export", "tiny"],
+    ["stop", "tiny"],
+    ["resume", "tiny"],
+    ["ls", "studies"],
+]
 
 
 @pytest.mark.parametrize("cmd", READ_ONLY)
@@ -181,8 +193,11 @@ def test_one_rule_for_study_names_wherever_they_enter(tmp_path, name):
     assert list(tmp_path.iterdir()) == [space]  # refused before the storage was opened
     res = sweep("export", name, "--storage", str(tmp_path / "studies.db"), cwd=tmp_path)
     assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1
-    space.write_text(TINY.format(trials=1, storage=tmp_path / "studies.db").replace(
-        "study: tiny", f"study: '{name}'"))  # fmt: skip
+    space.write_text(
+        TINY.format(trials=1, storage=tmp_path / "studies.db").replace(
+            "study: tiny", f"study: '{name}'"
+        )
+    )
     res = sweep("validate", str(space), cwd=tmp_path)
     assert res.returncode == 2 and "tiny.yaml:1: study:" in res.stderr, res.stderr
     assert not (tmp_path.parent / "escaped").exists() and not (tmp_path / "runs").exists()
@@ -196,8 +211,12 @@ def _read_only_mount(src: Path, dst: Path) -> bool:
     ok = subprocess.run(["mount", "--bind", str(src), str(dst)], capture_output=True).returncode
     if ok != 0:
         return False
-    if subprocess.run(["mount", "-o", "remount,bind,ro", str(dst)],
-                      capture_output=True).returncode != 0:  # fmt: skip
+    if (
+        subprocess.run(
+            ["mount", "-o", "remount,bind,ro", str(dst)], capture_output=True
+        ).returncode
+        != 0
+    ):
         subprocess.run(["umount", str(dst)], capture_output=True)
         return False
     return True
@@ -208,9 +227,11 @@ def test_a_study_on_a_read_only_filesystem_can_be_read(tmp_path, name):
     src = tmp_path / "src"
     src.mkdir()
     url = str(src / name)
-    code = ("import optuna; from sweep.storage import make_storage; "
-            f"s = optuna.create_study(study_name='ro', storage=make_storage({url!r})); "
-            "s.optimize(lambda t: t.suggest_float('x', 0, 1), n_trials=3)")  # fmt: skip
+    code = (
+        "import optuna; from sweep.storage import make_storage; "
+        f"s = optuna.create_study(study_name='ro', storage=make_storage({url!r})); "
+        "s.optimize(lambda t: t.suggest_float('x', 0, 1), n_trials=3)"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)  # closed
     before = sorted(p.name for p in src.iterdir())
     ro = tmp_path / "ro"
@@ -225,8 +246,16 @@ def test_a_study_on_a_read_only_filesystem_can_be_read(tmp_path, name):
         export = sweep("export", "ro", "--storage", url, "-o", str(out), cwd=tmp_path)
         assert export.returncode == 0, export.stderr
         assert len(json.loads((out / "trials.json").read_text())) == 3
-        report = sweep("report", "ro", "--storage", url, "-o", str(out / "r.html"),
-                       "--no-dashboard", cwd=tmp_path)  # fmt: skip
+        report = sweep(
+            "report",
+            "ro",
+            "--storage",
+            url,
+            "-o",
+            str(out / "r.html"),
+            "--no-dashboard",
+            cwd=tmp_path,
+        )
         assert report.returncode == 0, report.stderr
         assert (out / "r.html").stat().st_size > 0
     finally:

@@ -33,8 +33,16 @@ def test_descriptor_finds_the_lobes_of_a_star_wherever_it_is():
 
 
 def test_visualatom_frequency_band_is_invisible_at_16_px_and_visible_at_64():
-    ends = axis_ends({"name": "freq", "type": "int_range", "low": 0, "high": 20,
-                      "min_width": 1, "targets": ["freq1", "freq2"]})  # fmt: skip
+    ends = axis_ends(
+        {
+            "name": "freq",
+            "type": "int_range",
+            "low": 0,
+            "high": 20,
+            "min_width": 1,
+            "targets": ["freq1", "freq2"],
+        }
+    )
     assert ends == ({"freq1": [0, 1], "freq2": [0, 1]}, {"freq1": [19, 20], "freq2": [19, 20]})
     small = axis_visibility("visualatom", {}, *ends, 16)
     large = axis_visibility("visualatom", {}, *ends, 64)
@@ -48,42 +56,85 @@ def test_ends_of_numbers_and_no_ends_for_categorical_or_recipe_axes():
         {"noise": 4.0},
     )
     assert axis_ends({"name": "g", "type": "categorical", "choices": ["a", "b"]}) is None
-    assert axis_ends({"name": "lr", "type": "float", "low": 1e-4, "high": 1e-2,
-                      "targets": ["recipe.lr"]}) is None  # fmt: skip
+    assert (
+        axis_ends(
+            {"name": "lr", "type": "float", "low": 1e-4, "high": 1e-2, "targets": ["recipe.lr"]}
+        )
+        is None
+    )
 
 
 def _config(search, size=16, generator="visualatom"):
-    return {"generator": {"name": generator, "params": {}}, "search": search,
-            "proxy": {"task": "vit", "resolved": {"img_size": size}}}  # fmt: skip
+    return {
+        "generator": {"name": generator, "params": {}},
+        "search": search,
+        "proxy": {"task": "vit", "resolved": {"img_size": size}},
+    }
 
 
 def test_study_rows_warn_for_an_invisible_axis_and_say_from_which_size():
-    rows = study_visibility(_config([{"name": "freq", "type": "int_range", "low": 0,
-                                      "high": 20, "min_width": 1,
-                                      "targets": ["freq1", "freq2"]}]))  # fmt: skip
+    rows = study_visibility(
+        _config(
+            [
+                {
+                    "name": "freq",
+                    "type": "int_range",
+                    "low": 0,
+                    "high": 20,
+                    "min_width": 1,
+                    "targets": ["freq1", "freq2"],
+                }
+            ]
+        )
+    )
     (row,) = rows
     assert row["visible"] is False and row["visible_from"] == 32
     (warning,) = visibility_warnings(rows)
     assert "freq is barely visible at the training size 16 px" in warning
     assert "visible from 32 px" in warning
     # A task that trains on no images (the analytic task) measures nothing.
-    analytic = _config(rows and [{"name": "freq", "type": "int_range", "low": 0, "high": 20,
-                                  "min_width": 1, "targets": ["freq1", "freq2"]}])  # fmt: skip
+    analytic = _config(
+        rows
+        and [
+            {
+                "name": "freq",
+                "type": "int_range",
+                "low": 0,
+                "high": 20,
+                "min_width": 1,
+                "targets": ["freq1", "freq2"],
+            }
+        ]
+    )
     analytic["proxy"]["task"] = "analytic"
     assert study_visibility(analytic) == []
 
 
 def test_an_end_the_generator_cannot_draw_is_reported_not_raised():
-    rows = study_visibility(_config([{"name": "radius", "type": "float_range", "low": -5.0,
-                                      "high": 60.0, "min_width": 1.0}]))  # fmt: skip
+    rows = study_visibility(
+        _config(
+            [
+                {
+                    "name": "radius",
+                    "type": "float_range",
+                    "low": -5.0,
+                    "high": 60.0,
+                    "min_width": 1.0,
+                }
+            ]
+        )
+    )
     assert rows[0]["visible"] is None and "radius" in rows[0]["error"]
     assert visibility_warnings(rows) == []
 
 
 @pytest.mark.parametrize("size", [16])
 def test_visible_axis_gives_no_warning(size):
-    rows = study_visibility(_config([{"name": "orbits", "type": "int_range", "low": 1,
-                                      "high": 200, "min_width": 0}], size))  # fmt: skip
+    rows = study_visibility(
+        _config(
+            [{"name": "orbits", "type": "int_range", "low": 1, "high": 200, "min_width": 0}], size
+        )
+    )
     assert rows[0]["visible"] is True and visibility_warnings(rows) == []
 
 
@@ -94,14 +145,26 @@ def test_the_answer_opens_with_the_stored_visibility_warning_and_its_next_step()
     from sweep.answer import answer_of_study
 
     study = optuna.create_study(study_name="vis")
-    cfg = _config([{"name": "freq", "type": "int_range", "low": 0, "high": 20, "min_width": 1,
-                    "targets": ["freq1", "freq2"]}])  # fmt: skip
+    cfg = _config(
+        [
+            {
+                "name": "freq",
+                "type": "int_range",
+                "low": 0,
+                "high": 20,
+                "min_width": 1,
+                "targets": ["freq1", "freq2"],
+            }
+        ]
+    )
     cfg["proxy"]["resolved"]["patch_size"] = 4
     study.set_user_attr(record.STUDY_CONFIG, cfg)
     study.set_user_attr(record.STUDY_VISIBILITY, study_visibility(cfg))
     answer = answer_of_study(study)
     assert answer["warnings"][0].startswith("the searched axis freq is barely visible")
     assert answer["visibility"][0]["visible_from"] == 32
-    assert answer["next"][0] == ("train at 32 px or more, where freq is visible: --set "
-                                 "recipe.img_size=32 --set recipe.patch_size=8 (the same 4x4 "
-                                 "tokens)")  # fmt: skip
+    assert answer["next"][0] == (
+        "train at 32 px or more, where freq is visible: --set "
+        "recipe.img_size=32 --set recipe.patch_size=8 (the same 4x4 "
+        "tokens)"
+    )

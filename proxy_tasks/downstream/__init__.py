@@ -60,8 +60,15 @@ from proxy_tasks.downstream.base import Downstream, DownstreamSource, LoadReques
 from sweep.errors import SweepError, unknown
 from sweep.registry import Registry
 
-__all__ = ["DOWNSTREAMS", "Downstream", "DownstreamSource", "LoadRequest", "clear_cache",
-           "load_downstream", "offline"]  # fmt: skip
+__all__ = [
+    "DOWNSTREAMS",
+    "Downstream",
+    "DownstreamSource",
+    "LoadRequest",
+    "clear_cache",
+    "load_downstream",
+    "offline",
+]
 
 #: name -> source, in this order (offline first)
 DOWNSTREAMS: Registry[DownstreamSource] = Registry("downstream dataset", ordered=True)

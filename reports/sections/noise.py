@@ -53,9 +53,17 @@ def figure(s: Mapping[str, Any]):
         ys = [comps[n].get(key) or 0.0 for n in xs]
         shares = [(comps[n].get("shares") or {}).get(key) for n in xs]
         text = [f"{100 * v:.0f}%" if v is not None else "" for v in shares]
-        fig.add_trace(go.Bar(x=x_text, y=ys, name=label, text=text, textposition="inside",
-                             hovertemplate=f"{label}<br>%{{x}}<br>variance %{{y:.4g}}"
-                             "<br>%{text} of it<extra></extra>"))  # fmt: skip
+        fig.add_trace(
+            go.Bar(
+                x=x_text,
+                y=ys,
+                name=label,
+                text=text,
+                textposition="inside",
+                hovertemplate=f"{label}<br>%{{x}}<br>variance %{{y:.4g}}"
+                "<br>%{text} of it<extra></extra>",
+            )
+        )
     layout(fig, f"{s['metric']}: variance components of each arm and of the paired difference")
     fig.update_layout(barmode="stack", legend={"orientation": "h", "y": -0.2})
     fig.update_yaxes(title=f"variance ({s['metric']} points²)")
@@ -68,8 +76,14 @@ def rows(s: Mapping[str, Any]) -> list[dict[str, Any]]:
     for n in names(s):
         c = s["components"][n]
         shares = c.get("shares") or {}
-        out.append({"label": n, "mean": c["mean"], "sd": c["sd"],
-                    "parts": [(c.get(k), shares.get(k)) for k, _ in PARTS]})  # fmt: skip
+        out.append(
+            {
+                "label": n,
+                "mean": c["mean"],
+                "sd": c["sd"],
+                "parts": [(c.get(k), shares.get(k)) for k, _ in PARTS],
+            }
+        )
     return out
 
 

@@ -20,8 +20,12 @@ from reports.sections.base import Page, Section
 from reports.text import num
 
 #: the colour of each outcome (the answer's verdict palette)
-COLOURS = {"same": "#2c7a3f", "undecided": "#8a5a00", "contradicted": "#9b2c2c",
-           "not measured": "#777"}  # fmt: skip
+COLOURS = {
+    "same": "#2c7a3f",
+    "undecided": "#8a5a00",
+    "contradicted": "#9b2c2c",
+    "not measured": "#777",
+}
 
 
 def signed(v: Any) -> str:
@@ -38,20 +42,30 @@ def interval(ci: Sequence[float] | None) -> str:
 
 def pair_rows(pairs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The pairs as the template's rows: texts and the outcome's colour."""
-    return [{
-        "a": p["a"], "b": p["b"], "published": signed(p["published_diff"]),
-        "proxy": signed(p.get("diff")), "ci": interval(p.get("ci")), "seeds": p.get("seeds"),
-        "decision": p.get("decision") or "", "outcome": p["outcome"],
-        "colour": COLOURS.get(p["outcome"], "#777"),
-    } for p in pairs]  # fmt: skip
+    return [
+        {
+            "a": p["a"],
+            "b": p["b"],
+            "published": signed(p["published_diff"]),
+            "proxy": signed(p.get("diff")),
+            "ci": interval(p.get("ci")),
+            "seeds": p.get("seeds"),
+            "decision": p.get("decision") or "",
+            "outcome": p["outcome"],
+            "colour": COLOURS.get(p["outcome"], "#777"),
+        }
+        for p in pairs
+    ]
 
 
 def count_text(c: Mapping[str, Any] | None) -> str | None:
     """``4 same, 2 undecided, 0 contradicted, 9 not measured of 15 pairs``."""
     if not c or not c.get("pairs"):
         return None
-    return (f"{c['same']} same, {c['undecided']} undecided, {c['contradicted']} contradicted, "
-            f"{c['not_measured']} not measured of {c['pairs']} pairs")  # fmt: skip
+    return (
+        f"{c['same']} same, {c['undecided']} undecided, {c['contradicted']} contradicted, "
+        f"{c['not_measured']} not measured of {c['pairs']} pairs"
+    )
 
 
 def context(page: Page) -> dict[str, Any]:
@@ -60,8 +74,10 @@ def context(page: Page) -> dict[str, Any]:
     rho, n = s["spearman"]["rho"], s["spearman"]["n"]
     level, base_level = p.get("level"), p.get("baseline_level")
     large = s["large"]
-    rows = [{**r, "mean_text": num(r["mean"]) if r["mean"] is not None else "not run"}
-            for r in p["rows"]]  # fmt: skip
+    rows = [
+        {**r, "mean_text": num(r["mean"]) if r["mean"] is not None else "not run"}
+        for r in p["rows"]
+    ]
     decided = None
     if large["pairs"]:
         decided = f"{large['decided']} of {large['pairs']} decided ({count_text(large)})"

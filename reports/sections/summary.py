@@ -1,7 +1,7 @@
 """Section "Study summary": the study's facts as a key-value table, the best trials (the
 Pareto set for several objectives), the search-space file and the resolved recipe.
 
-Imports: the standard library and :mod:`reports.sections.base`.
+Imports: the standard library, :mod:`reports.sections.base` and :mod:`sweep.record`.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from reports.sections.base import Page, Section
+from sweep import record
 
 
 def _searched(search: list[dict[str, Any]] | None) -> str | None:
@@ -79,9 +80,14 @@ def context(page: Page) -> dict[str, Any]:
     best = []
     for n in data["best"]:
         r = rows[n]
-        stds = [r["metrics"].get(f"{m}_std") for m in names]
-        best.append({"number": n, "values": list(zip(r["values"], stds, strict=True)),
-                     "params": r["params"]})  # fmt: skip
+        stds = [r["metrics"].get(record.std_attr(m)) for m in names]
+        best.append(
+            {
+                "number": n,
+                "values": list(zip(r["values"], stds, strict=True)),
+                "params": r["params"],
+            }
+        )
     return {
         "facts": facts(data),
         "none_complete": none_complete,

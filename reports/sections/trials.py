@@ -2,8 +2,8 @@
 published, confirm), objectives +- seed std, ``gain_headline`` and the headline diversity,
 searched values, seeds, seconds, dataset fingerprint; above it, the reference arms' means.
 
-Imports: the standard library, :mod:`reports.correlations` (the diversity names) and
-:mod:`reports.sections.base`.
+Imports: the standard library, :mod:`reports.correlations` (the diversity names),
+:mod:`reports.sections.base` and :mod:`sweep.record`.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 
 from reports.correlations import diversity_names
 from reports.sections.base import Page, Section
+from sweep import record
 
 
 def context(page: Page) -> dict[str, Any]:
@@ -21,7 +22,7 @@ def context(page: Page) -> dict[str, Any]:
     prefix, headline, _ = diversity_names()
     extra = [
         k
-        for k in ("gain_headline", *(prefix + h for h in headline))
+        for k in (record.GAIN_HEADLINE, *(prefix + h for h in headline))
         if any(k in r["metrics"] for r in data["trials"]) and k not in names
     ]
     rows = []
@@ -34,7 +35,8 @@ def context(page: Page) -> dict[str, Any]:
                 "arm": r["arm"],
                 "arm_class": "arm-" + r["arm"].split(":")[0],
                 "objectives": [
-                    (v, r["metrics"].get(f"{m}_std")) for m, v in zip(names, vals, strict=True)
+                    (v, r["metrics"].get(record.std_attr(m)))
+                    for m, v in zip(names, vals, strict=True)
                 ],
                 "extra": [r["metrics"].get(k) for k in extra],
                 "params": r["params"],
@@ -44,8 +46,21 @@ def context(page: Page) -> dict[str, Any]:
             }
         )
     refs = data["references"]
-    return {"head": ["trial", "state", "arm", *names, *extra, "searched values", "seeds",
-                     "seconds", "dataset fingerprint"], "rows": rows, "refs": refs}  # fmt: skip
+    return {
+        "head": [
+            "trial",
+            "state",
+            "arm",
+            *names,
+            *extra,
+            "searched values",
+            "seeds",
+            "seconds",
+            "dataset fingerprint",
+        ],
+        "rows": rows,
+        "refs": refs,
+    }
 
 
 SECTION = Section(

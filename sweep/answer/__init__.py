@@ -87,7 +87,7 @@ __all__ = ["VERDICTS", "answer_line", "answer_of_study", "compute_answer"]
 def compute_answer(
     records: Sequence[record.TrialRecord],
     *,
-    metric: str = "headline",
+    metric: str = record.HEADLINE,
     direction: str = "maximize",
     question: str = "",
     confirm: Mapping[str, Any] | None = None,
@@ -116,7 +116,7 @@ def answer_of_study(study: Any) -> dict[str, Any]:
     a = study.user_attrs
     cfg = a.get(record.STUDY_CONFIG) or {}
     objectives = cfg.get("objectives") or []
-    metric, direction = "headline", "maximize"
+    metric, direction = record.HEADLINE, "maximize"
     if objectives:
         o = objectives[0]
         metric, direction = (o["metric"], o["direction"]) if isinstance(o, Mapping) else o
@@ -185,7 +185,7 @@ def learning_warning(records: Any) -> str | None:
 
     losses, chances = [], []
     for r in records:
-        loss, ds = r.metric("pretrain_loss"), r.dataset or {}
+        loss, ds = r.metric(record.PRETRAIN_LOSS), r.dataset or {}
         classes = ds.get("classes") if isinstance(ds, Mapping) else None
         if r.complete and loss is not None and isinstance(classes, int) and classes > 1:
             losses.append(loss)

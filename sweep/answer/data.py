@@ -63,7 +63,7 @@ def canonical(params: Mapping[str, Any]) -> str:
 
 def scratch_metric(metric: str) -> str:
     """The scratch baseline's name of ``metric`` (``scratch_headline`` for the headline)."""
-    return record.SCRATCH_METRIC if metric == "headline" else f"scratch_{metric}"
+    return record.scratch_attr(metric)
 
 
 def collect(records: Sequence[record.TrialRecord], metric: str) -> StudyData:

@@ -18,8 +18,9 @@ from sweep.values import is_int, jsonable
 
 # ----------------------------------------------------------------------------- analysis
 def _scratch(r: record.TrialRecord, resolved: Mapping[str, Any]) -> float | None:
-    kind = resolved.get("headline", "finetune")
-    vals = [r.metric(f"{d}/scratch_{kind}") for d in resolved.get("downstreams", [])]
+    kind = resolved.get("headline", record.FINETUNE)  # the recipe's field: which evaluation
+    name = record.scratch_attr(kind)
+    vals = [r.metric(record.downstream_attr(d, name)) for d in resolved.get("downstreams", [])]
     if not vals or any(v is None for v in vals):
         return None
     return float(sum(v for v in vals if v is not None) / len(vals))
@@ -58,8 +59,11 @@ def analyze(study, spec, cal: Calibration) -> dict[str, Any]:
             continue  # the first completion of a cell counts
         seen.add(cell)
         for m in names:
-            v = _scratch(r, cal.levels[index[lv]].resolved) if m == "scratch" and \
-                m not in r.attrs else r.metric(m)  # fmt: skip
+            v = (
+                _scratch(r, cal.levels[index[lv]].resolved)
+                if m == "scratch" and m not in r.attrs
+                else r.metric(m)
+            )
             if v is not None:
                 values[m][cell] = v
         if (took := r.metric(record.TIME_TOTAL)) is not None:
@@ -70,56 +74,91 @@ def analyze(study, spec, cal: Calibration) -> dict[str, Any]:
     counts = record.counts(study.get_trials(deepcopy=False))
     plan = study.user_attrs.get(record.STUDY_CALIBRATION_PLAN, {})
     summary: dict[str, Any] = {
-        "version": 1, "study": study.study_name,
+        "version": 1,
+        "study": study.study_name,
         "base_study": plan.get("base_study", spec.study),
-        "question": spec.question, "generator": spec.generator, "profile": cal.profile,
-        "metric": cal.metric, "direction": cal.direction, "baselines": dict(cal.baselines),
-        "seeds": list(cal.seeds), "design": cal.design, "ladder_fields": cal.ladder_fields,
-        "levels": [{"name": lv.name, "recipe": dict(lv.recipe), "ladder": cal.ladder(lv),
-                    "trials": int(done[a].sum()),
-                    "seconds": _mean_or_none(seconds[a])}
-                   for a, lv in enumerate(cal.levels)],
+        "question": spec.question,
+        "generator": spec.generator,
+        "profile": cal.profile,
+        "metric": cal.metric,
+        "direction": cal.direction,
+        "baselines": dict(cal.baselines),
+        "seeds": list(cal.seeds),
+        "design": cal.design,
+        "ladder_fields": cal.ladder_fields,
+        "levels": [
+            {
+                "name": lv.name,
+                "recipe": dict(lv.recipe),
+                "ladder": cal.ladder(lv),
+                "trials": int(done[a].sum()),
+                "seconds": _mean_or_none(seconds[a]),
+            }
+            for a, lv in enumerate(cal.levels)
+        ],
         "configs": [{"index": i, "values": v} for i, v in enumerate(cal.values)],
-        "configs_used": used, "cells": n_c * n_l * n_s, "cells_done": int(done.sum()),
+        "configs_used": used,
+        "cells": n_c * n_l * n_s,
+        "cells_done": int(done.sum()),
         "counts": counts,
         "total_trial_hours": round(float(np.nansum(seconds)) / 3600, 4),
         "analyzed_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "analysis": None, "notes": [],
-    }  # fmt: skip
+        "analysis": None,
+        "notes": [],
+    }
     target = cal.levels[-1]
-    verdict: dict[str, Any] = {"level": None, "target": target.name, "threshold": cal.threshold,
-                               "corrected": None, "ci": None, "confident": False}  # fmt: skip
+    verdict: dict[str, Any] = {
+        "level": None,
+        "target": target.name,
+        "threshold": cal.threshold,
+        "corrected": None,
+        "ci": None,
+        "confident": False,
+    }
     if len(used) < 3:
-        summary["notes"].append(f"only {len(used)} configurations have every level and seed "
-                                "complete; the analysis needs at least 3")  # fmt: skip
+        summary["notes"].append(
+            f"only {len(used)} configurations have every level and seed "
+            "complete; the analysis needs at least 3"
+        )
         summary["verdict"] = {**verdict, "status": "incomplete"}
         return jsonable(summary, nan_to_none=True)
     if len(used) < n_c:
-        summary["notes"].append(f"{n_c - len(used)} configuration(s) left out: a level or seed "
-                                "did not complete")  # fmt: skip
+        summary["notes"].append(
+            f"{n_c - len(used)} configuration(s) left out: a level or seed did not complete"
+        )
     sign = 1.0 if cal.direction == "maximize" else -1.0
     scores = {name: sign * main[a][used] for a, name in enumerate(levels)}
     base_scores: dict[str, dict[str, Any]] = {}
     for b, d in cal.baselines.items():
         bsign = 1.0 if d == "maximize" else -1.0
-        per = {name: bsign * values[b][a][used] for a, name in enumerate(levels)
-               if not np.isnan(values[b][a][used]).any()}  # fmt: skip
+        per = {
+            name: bsign * values[b][a][used]
+            for a, name in enumerate(levels)
+            if not np.isnan(values[b][a][used]).any()
+        }
         if per:
             base_scores[b] = per
         else:
             summary["notes"].append(f"baseline '{b}': not stored by the trials")
     res = fidelity.analyse(
-        levels, scores, baselines=base_scores, k=cal.top_k, threshold=cal.threshold,
-        n_boot=cal.bootstrap, rng=Seeds(cal.seed).rng("calibration", "bootstrap"),
-    )  # fmt: skip
+        levels,
+        scores,
+        baselines=base_scores,
+        k=cal.top_k,
+        threshold=cal.threshold,
+        n_boot=cal.bootstrap,
+        rng=Seeds(cal.seed).rng("calibration", "bootstrap"),
+    )
     if sign < 0:  # report the means in the metric's own units
         for row in res["per_level"]:
             row["mean"] = [-v for v in row["mean"]]
     summary["analysis"] = res
     secs = [lv["seconds"] for lv in summary["levels"]]
     if all(s is not None for s in secs) and any(b <= a for a, b in itertools.pairwise(secs)):
-        summary["notes"].append("levels are listed cheapest first, but the measured trial "
-                                f"times are not increasing: {secs}")  # fmt: skip
+        summary["notes"].append(
+            "levels are listed cheapest first, but the measured trial "
+            f"times are not increasing: {secs}"
+        )
     v = res["verdict"]
     verdict.update(corrected=v["corrected"], ci=v["ci"], confident=v["confident"])
     if v["level"] is not None:

@@ -68,13 +68,18 @@ class Calibration:
 
     def cells(self) -> list[tuple[int, Level, int]]:
         """(configuration, level, seed), seed-major: a partial run has every level at seed 0."""
-        return [(i, lv, s) for s in self.seeds for lv in self.levels
-                for i in range(len(self.configs))]  # fmt: skip
+        return [
+            (i, lv, s) for s in self.seeds for lv in self.levels for i in range(len(self.configs))
+        ]
 
     def plan_hash(self, space_hash: str) -> str:
         """What the trials are: the search space, configurations, levels and seeds."""
-        payload = {"space": space_hash, "configs": list(self.configs), "seeds": list(self.seeds),
-                   "levels": [[lv.name, dict(lv.recipe)] for lv in self.levels]}  # fmt: skip
+        payload = {
+            "space": space_hash,
+            "configs": list(self.configs),
+            "seeds": list(self.seeds),
+            "levels": [[lv.name, dict(lv.recipe)] for lv in self.levels],
+        }
         text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -87,8 +92,7 @@ def load_calibration(spec, profile: str | None = None) -> dict[str, Calibration]
     section = spec.file.calibration
     if section is None:
         raise spec.error((), "no 'calibration:' section; see search_spaces/calibrate_freq.yaml")
-    return {p: _parse_profile(spec, section, p)
-            for p in ([profile] if profile else PROFILES)}  # fmt: skip
+    return {p: _parse_profile(spec, section, p) for p in ([profile] if profile else PROFILES)}
 
 
 def _parse_profile(spec, section: CalibrationSection, prof: str) -> Calibration:
@@ -99,8 +103,11 @@ def _parse_profile(spec, section: CalibrationSection, prof: str) -> Calibration:
     if study is None:
         study = f"{spec.study}-calibration-{prof}"
     elif study_name_problem(study) is not None or study == spec.study:
-        raise spec.error(at, f"expected a study name (letters, digits, '.', '_', '-') other "
-                         f"than the search's own '{spec.study}', got {study!r}")  # fmt: skip
+        raise spec.error(
+            at,
+            f"expected a study name (letters, digits, '.', '_', '-') other "
+            f"than the search's own '{spec.study}', got {study!r}",
+        )
     seed, _ = get("seed")
     seeds, at = get("seeds")
     if seeds is None:
@@ -117,8 +124,11 @@ def _parse_profile(spec, section: CalibrationSection, prof: str) -> Calibration:
     if design == "list":
         configs, values = _parse_list(spec, prof, entries, list_at, levels)
         if n is not None and n != len(configs):
-            raise spec.error(n_at, f"configs: {n} but the list has {len(configs)} entries; "
-                             "remove configs or make them agree")  # fmt: skip
+            raise spec.error(
+                n_at,
+                f"configs: {n} but the list has {len(configs)} entries; "
+                "remove configs or make them agree",
+            )
     else:
         if entries is not None:
             raise spec.error(list_at, f"a list applies to design: list, not {design}")
@@ -129,11 +139,21 @@ def _parse_profile(spec, section: CalibrationSection, prof: str) -> Calibration:
     threshold, _ = get("threshold")
     boot, _ = get("bootstrap")
     return Calibration(
-        profile=prof, study=study, design=design, configs=tuple(configs), values=tuple(values),
-        seeds=tuple(seeds), seed=seed, metric=metric, direction=direction,
-        baselines=dict(baselines), top_k=top_k, threshold=float(threshold), bootstrap=boot,
+        profile=prof,
+        study=study,
+        design=design,
+        configs=tuple(configs),
+        values=tuple(values),
+        seeds=tuple(seeds),
+        seed=seed,
+        metric=metric,
+        direction=direction,
+        baselines=dict(baselines),
+        top_k=top_k,
+        threshold=float(threshold),
+        bootstrap=boot,
         levels=tuple(levels),
-    )  # fmt: skip
+    )
 
 
 def _parse_metric(spec, get) -> tuple[str, str]:
@@ -155,8 +175,9 @@ def _parse_levels(spec, prof: str, raw: list[LevelSection] | None, at: tuple) ->
             "expected a list of at least 2 levels, cheapest first, e.g. [{name: "
             "L1, recipe: {pretrain_epochs: 5}}, {name: L2, recipe: {}}]",
         )
-    searched = {t[len("recipe.") :] for p in spec.search for t in p.targets
-                if t.startswith("recipe.")}  # fmt: skip
+    searched = {
+        t[len("recipe.") :] for p in spec.search for t in p.targets if t.startswith("recipe.")
+    }
     gen_cls = generator_class(spec.generator)
     levels: list[Level] = []
     resolved_seen: dict[str, str] = {}
@@ -165,8 +186,9 @@ def _parse_levels(spec, prof: str, raw: list[LevelSection] | None, at: tuple) ->
         recipe = entry.recipe.written()
         for field in recipe:
             if field in searched:
-                raise spec.error((*keys, "recipe", field), f"recipe.{field} is searched; a "
-                                 "level cannot fix it")  # fmt: skip
+                raise spec.error(
+                    (*keys, "recipe", field), f"recipe.{field} is searched; a level cannot fix it"
+                )
         try:
             r = make_recipe(prof, {**spec.recipe(prof), **recipe})
         except RecipeError as e:
@@ -179,8 +201,11 @@ def _parse_levels(spec, prof: str, raw: list[LevelSection] | None, at: tuple) ->
         resolved = as_dict(r)
         text = json.dumps(resolved, sort_keys=True)
         if text in resolved_seen:
-            raise spec.error(keys, f"level '{entry.name}' resolves to the same recipe as level "
-                             f"'{resolved_seen[text]}' ({prof} profile)")  # fmt: skip
+            raise spec.error(
+                keys,
+                f"level '{entry.name}' resolves to the same recipe as level "
+                f"'{resolved_seen[text]}' ({prof} profile)",
+            )
         resolved_seen[text] = entry.name
         levels.append(Level(name=entry.name, recipe=jsonable(recipe), resolved=resolved))
     return levels
@@ -264,8 +289,11 @@ def _draw(spec, prof, design, n, seed, at, levels) -> tuple[list[dict], list[dic
             if len(configs) == n:
                 return configs, values
     extra = f" (configurations rejected by the generator: {rejected})" if rejected else ""
-    raise spec.error(at, f"the search space has only {len(configs)} distinct valid "
-                         f"configurations{extra}; ask for fewer or widen the search")  # fmt: skip
+    raise spec.error(
+        at,
+        f"the search space has only {len(configs)} distinct valid "
+        f"configurations{extra}; ask for fewer or widen the search",
+    )
 
 
 def _parse_list(spec, prof, entries, at, levels) -> tuple[list[dict], list[dict]]:

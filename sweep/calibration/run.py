@@ -56,17 +56,29 @@ def calibrate(
     else:
         study = _prepare(spec, cal, prof, space_hash, plan_hash)
         budget = used_budget(study) + counts(study)["WAITING"]
-        print(f"sweep: calibration '{cal.study}': {len(cal.configs)} configurations x "
-              f"{len(cal.levels)} levels x {len(cal.seeds)} seeds = {len(cal.cells())} trials",
-              file=sys.stderr)  # fmt: skip
-        run(path, profile=prof, storage=storage, workers=workers, trials=budget,
-                   device=device, fork=cal.study, progress=progress,
-                   cache_dir=cache_dir)  # fmt: skip
+        print(
+            f"sweep: calibration '{cal.study}': {len(cal.configs)} configurations x "
+            f"{len(cal.levels)} levels x {len(cal.seeds)} seeds = {len(cal.cells())} trials",
+            file=sys.stderr,
+        )
+        run(
+            path,
+            profile=prof,
+            storage=storage,
+            workers=workers,
+            trials=budget,
+            device=device,
+            fork=cal.study,
+            progress=progress,
+            cache_dir=cache_dir,
+        )
     old = study.user_attrs.get(record.STUDY_CALIBRATION_PLAN, {}).get("hash")
     if old != plan_hash:
-        raise SweepError(f"calibration study '{cal.study}' in {mask_url(spec.storage)} was "
-                         "made from another calibration (search space, configurations, levels "
-                         "or seeds); name a new one with calibration.study")  # fmt: skip
+        raise SweepError(
+            f"calibration study '{cal.study}' in {mask_url(spec.storage)} was "
+            "made from another calibration (search space, configurations, levels "
+            "or seeds); name a new one with calibration.study"
+        )
     summary = analyze(study, spec, cal)
     study.set_user_attr(record.STUDY_CALIBRATION, summary)
     return {**summary, "run_seconds": round(time.perf_counter() - t0, 1)}
@@ -79,8 +91,10 @@ def _load_existing(spec, cal: Calibration):
 
     url = spec.storage
     if url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).is_file():
-        raise SweepError(f"no calibration study '{cal.study}': {mask_url(url)} does not exist; "
-                         "run sweep calibrate without --analyze-only first")  # fmt: skip
+        raise SweepError(
+            f"no calibration study '{cal.study}': {mask_url(url)} does not exist; "
+            "run sweep calibrate without --analyze-only first"
+        )
     try:
         return optuna.load_study(study_name=cal.study, storage=make_storage(url, heartbeat=False))
     except KeyError:
@@ -107,26 +121,40 @@ def _prepare(spec, cal: Calibration, prof: str, space_hash: str, plan_hash: str)
             what = "another calibration (search space, configurations, levels or seeds)"
             if not stored:
                 what = "sweep launch, not sweep calibrate"
-            raise SweepError(f"study '{cal.study}' in {mask_url(spec.storage)} was made by "
-                             f"{what}; name a new one with calibration.study, or delete it "
-                             "(optuna delete-study)")  # fmt: skip
+            raise SweepError(
+                f"study '{cal.study}' in {mask_url(spec.storage)} was made by "
+                f"{what}; name a new one with calibration.study, or delete it "
+                "(optuna delete-study)"
+            )
     except KeyError:
         pass
     study = open_study(spec, prof, cal.study, create=True)
-    study.set_user_attr(record.STUDY_CALIBRATION_PLAN, {
-        "hash": plan_hash, "version": 1, "base_study": spec.study, "question": spec.question,
-        "generator": spec.generator, "profile": prof, "design": cal.design,
-        "seeds": list(cal.seeds),
-        "configs": [{"index": i, "params": c, "values": v}
-                    for i, (c, v) in enumerate(zip(cal.configs, cal.values, strict=True))],
-        "levels": [{"name": lv.name, "recipe": dict(lv.recipe), "ladder": cal.ladder(lv)}
-                   for lv in cal.levels],
-        "ladder_fields": cal.ladder_fields,
-    })  # fmt: skip
+    study.set_user_attr(
+        record.STUDY_CALIBRATION_PLAN,
+        {
+            "hash": plan_hash,
+            "version": 1,
+            "base_study": spec.study,
+            "question": spec.question,
+            "generator": spec.generator,
+            "profile": prof,
+            "design": cal.design,
+            "seeds": list(cal.seeds),
+            "configs": [
+                {"index": i, "params": c, "values": v}
+                for i, (c, v) in enumerate(zip(cal.configs, cal.values, strict=True))
+            ],
+            "levels": [
+                {"name": lv.name, "recipe": dict(lv.recipe), "ladder": cal.ladder(lv)}
+                for lv in cal.levels
+            ],
+            "ladder_fields": cal.ladder_fields,
+        },
+    )
     fail_orphans(study)  # trials of a killed earlier run: failed, retried once
     by_cell: dict[tuple, list] = {}
     for t in study.get_trials(deepcopy=False):
-        labels = (t.user_attrs.get(record.FIXED) or {}).get("attrs") or {}
+        labels = record.fixed_labels(t.user_attrs)
         key = (
             labels.get(record.LABEL_CONFIG),
             labels.get(record.LABEL_LEVEL),
@@ -141,7 +169,7 @@ def _prepare(spec, cal: Calibration, prof: str, space_hash: str, plan_hash: str)
             continue
         labels = {record.LABEL_CONFIG: i, record.LABEL_LEVEL: lv.name, record.LABEL_SEED: seed}
         attrs: dict[str, Any] = {
-            record.FIXED: {"recipe": dict(lv.recipe), "seeds": [seed], "attrs": labels},
+            record.FIXED: record.fixed_value([seed], labels, recipe=lv.recipe),
             **labels,
         }
         failed = [t.number for t in trials if t.number not in retried]

@@ -38,11 +38,15 @@ def verdict_line(summary: Mapping[str, Any]) -> str:
     if v.get("level"):
         speed = f", {v['speedup']:.1f}x cheaper per trial" if v.get("speedup") else ""
         sure = "" if v.get("confident") else " (its interval reaches below the threshold)"
-        return (f"verdict: '{v['level']}' is the cheapest level whose corrected Spearman with "
-                f"'{v['target']}' is >= {v['threshold']:g}: {ci_text(v['corrected'], v['ci'])}"
-                f"{sure}{speed}; {n}")  # fmt: skip
-    return (f"verdict: none: no level cheaper than '{v['target']}' reached a corrected "
-            f"Spearman of {v['threshold']:g} with it; {n}")  # fmt: skip
+        return (
+            f"verdict: '{v['level']}' is the cheapest level whose corrected Spearman with "
+            f"'{v['target']}' is >= {v['threshold']:g}: {ci_text(v['corrected'], v['ci'])}"
+            f"{sure}{speed}; {n}"
+        )
+    return (
+        f"verdict: none: no level cheaper than '{v['target']}' reached a corrected "
+        f"Spearman of {v['threshold']:g} with it; {n}"
+    )
 
 
 def table_rows(summary: Mapping[str, Any]) -> list[dict[str, str]]:
@@ -53,21 +57,25 @@ def table_rows(summary: Mapping[str, Any]) -> list[dict[str, str]]:
     rows = []
     for lv in summary["levels"]:
         p, t = per[lv["name"]], vs.get(lv["name"])
-        rows.append({
-            "level": lv["name"],
-            "recipe": ", ".join(f"{k}={show(v)}" for k, v in lv["recipe"].items()) or "(base)",
-            "s/trial": show(lv["seconds"]) if lv["seconds"] is not None else "",
-            "reliability": ci_text(p["reliability"]["value"], p["reliability"]["ci"]),
-            "ICC, one seed": ci_text(p["icc1"]["value"], None),
-            "sigma seed": show(p["sigma_seed"]["value"]),
-            "SD paired": _paired_sd(p),
-            "MDD (paired)": show(p["mdd"]["value"]),
-            "Spearman": ci_text(t["spearman"]["value"], t["spearman"]["ci"]) if t else "target",
-            "Kendall tau-b": ci_text(t["kendall"]["value"], t["kendall"]["ci"]) if t else "",
-            "corrected": ci_text(t["corrected"]["value"], t["corrected"]["ci"]) if t else "",
-            f"top-{res['top_k']} recall (chance)": _recall(t) if t else "",
-            "regret": show(t["regret"]["value"]) if t else "",
-        })  # fmt: skip
+        rows.append(
+            {
+                "level": lv["name"],
+                "recipe": ", ".join(f"{k}={show(v)}" for k, v in lv["recipe"].items()) or "(base)",
+                "s/trial": show(lv["seconds"]) if lv["seconds"] is not None else "",
+                "reliability": ci_text(p["reliability"]["value"], p["reliability"]["ci"]),
+                "ICC, one seed": ci_text(p["icc1"]["value"], None),
+                "sigma seed": show(p["sigma_seed"]["value"]),
+                "SD paired": _paired_sd(p),
+                "MDD (paired)": show(p["mdd"]["value"]),
+                "Spearman": ci_text(t["spearman"]["value"], t["spearman"]["ci"])
+                if t
+                else "target",
+                "Kendall tau-b": ci_text(t["kendall"]["value"], t["kendall"]["ci"]) if t else "",
+                "corrected": ci_text(t["corrected"]["value"], t["corrected"]["ci"]) if t else "",
+                f"top-{res['top_k']} recall (chance)": _recall(t) if t else "",
+                "regret": show(t["regret"]["value"]) if t else "",
+            }
+        )
     return rows
 
 
@@ -86,14 +94,18 @@ def _recall(row: Mapping[str, Any]) -> str:
 
 def baseline_rows(summary: Mapping[str, Any]) -> list[dict[str, str]]:
     res = summary["analysis"]
-    return [{
-        "baseline": b["baseline"], "at level": b["level"],
-        "Spearman": ci_text(b["spearman"]["value"], b["spearman"]["ci"]),
-        "Kendall tau-b": ci_text(b["kendall"]["value"], b["kendall"]["ci"]),
-        "corrected": ci_text(b["corrected"]["value"], b["corrected"]["ci"]),
-        f"top-{res['top_k']} recall (chance)": _recall(b),
-        "regret": show(b["regret"]["value"]),
-    } for b in res["baselines"]]  # fmt: skip
+    return [
+        {
+            "baseline": b["baseline"],
+            "at level": b["level"],
+            "Spearman": ci_text(b["spearman"]["value"], b["spearman"]["ci"]),
+            "Kendall tau-b": ci_text(b["kendall"]["value"], b["kendall"]["ci"]),
+            "corrected": ci_text(b["corrected"]["value"], b["corrected"]["ci"]),
+            f"top-{res['top_k']} recall (chance)": _recall(b),
+            "regret": show(b["regret"]["value"]),
+        }
+        for b in res["baselines"]
+    ]
 
 
 def print_summary(summary: Mapping[str, Any], *, as_json: bool = False) -> None:
@@ -108,15 +120,22 @@ def print_summary(summary: Mapping[str, Any], *, as_json: bool = False) -> None:
 
     console = Console()
     c = summary["counts"]
-    print(f"calibration '{summary['study']}': {summary['cells_done']}/{summary['cells']} cells "
-          f"complete (trials: complete {c['COMPLETE']}, failed {c['FAIL']}); "
-          f"{summary['total_trial_hours'] * 60:.1f} trial-minutes"
-          + (f", this run {summary['run_seconds'] / 60:.1f} minutes of wall time"
-             if "run_seconds" in summary else ""))  # fmt: skip
+    print(
+        f"calibration '{summary['study']}': {summary['cells_done']}/{summary['cells']} cells "
+        f"complete (trials: complete {c['COMPLETE']}, failed {c['FAIL']}); "
+        f"{summary['total_trial_hours'] * 60:.1f} trial-minutes"
+        + (
+            f", this run {summary['run_seconds'] / 60:.1f} minutes of wall time"
+            if "run_seconds" in summary
+            else ""
+        )
+    )
     if summary.get("analysis"):
         rows = table_rows(summary)
-        table = Table(title=f"fidelity of each level against '{summary['verdict']['target']}' "
-                      f"({escape(summary['metric'])}; 95% intervals)")  # fmt: skip
+        table = Table(
+            title=f"fidelity of each level against '{summary['verdict']['target']}' "
+            f"({escape(summary['metric'])}; 95% intervals)"
+        )
         table.add_column("")
         for r in rows:
             table.add_column(escape(r["level"]))

@@ -58,10 +58,14 @@ def _launch_warning(spec, profile: str, study) -> str | None:
     if not below:
         return None
     if v.get("level"):
-        why = (f"the cheapest level whose corrected Spearman with '{v['target']}' is >= "
-               f"{v['threshold']:g}: {ci_text(v.get('corrected'), v.get('ci'))}")  # fmt: skip
+        why = (
+            f"the cheapest level whose corrected Spearman with '{v['target']}' is >= "
+            f"{v['threshold']:g}: {ci_text(v.get('corrected'), v.get('ci'))}"
+        )
     else:
         why = f"no cheaper level reached a corrected Spearman of {v['threshold']:g} with it"
-    return (f"this search's recipe is below level '{trusted}' of calibration '{s['study']}' "
-            f"({why}): {'; '.join(below)}; its ranking may not be the target's "
-            f"(sweep calibrate FILE --analyze-only shows the numbers)")  # fmt: skip
+    return (
+        f"this search's recipe is below level '{trusted}' of calibration '{s['study']}' "
+        f"({why}): {'; '.join(below)}; its ranking may not be the target's "
+        f"(sweep calibrate FILE --analyze-only shows the numbers)"
+    )

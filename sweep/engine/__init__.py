@@ -51,5 +51,16 @@ from sweep.engine.launch import resume, run, stop
 from sweep.engine.objective import Objective, TrialFailed
 from sweep.engine.study import counts, fail_orphans, load_study_by_name
 
-__all__ = ["Objective", "TrialFailed", "counts", "dashboard", "export", "fail_orphans",
-           "load_study_by_name", "resume", "run", "status", "stop"]  # fmt: skip
+__all__ = [
+    "Objective",
+    "TrialFailed",
+    "counts",
+    "dashboard",
+    "export",
+    "fail_orphans",
+    "load_study_by_name",
+    "resume",
+    "run",
+    "status",
+    "stop",
+]

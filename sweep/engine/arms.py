@@ -101,6 +101,8 @@ def enqueue_arms(study: Any, spec: Any, profile: str, room: int, *, quiet: bool 
         n += 1
         if not quiet:
             values = ", ".join(f"{k}={v}" for k, v in ref.values.items())
-            print(f"sweep: {arm} configuration {values}: one trial of the search budget",
-                  file=sys.stderr)  # fmt: skip
+            print(
+                f"sweep: {arm} configuration {values}: one trial of the search budget",
+                file=sys.stderr,
+            )
     return n

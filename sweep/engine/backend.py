@@ -1,4 +1,5 @@
-"""Backends: where a study's trials run. One small protocol, a registry of two entries.
+"""Backends: where a study's trials run. One small protocol; its two entries are registered in
+:data:`sweep.backends.BACKENDS` (the one list of backend names).
 
 A backend takes the launcher's :class:`Plan` and the open study and runs ``remaining`` trials on
 ``n_workers`` concurrent workers: it honours the concurrency, survives a worker's death (the
@@ -8,15 +9,16 @@ failures) and passes Ctrl-C on to its workers. ``local`` runs worker processes o
 (:mod:`sweep.engine.local`), ``ray`` Ray actors on a local Ray or a cluster
 (:mod:`sweep.engine.ray_backend`).
 
-Imports: the standard library and :mod:`sweep.registry` (the backends lazily, by name).
+Imports: the standard library and :mod:`sweep.backends` (the backends lazily, by name;
+:mod:`sweep.study_config` inside :func:`worker_config`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sweep.registry import Registry
+from sweep.backends import BACKENDS
 
 
 @dataclass
@@ -35,6 +37,26 @@ class Plan:
     #: the trials the study had when this launch began: worker ``i``'s sampler is seeded
     #: :func:`sampler_seed` of it, so a continued study does not replay its first suggestions
     trials_before: int = 0
+    #: the launch's sampler and pruner (``StudyConfig.sampler``/``pruner``): with the study's
+    #: snapshot, all a worker needs (:func:`sweep.study_config.snapshot_config`)
+    sampler: dict = field(default_factory=dict)
+    pruner: dict = field(default_factory=dict)
+
+
+def worker_config(plan: Plan, storage: Any):
+    """The config a worker runs (both backends): the study's stored snapshot, read from
+    ``storage`` (an Optuna storage), with the launch's sampler and pruner; its search-space
+    hash checked against the study's. Never the live file."""
+    from sweep.study_config import snapshot_config
+
+    attrs = storage.get_study_user_attrs(storage.get_study_id_from_name(plan.study))
+    return snapshot_config(
+        attrs,
+        plan.study,
+        plan.storage,
+        profile=plan.profile,
+        launch={"sampler": plan.sampler, "pruner": plan.pruner},
+    )
 
 
 def sampler_seed(plan: Plan, index: int) -> int:
@@ -57,11 +79,6 @@ class RunWorkers(Protocol):
         budget: int,
         max_failed: int,
     ) -> None: ...
-
-
-BACKENDS: Registry[RunWorkers] = Registry("backend")
-BACKENDS.register("local", "sweep.engine.local:run_workers")
-BACKENDS.register("ray", "sweep.engine.ray_backend:run_workers")
 
 
 def get_backend(name: str) -> RunWorkers:

@@ -42,30 +42,55 @@ def status(name: str, storage: str | None) -> dict[str, Any]:
         answer = answer_of_study(study)
     best = []
     try:
-        best = [{"number": t.number, "values": t.values, "arm": record.arm_of(t.user_attrs),
-                 "params": record.resolved_params(t.user_attrs)}
-                for t in study.best_trials[:10]]  # fmt: skip
+        best = [
+            {
+                "number": t.number,
+                "values": t.values,
+                "arm": record.arm_of(t.user_attrs),
+                "params": record.resolved_params(t.user_attrs),
+            }
+            for t in study.best_trials[:10]
+        ]
     except (ValueError, RuntimeError):
         pass
     now = datetime.datetime.now()
-    running = [{"number": t.number, "worker": t.user_attrs.get(record.WORKER),
-                "age_s": (now - t.datetime_start).total_seconds() if t.datetime_start else None,
-                "stale": worker_gone(t.user_attrs.get(record.WORKER)),
-                "progress": t.user_attrs.get(record.PROGRESS)}
-               for t in trials if t.state.name == "RUNNING"]  # fmt: skip
+    running = [
+        {
+            "number": t.number,
+            "worker": t.user_attrs.get(record.WORKER),
+            "age_s": (now - t.datetime_start).total_seconds() if t.datetime_start else None,
+            "stale": worker_gone(t.user_attrs.get(record.WORKER)),
+            "progress": t.user_attrs.get(record.PROGRESS),
+        }
+        for t in trials
+        if t.state.name == "RUNNING"
+    ]
     arms = Counter(record.arm_of(t.user_attrs) for t in trials if not record.claim_lost(t))
     planned = study.user_attrs.get(record.STUDY_BUDGET) or {}
-    budget = {"trials": planned.get("trials"), "used": record.used_search_budget(trials),
-              "confirm": arms.get(record.ARM_CONFIRM, 0)}  # fmt: skip
-    return jsonable({
-        "study": study.study_name, "storage": mask_url(storage or default_storage("")),
-        "counts": counts(study), "budget": budget, "arms": dict(arms),
-        "metrics": study.metric_names,
-        "question": study.user_attrs.get(record.STUDY_QUESTION), "answer": answer,
-        "answer_stored": stored, "answer_line": answer_line(answer),
-        "confirm": study.user_attrs.get(record.STUDY_CONFIRM), "best": best, "running": running,
-        "paper": paper_check(study),  # published results as the external check, or None
-    }, nan_to_none=True)  # fmt: skip
+    budget = {
+        "trials": planned.get(record.BUDGET_TRIALS),
+        "used": record.used_search_budget(trials),
+        "confirm": arms.get(record.ARM_CONFIRM, 0),
+    }
+    return jsonable(
+        {
+            "study": study.study_name,
+            "storage": mask_url(storage or default_storage("")),
+            "counts": counts(study),
+            "budget": budget,
+            "arms": dict(arms),
+            "metrics": study.metric_names,
+            "question": study.user_attrs.get(record.STUDY_QUESTION),
+            "answer": answer,
+            "answer_stored": stored,
+            "answer_line": answer_line(answer),
+            "confirm": study.user_attrs.get(record.STUDY_CONFIRM),
+            "best": best,
+            "running": running,
+            "paper": paper_check(study),  # published results as the external check, or None
+        },
+        nan_to_none=True,
+    )
 
 
 def status_text(name: str | None, storage: str | None, *, as_json: bool = False) -> str:
@@ -78,8 +103,9 @@ def status_text(name: str | None, storage: str | None, *, as_json: bool = False)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if name is None:
         url = storage or default_storage("")
-        summaries = optuna.get_all_study_summaries(make_storage(url, heartbeat=False,
-                                                                create=False))  # fmt: skip
+        summaries = optuna.get_all_study_summaries(
+            make_storage(url, heartbeat=False, create=False)
+        )
         if as_json:
             return json.dumps([{"study": s.study_name, "trials": s.n_trials} for s in summaries])
         return "\n".join(f"{s.study_name}: {s.n_trials} trials" for s in summaries)
@@ -87,8 +113,13 @@ def status_text(name: str | None, storage: str | None, *, as_json: bool = False)
     return json.dumps(st, indent=1) if as_json else "\n".join(status_lines(st))
 
 
-STATE_WORDS = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed",
-               "RUNNING": "running", "WAITING": "waiting"}  # fmt: skip
+STATE_WORDS = {
+    "COMPLETE": "complete",
+    "PRUNED": "pruned",
+    "FAIL": "failed",
+    "RUNNING": "running",
+    "WAITING": "waiting",
+}
 """How a trial state reads in every command's text (``failed``, never ``fail``)."""
 
 
@@ -123,8 +154,10 @@ def budget_text(st: dict[str, Any]) -> str:
     used, total, conf = b.get("used", 0), b.get("trials"), b.get("confirm", 0)
     extra = f"; {conf} confirmation trials beyond it" if conf else ""
     if total is None:
-        return (f"budget: {used} search trials finished (no budget stored: the study was not "
-                f"made by 'sweep launch'){extra}")  # fmt: skip
+        return (
+            f"budget: {used} search trials finished (no budget stored: the study was not "
+            f"made by 'sweep launch'){extra}"
+        )
     if used >= total:
         return f"budget: all {total} search trials used{extra}"
     left = total - used
@@ -136,7 +169,7 @@ def status_lines(st: dict[str, Any]) -> list[str]:
     """``sweep status STUDY`` as text: counts, budget, best and running trials, the answer."""
     lines = [f"study '{st['study']}': {counts_text(st['counts'])}", budget_text(st)]
     for b in st["best"]:
-        arm = f" ({b['arm']})" if b.get("arm") and b["arm"] != "search" else ""
+        arm = f" ({b['arm']})" if b.get("arm") and b["arm"] != record.ARM_SEARCH else ""
         values = values_text(b["values"], st.get("metrics"))
         lines.append(f"best: trial {b['number']}{arm}: {values} {json.dumps(b['params'])}")
     for r in st["running"]:
@@ -147,8 +180,10 @@ def status_lines(st: dict[str, Any]) -> list[str]:
             )
         else:
             doing = record.progress_text(r.get("progress"))
-            lines.append(f"running: trial {r['number']} for {duration_text(r['age_s'])} on "
-                         f"{r['worker']}" + (f" ({doing})" if doing else ""))  # fmt: skip
+            lines.append(
+                f"running: trial {r['number']} for {duration_text(r['age_s'])} on "
+                f"{r['worker']}" + (f" ({doing})" if doing else "")
+            )
     lines.append(f"storage: {st['storage']}")
     if (noise := noise_text(st.get("answer") or {})) is not None:
         lines.append(noise)
@@ -196,22 +231,30 @@ def export_dir(name: str, out: str | None, force: bool = False) -> Path:
     key = "-o" if out is not None else None
     for parent in (outdir, *outdir.parents):
         if parent.exists() and not parent.is_dir():
-            raise SweepError(f"{parent} is a file, not a directory; -o names the directory "
-                             f"for {' and '.join(EXPORT_FILES)}", key=key)  # fmt: skip
+            raise SweepError(
+                f"{parent} is a file, not a directory; -o names the directory "
+                f"for {' and '.join(EXPORT_FILES)}",
+                key=key,
+            )
     taken = [f for f in EXPORT_FILES if (outdir / f).exists()]
     if taken and not force:
-        raise SweepError(f"{outdir} already holds {' and '.join(taken)}; add --force to "
-                         "overwrite them, or choose another directory with -o",
-                         key=key)  # fmt: skip
+        raise SweepError(
+            f"{outdir} already holds {' and '.join(taken)}; add --force to "
+            "overwrite them, or choose another directory with -o",
+            key=key,
+        )
     for f in taken:
         if (outdir / f).is_dir():
-            raise SweepError(f"{outdir / f} is a directory; remove it or choose another "
-                             "directory with -o", key=key)  # fmt: skip
+            raise SweepError(
+                f"{outdir / f} is a directory; remove it or choose another directory with -o",
+                key=key,
+            )
     return outdir
 
 
-def export(name: str, storage: str | None, out: str | None, *,
-           force: bool = False) -> dict[str, str]:  # fmt: skip
+def export(
+    name: str, storage: str | None, out: str | None, *, force: bool = False
+) -> dict[str, str]:
     """trials.csv and trials.json of a study (params, values, state, every user attribute),
     in ``out`` (default ``runs/exports/NAME``); an earlier export there is refused unless
     ``force``. Each file is written whole or not at all (a temporary file, then renamed)."""
@@ -224,23 +267,35 @@ def export(name: str, storage: str | None, out: str | None, *,
     outdir.mkdir(parents=True, exist_ok=True)
     rows = []
     for t in study.get_trials(deepcopy=False):
-        rows.append({
-            "number": t.number, "state": t.state.name,
-            "values": t.values, "params": t.params, "user_attrs": t.user_attrs,
-            "intermediate_values": t.intermediate_values,
-            "datetime_start": t.datetime_start.isoformat() if t.datetime_start else None,
-            "datetime_complete": t.datetime_complete.isoformat() if t.datetime_complete else None,
-        })  # fmt: skip
-    text = json.dumps({"study": name, "user_attrs": study.user_attrs, "trials": rows}, indent=1,
-                      default=str)  # fmt: skip
+        rows.append(
+            {
+                "number": t.number,
+                "state": t.state.name,
+                "values": t.values,
+                "params": t.params,
+                "user_attrs": t.user_attrs,
+                "intermediate_values": t.intermediate_values,
+                "datetime_start": t.datetime_start.isoformat() if t.datetime_start else None,
+                "datetime_complete": t.datetime_complete.isoformat()
+                if t.datetime_complete
+                else None,
+            }
+        )
+    text = json.dumps(
+        {"study": name, "user_attrs": study.user_attrs, "trials": rows}, indent=1, default=str
+    )
     flat = []
     for r in rows:
         f = {"number": r["number"], "state": r["state"]}
         for i, v in enumerate(r["values"] or []):
             f[f"value_{i}"] = v
         f.update({f"params.{k}": v for k, v in r["params"].items()})
-        f.update({f"attrs.{k}": json.dumps(v) if isinstance(v, list | dict) else v
-                  for k, v in r["user_attrs"].items()})  # fmt: skip
+        f.update(
+            {
+                f"attrs.{k}": json.dumps(v) if isinstance(v, list | dict) else v
+                for k, v in r["user_attrs"].items()
+            }
+        )
         f["datetime_start"], f["datetime_complete"] = r["datetime_start"], r["datetime_complete"]
         flat.append(f)
     fields = sorted({k for f in flat for k in f}, key=lambda k: (not k[0].isalpha(), k))
@@ -286,10 +341,15 @@ def dashboard(storage: str | None, port: int) -> int:
         try:
             s.bind(("127.0.0.1", port))
         except OSError as e:
-            raise SweepError(key="--port", message=f"127.0.0.1:{port} is not free "
-                             f"({e.strerror}); choose another with --port") from None  # fmt: skip
-    print(f"sweep: dashboard for {mask_url(url)} at http://127.0.0.1:{port}/ (Ctrl-C stops it; "
-          "from another machine use an SSH tunnel)", file=sys.stderr)  # fmt: skip
+            raise SweepError(
+                key="--port",
+                message=f"127.0.0.1:{port} is not free ({e.strerror}); choose another with --port",
+            ) from None
+    print(
+        f"sweep: dashboard for {mask_url(url)} at http://127.0.0.1:{port}/ (Ctrl-C stops it; "
+        "from another machine use an SSH tunnel)",
+        file=sys.stderr,
+    )
     sys.stderr.flush()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # kill PID, a scheduler: quiet end
     try:

@@ -61,15 +61,20 @@ def plan_cost(spec: Any, profile: str, budget: int) -> tuple[Any, str]:
     what += " + published" if published is not None else ""
     first, most = n * conf.seeds, n * conf.max_seeds
     if not conf.explicit and published is None:
-        return None, ("confirmation: skipped: the space holds no published configuration to "
-                      "race the candidates against; write confirm: {top: N} to run it "
-                      "anyway (the answer then compares the best with scratch only)")  # fmt: skip
+        return None, (
+            "confirmation: skipped: the space holds no published configuration to "
+            "race the candidates against; write confirm: {top: N} to run it "
+            "anyway (the answer then compares the best with scratch only)"
+        )
     if not conf.explicit and first > budget:
-        return None, (f"confirmation: skipped: its {first} trials ({what} x {conf.seeds} fresh "
-                      f"seeds) exceed the search budget of {budget}; write confirm: {{top: "
-                      f"{conf.top}, seeds: {conf.seeds}}} to run it anyway")  # fmt: skip
-    return conf, (f"confirmation: {what} x {conf.seeds} fresh seeds = {first} trials, up to "
-                  f"{most}")  # fmt: skip
+        return None, (
+            f"confirmation: skipped: its {first} trials ({what} x {conf.seeds} fresh "
+            f"seeds) exceed the search budget of {budget}; write confirm: {{top: "
+            f"{conf.top}, seeds: {conf.seeds}}} to run it anyway"
+        )
+    return conf, (
+        f"confirmation: {what} x {conf.seeds} fresh seeds = {first} trials, up to {most}"
+    )
 
 
 def undecided(answer: dict[str, Any] | None) -> bool:
@@ -141,8 +146,11 @@ def prepare(study, spec: Any, profile: str, conf: Any) -> dict[str, Any] | None:
 
     stored = dict(study.user_attrs.get(record.STUDY_CONFIRM) or {})
     search = _search_trials(study)
-    same = (stored.get("search_trials") == len(search) and stored.get("top") == conf.top
-            and stored.get("max_seeds") == conf.max_seeds)  # fmt: skip
+    same = (
+        stored.get("search_trials") == len(search)
+        and stored.get("top") == conf.top
+        and stored.get("max_seeds") == conf.max_seeds
+    )
     if same:
         plan = stored
     else:
@@ -156,10 +164,15 @@ def prepare(study, spec: Any, profile: str, conf: Any) -> dict[str, Any] | None:
         params.update(dict(cands))
         plan = {
             "seeds": list(stored.get("seeds") or fresh_seeds(study, conf.seeds)),
-            "candidates": [c for c, _ in cands], "published": pub_key, "top": conf.top,
-            "max_seeds": conf.max_seeds, "looks": int(stored.get("looks") or 0),
-            "status": "running", "search_trials": len(search), "params": params,
-        }  # fmt: skip
+            "candidates": [c for c, _ in cands],
+            "published": pub_key,
+            "top": conf.top,
+            "max_seeds": conf.max_seeds,
+            "looks": int(stored.get("looks") or 0),
+            "status": "running",
+            "search_trials": len(search),
+            "params": params,
+        }
     if not plan["candidates"] and plan["published"] is None:
         return None
     study.set_user_attr(record.STUDY_CONFIRM, plan)
@@ -180,7 +193,7 @@ def cells(study) -> dict[tuple[str, int], list]:
     for t in study.get_trials(deepcopy=False):
         if record.arm_of(t.user_attrs) != record.ARM_CONFIRM:
             continue
-        seeds = (t.user_attrs.get(record.FIXED) or {}).get("seeds") or [None]
+        seeds = (t.user_attrs.get(record.FIXED) or {}).get(record.FIXED_SEEDS) or [None]
         out.setdefault((t.user_attrs.get(record.CONFIG_KEY), seeds[0]), []).append(t)
     return out
 
@@ -199,26 +212,31 @@ def enqueue_missing(study, plan: dict[str, Any], tried: set) -> int:
             if (key, seed) in tried:
                 continue
             tried.add((key, seed))
-            fixed = {"seeds": [seed], "attrs": {record.ARM: record.ARM_CONFIRM}}
-            attrs: dict[str, Any] = {record.ARM: record.ARM_CONFIRM, record.CONFIG_KEY: key,
-                                     record.FIXED: fixed}  # fmt: skip
+            fixed = record.fixed_value([seed], {record.ARM: record.ARM_CONFIRM})
+            attrs: dict[str, Any] = {
+                record.ARM: record.ARM_CONFIRM,
+                record.CONFIG_KEY: key,
+                record.FIXED: fixed,
+            }
             failed = [t.number for t in trials if t.number not in retried]
             if failed:
                 attrs[record.RETRY_OF] = failed[-1]
-            study.enqueue_trial(dict(plan["params"][key]), user_attrs=attrs,
-                                skip_if_exists=False)  # fmt: skip
+            study.enqueue_trial(dict(plan["params"][key]), user_attrs=attrs, skip_if_exists=False)
             n += 1
     return n
 
 
 def waiting(study) -> int:
-    return sum(t.state.name == "WAITING" and record.arm_of(t.user_attrs) == record.ARM_CONFIRM
-               for t in study.get_trials(deepcopy=False))  # fmt: skip
+    return sum(
+        t.state.name == "WAITING" and record.arm_of(t.user_attrs) == record.ARM_CONFIRM
+        for t in study.get_trials(deepcopy=False)
+    )
 
 
 # ----------------------------------------------------------------------------- running
-def run_confirmation(study, spec: Any, profile: str, conf: Any,
-                     run_round: Callable[[int], None]) -> dict[str, Any] | None:  # fmt: skip
+def run_confirmation(
+    study, spec: Any, profile: str, conf: Any, run_round: Callable[[int], None]
+) -> dict[str, Any] | None:
     """Run the confirmation (see the module docstring) through ``run_round(n)``, which runs
     ``n`` enqueued trials on the study's backend; returns the stored plan."""
     from sweep.answer import answer_of_study

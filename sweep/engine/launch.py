@@ -16,7 +16,7 @@ launcher still runs trials leaves the confirmation and the answer to that one (o
 Imports: the standard library, Optuna (lazily), :mod:`sweep.errors`, :mod:`sweep.record`,
 :mod:`sweep.storage`, :mod:`sweep.devices`, :mod:`sweep.study_config`,
 :mod:`sweep.calibration.warning`, :mod:`sweep.values`, :mod:`sweep.answer` (lazily) and this
-package's ``backend``, ``study``, ``arms`` and ``confirm``.
+package's ``backend``, ``claims``, ``study``, ``arms`` and ``confirm``.
 """
 
 from __future__ import annotations
@@ -30,19 +30,28 @@ from typing import Any
 from sweep import record
 from sweep.engine.arms import enqueue_arms
 from sweep.engine.backend import Plan, get_backend
+from sweep.engine.claims import (
+    ConfirmClaim,
+    joined,
+    open_tickets,
+    register_launcher,
+    searched,
+    searching_elsewhere,
+    tickets_held,
+    unregister,
+)
 from sweep.engine.confirm import plan_cost, run_confirmation
 from sweep.engine.study import (
     fail_orphans,
     load_study_by_name,
     open_study,
-    open_tickets,
     running_elsewhere,
     running_text,
     settle_unnamed,
     summarize,
-    tickets_held,
 )
 from sweep.errors import SweepError
+from sweep.storage import mask_url
 from sweep.values import jsonable
 
 
@@ -69,7 +78,6 @@ def run(
         record.check_study_name(fork, "--fork")
 
     from sweep.devices import pick_profile
-    from sweep.storage import mask_url
     from sweep.study_config import load_study_config, with_backend
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -91,12 +99,58 @@ def run(
     if budget < 1 or n_workers < 1:
         raise SweepError("--trials and --workers must be positive integers")
     study = open_study(spec, prof, fork, create=True)
+    spec = _from_snapshot(study, spec, prof, quiet)
+    me = register_launcher(study)
+    try:
+        return _launch(
+            study,
+            spec,
+            prof,
+            budget=budget,
+            n_workers=n_workers,
+            plan_budget=plan_budget,
+            resume=resume,
+            trials=trials,
+            device=device,
+            cache_dir=cache_dir,
+            progress=progress,
+            quiet=quiet,
+            me=me,
+        )
+    finally:
+        unregister(study, me)
+
+
+def _launch(
+    study,
+    spec,
+    prof: str,
+    *,
+    budget: int,
+    n_workers: int,
+    plan_budget,
+    resume: bool,
+    trials: int | None,
+    device: str,
+    cache_dir: str | None,
+    progress: bool,
+    quiet: bool,
+    me: str,
+) -> dict[str, Any]:
+    """The launch on the open ``study`` (``spec``: its snapshot with this launch's fields)."""
     name = study.study_name
     stored = study.user_attrs.get(record.STUDY_BUDGET) or {}
-    if resume and trials is None and "trials" in stored:
-        budget = int(stored["trials"])  # the budget the study was launched with
-    study.set_user_attr(record.STUDY_BUDGET, {**stored, "trials": budget, "workers": n_workers,
-                                      "max_failed": plan_budget.max_failed})  # fmt: skip
+    if resume and trials is None and record.BUDGET_TRIALS in stored:
+        budget = int(stored[record.BUDGET_TRIALS])  # the budget the study was launched with
+    study.set_user_attr(
+        record.STUDY_BUDGET,
+        {
+            **stored,
+            record.BUDGET_TRIALS: budget,
+            record.BUDGET_WORKERS: n_workers,
+            record.BUDGET_MAX_FAILED: plan_budget.max_failed,
+        },
+    )
     if not quiet:
         print(f"sweep: study '{name}' in {mask_url(spec.storage)}", file=sys.stderr)
         from sweep.calibration.warning import launch_warning
@@ -105,13 +159,27 @@ def run(
             print(f"sweep: warning: {warning}", file=sys.stderr)
     _store_visibility(study, quiet)
     settle_unnamed(study)  # a trial a killed worker never named: wait out its grace first
-    fail_orphans(study)  # trials of workers that are gone (a killed launcher, an OOM kill)
+    orphans = fail_orphans(study)  # trials of workers gone (a killed launcher, an OOM kill)
+    if orphans and not quiet:
+        shown = ", ".join(f"#{n}" for n in orphans[:8]) + (", ..." if len(orphans) > 8 else "")
+        print(
+            f"sweep: {len(orphans)} trial{'s' if len(orphans) != 1 else ''} left running by a "
+            f"worker that is gone ({shown}): failed, each retried once with the same values",
+            file=sys.stderr,
+        )
+    if (waiting := sum(t.state.name == "WAITING" for t in study.get_trials(deepcopy=False))) and (
+        resume and not quiet
+    ):
+        print(f"sweep: {waiting} enqueued trial(s) waiting to run first", file=sys.stderr)
     study.set_user_attr(record.STUDY_STOP, False)
-    if (others := running_elsewhere(study)) and not quiet:
+    if ((others := running_elsewhere(study)) or joined(study, me)) and not quiet:
         left = max(0, budget - tickets_held(study))
-        print(f"sweep: study '{name}' is already running ({running_text(others)}): this "
-              f"launch joins its budget of {budget} trials, {left} not yet taken",
-              file=sys.stderr)  # fmt: skip
+        what = running_text(others) if others else "another launcher started it"
+        print(
+            f"sweep: study '{name}' is already running ({what}): this "
+            f"launch joins its budget of {budget} trials, {left} not yet taken",
+            file=sys.stderr,
+        )
     calibration = any(k in study.user_attrs for k in record.FIXED_CELL_PLANS)  # fixed cells
     before = len(study.get_trials(deepcopy=False))
     conf = None
@@ -125,16 +193,33 @@ def run(
     # study, no more than `budget` search trials run. `remaining` only sizes this launcher's
     # share: the unclaimed tickets and the WAITING trials (retries, arms) when it looks.
     remaining = open_tickets(study, budget)
-    plan = Plan(str(Path(path).resolve()), spec.storage, name, prof, device, cache_dir,
-                min(n_workers, max(remaining, 1)), trials_before=before)  # fmt: skip
+    plan = Plan(
+        str(spec.path),
+        spec.storage,
+        name,
+        prof,
+        device,
+        cache_dir,
+        min(n_workers, max(remaining, 1)),
+        trials_before=before,
+        sampler=spec.sampler,
+        pruner=spec.pruner,
+    )
     run_workers = get_backend(spec.backend.name)  # local worker processes or Ray actors
     t0 = time.perf_counter()
     while remaining and not study.user_attrs.get(record.STUDY_STOP):
         # (one round, unless the tickets went to waiting confirmation cells of a resumed run)
         finished = _finished(study)
-        run_workers(dataclasses.replace(plan, workers=min(n_workers, remaining)), study,
-                    remaining, min(n_workers, remaining), spec, progress, budget,
-                    plan_budget.max_failed)  # fmt: skip
+        run_workers(
+            dataclasses.replace(plan, workers=min(n_workers, remaining)),
+            study,
+            remaining,
+            min(n_workers, remaining),
+            spec,
+            progress,
+            budget,
+            plan_budget.max_failed,
+        )
         remaining = open_tickets(study, budget)
         if _finished(study) == finished:
             break
@@ -147,33 +232,99 @@ def run(
             settle_unnamed(study)  # killed between ask and objective; past the grace, failed
             fail_orphans(study)
             elsewhere = running_elsewhere(study)
+        searched(study, me)
+        if not elsewhere and searching_elsewhere(study, me):
+            elsewhere = ["search"]
     if elsewhere and not calibration:
         # Another launcher still runs trials of the study: it confirms and answers when they
         # end (the last launcher to finish does); two confirmations at once would race.
         if not quiet:
-            print(f"sweep: study '{name}': this launch's share of the budget is done; another "
-                  f"launcher has {running_text(elsewhere)} and confirms and answers when they "
-                  "end ('sweep status' follows it)", file=sys.stderr)  # fmt: skip
+            print(
+                f"sweep: study '{name}': this launch's share of the budget is done; another "
+                f"launcher {_still(elsewhere)} and confirms and answers when it ends "
+                "('sweep status' follows it)",
+                file=sys.stderr,
+            )
         conf = None
-    if conf is not None and not study.user_attrs.get(record.STUDY_STOP):
+    # One launcher at a time confirms and answers: the holder of the study's claim in the
+    # storage (sweep.engine.claims.ConfirmClaim); another that finishes with it leaves both
+    # to the holder.
+    with ConfirmClaim(spec.storage, name) as claim:
+        if not claim.held and not elsewhere and not calibration:
+            elsewhere = ["confirmation"]
+            if not quiet:
+                print(
+                    f"sweep: study '{name}': this launch's share of the budget is done; "
+                    "another launcher is running its confirmation and answers when it ends "
+                    "('sweep status' follows it)",
+                    file=sys.stderr,
+                )
+            conf = None
+        if conf is not None and not study.user_attrs.get(record.STUDY_STOP):
 
-        def run_round(n: int) -> None:
-            w = min(n_workers, n)
-            run_workers(dataclasses.replace(plan, workers=w, phase="confirm"), study, n, w, spec,
-                        progress, n, plan_budget.max_failed)  # fmt: skip
+            def run_round(n: int) -> None:
+                w = min(n_workers, n)
+                run_workers(
+                    dataclasses.replace(plan, workers=w, phase="confirm"),
+                    study,
+                    n,
+                    w,
+                    spec,
+                    progress,
+                    n,
+                    plan_budget.max_failed,
+                )
 
-        confirm = run_confirmation(study, spec, prof, conf, run_round)
-    summary = summarize(study, spec)
-    summary.update(study=name, storage=mask_url(spec.storage), profile=prof,
-                   seconds=round(time.perf_counter() - t0, 1))  # fmt: skip
-    if not calibration and not elsewhere:
-        from sweep.answer import answer_line, answer_of_study
+            confirm = run_confirmation(study, spec, prof, conf, run_round)
+        summary = summarize(study, spec)
+        summary.update(
+            study=name,
+            storage=mask_url(spec.storage),
+            profile=prof,
+            seconds=round(time.perf_counter() - t0, 1),
+        )
+        if not calibration and not elsewhere:
+            from sweep.answer import answer_line, answer_of_study
 
-        answer = jsonable(answer_of_study(study), nan_to_none=True)
-        study.set_user_attr(record.STUDY_ANSWER, answer)
-        summary.update(answer=answer, answer_line=answer_line(answer),
-                       confirm=confirm or study.user_attrs.get(record.STUDY_CONFIRM))  # fmt: skip
+            answer = jsonable(answer_of_study(study), nan_to_none=True)
+            study.set_user_attr(record.STUDY_ANSWER, answer)
+            summary.update(
+                answer=answer,
+                answer_line=answer_line(answer),
+                confirm=confirm or study.user_attrs.get(record.STUDY_CONFIRM),
+            )
     return summary
+
+
+def _still(elsewhere: list[str]) -> str:
+    """What another launcher still does: ``has 3 trials running (...)`` or ``still searches``."""
+    if elsewhere == ["search"]:
+        return "still searches"
+    return f"has {running_text(elsewhere)}"
+
+
+def _from_snapshot(study, live, profile: str, quiet: bool):
+    """What this launch runs: the study's stored snapshot of its file (what the trials, arms and
+    confirmation run), with the launch's sampler, pruner, budget, backend and storage
+    (:data:`sweep.study_config.LAUNCH_FIELDS`) from the file it was given."""
+    from sweep.storage import mask_text
+    from sweep.study_config import LAUNCH_FIELDS, snapshot_config
+
+    spec = snapshot_config(
+        study.user_attrs,
+        study.study_name,
+        live.storage,
+        profile=profile,
+        launch={f: getattr(live, f) for f in LAUNCH_FIELDS},
+    )
+    if spec.text != mask_text(live.text) and not quiet:
+        print(
+            f"sweep: {live.path} differs from the copy study '{study.study_name}' stored when "
+            "it was created: its trials run the stored copy (this launch takes its budget, "
+            "sampler, pruner and backend from the file)",
+            file=sys.stderr,
+        )
+    return spec
 
 
 def _store_visibility(study, quiet: bool) -> None:
@@ -192,8 +343,9 @@ def _store_visibility(study, quiet: bool) -> None:
 
 
 def _finished(study) -> int:
-    return sum(t.state.name in ("COMPLETE", "PRUNED", "FAIL")
-               for t in study.get_trials(deepcopy=False))  # fmt: skip
+    return sum(
+        t.state.name in ("COMPLETE", "PRUNED", "FAIL") for t in study.get_trials(deepcopy=False)
+    )
 
 
 def resume(name: str, *, storage: str | None = None, fork: str | None = None, **kw):

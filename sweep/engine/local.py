@@ -1,7 +1,7 @@
 """The local backend: worker processes on this machine, one trial per budget ticket.
 
 Each worker loops: take a ticket from the launcher's queue, check in the storage that the study
-still has work (:func:`sweep.engine.study.open_tickets`: an unclaimed ticket of the search
+still has work (:func:`sweep.engine.claims.open_tickets`: an unclaimed ticket of the search
 budget, or a WAITING trial), run ONE trial with ``study.optimize(n_trials=1)`` (so RDB
 heartbeats work), repeat. The trial claims its ticket in the storage before it runs anything
 (:func:`sweep.record.claim_holds`), so the queue is only this launcher's upper bound: another
@@ -36,11 +36,12 @@ from typing import Any
 from optuna.samplers import BaseSampler
 
 from sweep import record
-from sweep.engine.backend import Plan, sampler_seed
+from sweep.engine.backend import Plan, sampler_seed, worker_config
+from sweep.engine.claims import claim_budget, open_tickets
 from sweep.engine.objective import ClaimLost, Objective, TrialFailed
 from sweep.engine.progress import Progress
 from sweep.engine.signals import Interrupt
-from sweep.engine.study import counts, fail_orphans, open_tickets, retried
+from sweep.engine.study import counts, fail_orphans, retried
 
 
 class FirstTrialSeeded(BaseSampler):
@@ -70,23 +71,15 @@ class FirstTrialSeeded(BaseSampler):
         return self.sampler(trial.number).sample_relative(study, trial, search_space)
 
     def sample_independent(self, study, trial, param_name, param_distribution):
-        return self.sampler(trial.number).sample_independent(study, trial, param_name,
-                                                             param_distribution)  # fmt: skip
+        return self.sampler(trial.number).sample_independent(
+            study, trial, param_name, param_distribution
+        )
 
     def after_trial(self, study, trial, state, values) -> None:
         self.sampler(trial.number).after_trial(study, trial, state, values)
 
     def reseed_rng(self) -> None:
         self.sampler().reseed_rng()
-
-
-def claim_budget(study, plan: Plan, budget: int) -> int:
-    """The search budget a worker's trials claim tickets of: the launcher's in the search phase;
-    in the confirmation the study's stored one (a confirmation round runs enqueued cells only:
-    a search trial it creates by accident claims against the study's budget, and loses)."""
-    if plan.phase == "search":
-        return int(budget)
-    return int((study.user_attrs.get(record.STUDY_BUDGET) or {}).get("trials", 0))
 
 
 def die_with_parent() -> None:
@@ -151,23 +144,24 @@ def _pass_on_storage_failure(e: BaseException, failures) -> bool:
     return True
 
 
-def _worker_loop(plan: Plan, index: int, tickets, parent: int, interrupt: Interrupt,
-                 budget: int) -> None:  # fmt: skip
+def _worker_loop(
+    plan: Plan, index: int, tickets, parent: int, interrupt: Interrupt, budget: int
+) -> None:
     die_with_parent()
     import optuna
 
     from sweep.samplers import make_pruner, make_sampler
     from sweep.storage import PopLock, make_storage
-    from sweep.study_config import load_study_config
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     logging.getLogger("optuna.study._optimize").addFilter(optuna_log_filter)
-    spec = load_study_config(plan.path, storage=plan.storage)
     storage = make_storage(plan.storage)
+    spec = worker_config(plan, storage)
     make_sampler(spec, seed=0)  # a sampler the file cannot have fails the worker now
     sampler = FirstTrialSeeded(lambda seed: make_sampler(spec, seed=seed), sampler_seed(plan, 0))
-    study = optuna.load_study(study_name=plan.study, storage=storage, sampler=sampler,
-                              pruner=make_pruner(spec))  # fmt: skip
+    study = optuna.load_study(
+        study_name=plan.study, storage=storage, sampler=sampler, pruner=make_pruner(spec)
+    )
     device = worker_device(plan.device, index)
     if device == "cpu":  # share the cores between the workers instead of oversubscribing them
         threads = max(1, (os.cpu_count() or 1) // max(1, plan.workers))
@@ -247,12 +241,13 @@ def run_workers(plan, study, remaining, n_workers, spec, progress, budget, max_f
         tickets.put(1)
     parent = os.getpid()
     procs = {}
-    claims = claim_budget(study, plan, budget)
+    claims = claim_budget(study, plan.phase, budget)
     failed: str | None = None  # the storage failed under a worker: why, in one line
 
     def start(i: int) -> None:
-        p = ctx.Process(target=_worker, args=(plan, i, tickets, parent, claims, failures),
-                        daemon=False)  # fmt: skip
+        p = ctx.Process(
+            target=_worker, args=(plan, i, tickets, parent, claims, failures), daemon=False
+        )
         p.start()
         procs[i] = p
 

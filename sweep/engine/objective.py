@@ -29,7 +29,7 @@ from sweep.engine.signals import Interrupt, NoInterrupt, TrialTimeout, mark_inte
 from sweep.values import is_real
 
 #: the metrics of each seed kept in ``sweep:per_seed`` besides the objectives
-PER_SEED_METRICS = ("headline", record.SCRATCH_METRIC)
+PER_SEED_METRICS = (record.HEADLINE, record.SCRATCH_METRIC)
 
 
 class TrialFailed(Exception):
@@ -57,7 +57,7 @@ class Shown:
 
         if name.startswith(PHASE_PREFIX):
             phase, of = name[len(PHASE_PREFIX) :], int(value)
-        elif name == "pretrain_loss":
+        elif name == record.PRETRAIN_LOSS:
             phase, of = "pretrain", self.of if self.phase == "pretrain" else 0
         else:
             return
@@ -66,8 +66,7 @@ class Shown:
         now = time.monotonic()
         if changed or now - self.last >= record.PROGRESS_EVERY_S:
             self.last = now
-            self.write({"seed": seed, "seeds": self.seeds, "phase": phase, "step": step,
-                        "of": of})  # fmt: skip
+            self.write(record.progress_value(seed, self.seeds, phase, step, of))
 
     def write(self, value) -> None:
         with self.interrupt.deferred():
@@ -102,6 +101,8 @@ class Objective:
             self.lock = None
 
     def __call__(self, trial):
+        import optuna
+
         self.lost = False
         try:
             seeds, rec_over = self._claim(trial)
@@ -120,6 +121,12 @@ class Objective:
         except KeyboardInterrupt:
             mark_interrupted(trial)
             raise
+        except (TrialFailed, ClaimLost, optuna.TrialPruned):
+            raise
+        except Exception as e:  # a bug or a crash of the task: the reason stays on the trial
+            trial.set_user_attr(record.ERROR_TYPE, type(e).__name__)
+            trial.set_user_attr(record.ERROR, str(e) or type(e).__name__)
+            raise
         finally:
             if timeout:
                 signal.setitimer(signal.ITIMER_REAL, 0)
@@ -133,7 +140,7 @@ class Objective:
         trial.set_user_attr(record.WORKER, f"{socket.gethostname()}:{os.getpid()}")
         trial.set_user_attr(record.ARM, record.arm_of(trial.user_attrs))  # every trial has one
         fixed = trial.user_attrs.get(record.FIXED) or {}
-        for key, value in fixed.get("attrs", {}).items():
+        for key, value in fixed.get(record.FIXED_ATTRS, {}).items():
             trial.set_user_attr(key, value)  # e.g. calibration:level, also on retries
         _, rec_over, resolved = suggest(trial, spec, profile=self.profile)
         # (claimed once the values are drawn, as before, so that a kill in between leaves an
@@ -145,7 +152,7 @@ class Objective:
         if not (fixed and record.CONFIG_KEY in trial.user_attrs):  # a cell keeps its own key
             trial.set_user_attr(record.CONFIG_KEY, config)
         if fixed:
-            return [int(s) for s in fixed.get("seeds") or spec.seeds], rec_over
+            return [int(s) for s in fixed.get(record.FIXED_SEEDS) or spec.seeds], rec_over
         prefer = trial.user_attrs.get(record.REPLICATE)  # a retry keeps its replicate if free
         k = claim_replicate(trial.study, trial.number, config, prefer)
         trial.set_user_attr(record.REPLICATE, k)
@@ -162,8 +169,10 @@ class Objective:
             return
         trial.set_user_attr(record.CLAIM_LOST, True)
         self.lost = True
-        raise ClaimLost(f"trial {trial.number}: the search budget of {self.budget} is held by "
-                        "other trials; ticket given back")  # fmt: skip
+        raise ClaimLost(
+            f"trial {trial.number}: the search budget of {self.budget} is held by "
+            "other trials; ticket given back"
+        )
 
     def _evaluate(self, trial, rec_over, seeds):
         import numpy as np
@@ -177,7 +186,7 @@ class Objective:
         # (on fields the search does not set) on its own seeds, and is never pruned.
         fixed = trial.user_attrs.get(record.FIXED) or {}
         generator, params = spec.trial_generator(trial.params, self.profile)
-        recipe = {**spec.recipe(self.profile), **rec_over, **fixed.get("recipe", {})}
+        recipe = {**spec.recipe(self.profile), **rec_over, **fixed.get(record.FIXED_RECIPE, {})}
         single = len(spec.objectives) == 1 and not fixed
         sign = 1.0 if spec.objectives[0][1] == "maximize" else -1.0
         runs = []
@@ -188,7 +197,7 @@ class Objective:
 
             def report(name: str, step: int, value: float, r=r) -> None:
                 shown(r, name, step, value)
-                if single and name == "pretrain_loss":
+                if single and name == record.PRETRAIN_LOSS:
                     # Intermediate value: the pre-training loss, signed like the objective.
                     with self.interrupt.deferred():
                         trial.report(-sign * value, record.loss_step(r, step))
@@ -197,12 +206,22 @@ class Objective:
                         raise optuna.TrialPruned(f"pruned at pre-training epoch {step}")
 
             with self.interrupt.interruptible():
-                res = run_trial(TrialSpec(
-                    generator=generator, params=params, task=spec.task,
-                    profile=self.profile, recipe=recipe, data_seed=data_seed, train_seed=seed,
-                    device=self.device, cache_dir=self.cache_dir, roots=spec.roots(),
-                    options=dict(spec.options),
-                ), report)  # fmt: skip
+                res = run_trial(
+                    TrialSpec(
+                        generator=generator,
+                        params=params,
+                        task=spec.task,
+                        profile=self.profile,
+                        recipe=recipe,
+                        data_seed=data_seed,
+                        train_seed=seed,
+                        device=self.device,
+                        cache_dir=self.cache_dir,
+                        roots=spec.roots(),
+                        options=dict(spec.options),
+                    ),
+                    report,
+                )
             if res.status == "pruned":
                 raise optuna.TrialPruned(res.message)
             if res.status != "complete":
@@ -216,17 +235,22 @@ class Objective:
             if all(isinstance(v, int | float) for v in vals):
                 metrics[key] = float(np.mean(vals))
                 if len(vals) > 1:
-                    metrics[f"{key}_std"] = float(np.std(vals, ddof=1))
+                    metrics[record.std_attr(key)] = float(np.std(vals, ddof=1))
         for key, value in metrics.items():
             trial.set_user_attr(key, value)
         shown.done()
         kept = (*spec.metric_names, *PER_SEED_METRICS)
-        trial.set_user_attr(record.PER_SEED, {
-            str(seed): {m: float(r.metrics[m]) for m in kept if is_real(r.metrics.get(m))}
-            for seed, r in zip(seeds, runs, strict=True)})  # fmt: skip
-        trial.set_user_attr(record.DATASET_FINGERPRINT, runs[0].info["dataset"]["fingerprint"])
+        trial.set_user_attr(
+            record.PER_SEED,
+            {
+                str(seed): {m: float(r.metrics[m]) for m in kept if is_real(r.metrics.get(m))}
+                for seed, r in zip(seeds, runs, strict=True)
+            },
+        )
+        dataset = runs[0].info[record.DATASET]
+        trial.set_user_attr(record.DATASET_FINGERPRINT, dataset[record.FINGERPRINT])
         # The resolved dataset (every generator parameter): enough to re-render its images.
-        trial.set_user_attr(record.DATASET, runs[0].info["dataset"])
+        trial.set_user_attr(record.DATASET, dataset)
         trial.set_user_attr(record.SEEDS, list(seeds))
         trial.set_user_attr(record.DEVICE, self.device)
         missing = [m for m, _ in spec.objectives if m not in metrics]

@@ -25,9 +25,11 @@ from sweep.engine.study import best_summary, counts, used_budget
 
 def finished_confirm(study) -> int:
     """Confirmation trials that finished (complete, pruned or failed)."""
-    return sum(t.state.name in ("COMPLETE", "PRUNED", "FAIL")
-               and record.arm_of(t.user_attrs) == record.ARM_CONFIRM
-               for t in study.get_trials(deepcopy=False))  # fmt: skip
+    return sum(
+        t.state.name in ("COMPLETE", "PRUNED", "FAIL")
+        and record.arm_of(t.user_attrs) == record.ARM_CONFIRM
+        for t in study.get_trials(deepcopy=False)
+    )
 
 
 def clock(seconds: float) -> str:
@@ -71,12 +73,23 @@ class Progress:
     ``enabled`` False prints nothing; ``live`` None picks the bar on a terminal stdout and plain
     lines otherwise."""
 
-    def __init__(self, enabled: bool, study, budget: int, spec, phase: str = "search",
-                 *, live: bool | None = None, stream: TextIO | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        enabled: bool,
+        study,
+        budget: int,
+        spec,
+        phase: str = "search",
+        *,
+        live: bool | None = None,
+        stream: TextIO | None = None,
+        width: int | None = None,
+    ) -> None:
         self.enabled, self.study, self.budget, self.spec = enabled, study, budget, spec
         self.phase = phase
         self.stream = stream
         self.live = live
+        self.width = width  # (the terminal's when None; a test renders at a fixed width)
         self.last: tuple | None = None
 
     def __enter__(self):
@@ -96,17 +109,28 @@ class Progress:
                 MofNCompleteColumn,
                 Progress,
                 TextColumn,
-                TimeElapsedColumn,
                 TimeRemainingColumn,
             )
+            from rich.table import Column
 
-            self.p = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                              MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                              TimeElapsedColumn(), TimeRemainingColumn(),
-                              console=Console(file=stream))  # fmt: skip
+            # What matters first, so that 80 columns show it: x/N, a short bar, the ETA, then
+            # the phase and what the running trials do; counts, best and the study name last,
+            # cut with an ellipsis when the line is full.
+            self.p = Progress(
+                MofNCompleteColumn(),
+                BarColumn(bar_width=12),
+                TimeRemainingColumn(),
+                TextColumn(
+                    "{task.fields[info]}",
+                    table_column=Column(ratio=1, no_wrap=True, overflow="ellipsis"),
+                ),
+                console=Console(file=stream, width=self.width),
+                expand=True,
+            )
             self.p.__enter__()
-            self.task = self.p.add_task(self.name, total=self.budget, info="",
-                                        completed=min(self.first, self.budget))  # fmt: skip
+            self.task = self.p.add_task(
+                self.name, total=self.budget, info="", completed=min(self.first, self.budget)
+            )
         self.update()
         return self
 
@@ -122,11 +146,7 @@ class Progress:
         best = best_summary(self.study, self.spec)
         done = min(self.done(), self.budget)
         if self.live:
-            info = (f"complete {c['COMPLETE']} pruned {c['PRUNED']} failed {c['FAIL']} "
-                    f"running {c['RUNNING']}" + (f" | best {best}" if best else ""))  # fmt: skip
-            if doing := running_text(self.study):
-                info += f" | {doing}"
-            self.p.update(self.task, completed=done, info=info)
+            self.p.update(self.task, completed=done, info=self.live_info(c, best))
             return
         key = (done, c["COMPLETE"], c["PRUNED"], c["FAIL"])
         if key == self.last:  # a line when a trial finishes, not every poll
@@ -135,11 +155,28 @@ class Progress:
         elapsed = time.monotonic() - self.t0
         left = eta(elapsed, done - self.first, self.budget - done)
         when = f"{clock(elapsed)} elapsed" + (f", about {clock(left)} left" if left else "")
-        line = (f"sweep: {self.name}: {done}/{self.budget} trials (complete {c['COMPLETE']}, "
-                f"pruned {c['PRUNED']}, failed {c['FAIL']}, running {c['RUNNING']})"
-                + (f" best {best}" if best else "") + f"; {when}")  # fmt: skip
+        line = (
+            f"sweep: {self.name}: {done}/{self.budget} trials (complete {c['COMPLETE']}, "
+            f"pruned {c['PRUNED']}, failed {c['FAIL']}, running {c['RUNNING']})"
+            + (f" best {best}" if best else "")
+            + f"; {when}"
+        )
         stream = self.stream or sys.stdout
         print(line, file=stream, flush=True)
+
+    def live_info(self, c: dict, best: str) -> str:
+        """The live bar's text after x/N, the bar and the ETA: phase, running trials' phases,
+        counts, the search's best so far (not the answer: unconfirmed), the study's name."""
+        parts = [self.phase]
+        if doing := running_text(self.study, shown=2):
+            parts.append(doing)
+        parts.append(
+            f"done {c['COMPLETE']} pruned {c['PRUNED']} failed {c['FAIL']} run {c['RUNNING']}"
+        )
+        if best:
+            parts.append(f"top {best} (search)")
+        parts.append(self.study.study_name)
+        return " | ".join(parts)
 
     def __exit__(self, *exc):
         if self.enabled:

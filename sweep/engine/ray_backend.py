@@ -36,7 +36,7 @@ sets it; only the tests turn it off (``RAY_AUTH_MODE=disabled``). Joining a clus
 Budget: every trial claims its ticket of the study's budget in the storage as it starts
 (:func:`sweep.record.claim_holds`), as the local workers' do, so Ray drivers, local launchers
 and resumes on one study share ONE budget; an actor whose trial gave its ticket back, or that
-finds the study's work done (:func:`sweep.engine.study.open_tickets`), says so to the driver
+finds the study's work done (:func:`sweep.engine.claims.open_tickets`), says so to the driver
 (``run_one``), and the driver gives the ticket back or retires the actor. Each actor's sampler
 is seeded from its first trial's number (:class:`sweep.engine.local.FirstTrialSeeded`).
 
@@ -86,8 +86,9 @@ class TuneSchedulerPruner(BasePruner):
     Reaching ``max_t`` ends a trial normally (never pruned).
     """
 
-    def __init__(self, *, max_t: int, grace_period: int = 1, reduction_factor: float = 4,
-                 brackets: int = 1) -> None:  # fmt: skip
+    def __init__(
+        self, *, max_t: int, grace_period: int = 1, reduction_factor: float = 4, brackets: int = 1
+    ) -> None:
         self.max_t, self.grace_period = int(max_t), int(grace_period)
         self.reduction_factor, self.brackets = float(reduction_factor), int(brackets)
         if self.grace_period > self.max_t:
@@ -97,13 +98,19 @@ class TuneSchedulerPruner(BasePruner):
         from ray.tune.schedulers import AsyncHyperBandScheduler
 
         sched = AsyncHyperBandScheduler(
-            time_attr="t", metric="v", mode="max", max_t=self.max_t,
-            grace_period=self.grace_period, reduction_factor=self.reduction_factor,
+            time_attr="t",
+            metric="v",
+            mode="max",
+            max_t=self.max_t,
+            grace_period=self.grace_period,
+            reduction_factor=self.reduction_factor,
             brackets=self.brackets,
-        )  # fmt: skip
+        )
         if not (hasattr(sched, "_brackets") and hasattr(sched, "_trial_info")):
-            raise RuntimeError("this Ray version's AsyncHyperBandScheduler has no _brackets/"
-                               "_trial_info: sweep.ray_backend needs updating")  # fmt: skip
+            raise RuntimeError(
+                "this Ray version's AsyncHyperBandScheduler has no _brackets/"
+                "_trial_info: sweep.ray_backend needs updating"
+            )
         return sched
 
     def bracket(self, number: int, sched) -> int:
@@ -123,8 +130,11 @@ class TuneSchedulerPruner(BasePruner):
             return False
         sign = 1.0 if study.direction == StudyDirection.MAXIMIZE else -1.0
         states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
-        others = [t for t in study.get_trials(deepcopy=False, states=states)
-                  if t.number != trial.number and t.intermediate_values]  # fmt: skip
+        others = [
+            t
+            for t in study.get_trials(deepcopy=False, states=states)
+            if t.number != trial.number and t.intermediate_values
+        ]
         sched = self._scheduler()
         action = TrialScheduler.CONTINUE
         for t in [*others, trial]:
@@ -173,27 +183,27 @@ class RayWorker:
         os.environ["OMP_NUM_THREADS"] = str(cpus)  # before torch is imported
         import optuna
 
+        from sweep.engine.backend import worker_config
         from sweep.engine.local import FirstTrialSeeded, optuna_log_filter
         from sweep.engine.objective import Objective
         from sweep.samplers import make_pruner, make_sampler
         from sweep.storage import make_storage
-        from sweep.study_config import load_study_config
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         logging.getLogger("optuna.study._optimize").addFilter(optuna_log_filter)
-        self._tmp = tempfile.TemporaryDirectory(prefix="sweep-ray-")
-        path = Path(self._tmp.name) / payload["file_name"]
-        path.write_text(payload["file_text"])
-        spec = load_study_config(path, storage=payload["storage"])
-        spec = _with_scheduler(spec, payload["scheduler"])
+        storage = make_storage(payload["storage"])
+        spec = _with_scheduler(worker_config(payload["plan"], storage), payload["scheduler"])
         pruner = scheduler_pruner(spec, payload["profile"]) or make_pruner(spec)
         make_sampler(spec, seed=0)  # a sampler the file cannot have fails the actor now
-        sampler = FirstTrialSeeded(lambda seed: make_sampler(spec, seed=seed),
-                                   payload["sampler_seed"])  # fmt: skip
+        sampler = FirstTrialSeeded(
+            lambda seed: make_sampler(spec, seed=seed), payload["sampler_seed"]
+        )
         self.study = optuna.load_study(
-            study_name=payload["study"], storage=make_storage(payload["storage"]),
-            sampler=sampler, pruner=pruner,
-        )  # fmt: skip
+            study_name=payload["study"],
+            storage=storage,
+            sampler=sampler,
+            pruner=pruner,
+        )
         device = payload["device"]
         if device != "cpu":  # Ray sets CUDA_VISIBLE_DEVICES to this actor's GPU(s)
             import ray
@@ -223,7 +233,7 @@ class RayWorker:
     def run_one(self) -> str:
         """One trial: ``ran``; ``lost`` (it gave its budget ticket back, nothing ran); ``done``
         (the study has no work left, whoever took it: nothing was asked)."""
-        from sweep.engine.study import open_tickets
+        from sweep.engine.claims import open_tickets
         from sweep.storage import PopLock
 
         if open_tickets(self.study, self.objective.budget or 0, self.phase) <= 0:
@@ -241,8 +251,9 @@ class RayWorker:
 def _with_scheduler(spec, scheduler: dict):
     import dataclasses
 
-    return dataclasses.replace(spec, backend=dataclasses.replace(spec.backend,
-                                                                 scheduler=scheduler))  # fmt: skip
+    return dataclasses.replace(
+        spec, backend=dataclasses.replace(spec.backend, scheduler=scheduler)
+    )
 
 
 # ----------------------------------------------------------------------------- Ray session
@@ -313,9 +324,12 @@ class _Reaper:
         self.proc = None
         if sys.platform.startswith("linux"):
             self.proc = subprocess.Popen(
-                [sys.executable, "-c", _REAPER, str(os.getpid())], stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-            )  # fmt: skip
+                [sys.executable, "-c", _REAPER, str(os.getpid())],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
 
     def close(self) -> None:
         if self.proc is not None and self.proc.stdin is not None:
@@ -340,25 +354,35 @@ def ray_session(address: str | None) -> Iterator[bool]:
         yield False
         return
     address = address or os.environ.get("RAY_ADDRESS") or None
-    common: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False,
-                              "namespace": "sweep"}  # fmt: skip
+    common: dict[str, Any] = {
+        "logging_level": logging.WARNING,
+        "log_to_driver": False,
+        "namespace": "sweep",
+    }
     reaper = None
     try:
         if address:
             probe_address(address)
-            env = {"py_modules": [str(p) for p in PY_MODULES],
-                   "excludes": ["__pycache__", "*.pyc", "*.nbi", "*.nbc"]}  # fmt: skip
+            env = {
+                "py_modules": [str(p) for p in PY_MODULES],
+                "excludes": ["__pycache__", "*.pyc", "*.nbi", "*.nbc"],
+            }
             try:
                 ray.init(address=address, runtime_env=env, **common)
             except Exception as e:  # ConnectionError, ValueError (bad format), timeouts
                 first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-                raise SweepError(f"ray backend: cannot join the Ray cluster at '{address}': "
-                                 f"{first}") from None  # fmt: skip
+                raise SweepError(
+                    f"ray backend: cannot join the Ray cluster at '{address}': {first}"
+                ) from None
         else:
             reaper = _Reaper()
             with loopback_only():  # nothing outside this machine can reach it
-                ray.init(address="local", num_cpus=os.cpu_count() or 1, include_dashboard=False,
-                         **common)  # fmt: skip
+                ray.init(
+                    address="local",
+                    num_cpus=os.cpu_count() or 1,
+                    include_dashboard=False,
+                    **common,
+                )
         yield True
     finally:
         if ray.is_initialized():
@@ -404,43 +428,54 @@ def probe_address(address: str, timeout: float = 5.0) -> None:
     hostport = address.split("://", 1)[-1]
     host, sep, port = hostport.rpartition(":")
     if not sep or not host or not port.isdigit():
-        raise SweepError(f"ray backend: address '{address}': expected auto, host:port (the "
-                         "head's GCS port, 6379 by default) or ray://host:10001")  # fmt: skip
+        raise SweepError(
+            f"ray backend: address '{address}': expected auto, host:port (the "
+            "head's GCS port, 6379 by default) or ray://host:10001"
+        )
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
     except OSError as e:
         why = e.strerror or str(e) or type(e).__name__
-        raise SweepError(f"ray backend: cannot reach the Ray cluster at '{address}': {why}; "
-                         "is 'ray start --head' running there?") from None  # fmt: skip
+        raise SweepError(
+            f"ray backend: cannot reach the Ray cluster at '{address}': {why}; "
+            "is 'ray start --head' running there?"
+        ) from None
 
 
 # ----------------------------------------------------------------------------- driver
-def run_workers(plan, study, remaining: int, n_workers: int, spec, progress: bool, budget: int,
-                max_failed: int) -> None:  # fmt: skip
+def run_workers(
+    plan, study, remaining: int, n_workers: int, spec, progress: bool, budget: int, max_failed: int
+) -> None:
     """Run ``remaining`` trials on ``n_workers`` Ray actors (see the module docstring)."""
     import ray
     from ray.exceptions import RayActorError, RayTaskError
 
     from sweep import record
     from sweep.engine.backend import sampler_seed
-    from sweep.engine.local import claim_budget
+    from sweep.engine.claims import claim_budget
     from sweep.engine.progress import Progress
     from sweep.engine.study import counts, fail_orphans, retried
 
     backend = spec.backend
     res = backend.resources(plan.profile)
     payload = {
-        "file_name": Path(plan.path).name, "file_text": Path(plan.path).read_text(),
-        "storage": plan.storage, "study": plan.study, "profile": plan.profile,
-        "device": plan.device, "cpus": res["cpus"], "scheduler": dict(backend.scheduler),
+        "plan": plan,  # the worker's config is the study's snapshot (worker_config)
+        "storage": plan.storage,
+        "study": plan.study,
+        "profile": plan.profile,
+        "device": plan.device,
+        "cpus": res["cpus"],
+        "scheduler": dict(backend.scheduler),
         "cache_dir": str(Path(plan.cache_dir).resolve()) if plan.cache_dir else None,
-        "sampler_seed": sampler_seed(plan, 0), "budget": claim_budget(study, plan, budget),
+        "sampler_seed": sampler_seed(plan, 0),
+        "budget": claim_budget(study, plan.phase, budget),
         "phase": plan.phase,
-    }  # fmt: skip
+    }
     with ray_session(backend.address):
         _check_fits(ray, res)
-        cls = ray.remote(RayWorker).options(num_cpus=res["cpus"], num_gpus=res["gpus"],
-                                            max_restarts=0, max_task_retries=0)  # fmt: skip
+        cls = ray.remote(RayWorker).options(
+            num_cpus=res["cpus"], num_gpus=res["gpus"], max_restarts=0, max_task_retries=0
+        )
         actors: dict[int, Any] = {}
         idents: dict[int, str] = {}
         pending: dict[Any, tuple[int, str]] = {}  # ObjectRef -> (slot, "start" | "trial")
@@ -471,9 +506,11 @@ def run_workers(plan, study, remaining: int, n_workers: int, spec, progress: boo
                             else:
                                 start_failures += 1
                                 if start_failures >= MAX_START_FAILURES:
-                                    raise SweepError(f"ray backend: the worker actor failed to "
-                                                     f"start {start_failures} times: "
-                                                     f"{_first_line(e)}") from None  # fmt: skip
+                                    raise SweepError(
+                                        f"ray backend: the worker actor failed to "
+                                        f"start {start_failures} times: "
+                                        f"{_first_line(e)}"
+                                    ) from None
                             actors.pop(slot, None)
                             if tickets > 0 and not stopping:
                                 start(slot)
@@ -481,8 +518,9 @@ def run_workers(plan, study, remaining: int, n_workers: int, spec, progress: boo
                         except RayTaskError as e:  # outside the trial: the storage, ...
                             fail_orphans(study, dead={idents[slot]})
                             retire(slot)
-                            raise SweepError(f"ray backend: a worker failed outside a trial: "
-                                             f"{_first_line(e)}") from None  # fmt: skip
+                            raise SweepError(
+                                f"ray backend: a worker failed outside a trial: {_first_line(e)}"
+                            ) from None
                         if kind == "start":
                             idents[slot], start_failures = value, 0
                         elif value == "lost":  # nothing ran: the ticket goes back
@@ -516,9 +554,11 @@ def _check_fits(ray, res: dict[str, float]) -> None:
     if any(n.get("CPU", 0) >= res["cpus"] and n.get("GPU", 0) >= res["gpus"] for n in nodes):
         return
     have = ", ".join(f"{n.get('CPU', 0):g} CPUs/{n.get('GPU', 0):g} GPUs" for n in nodes)
-    raise SweepError(f"ray backend: no node of the Ray cluster can hold a trial's resources "
-                     f"({res['cpus']:g} CPUs, {res['gpus']:g} GPUs; nodes: {have or 'none'}); "
-                     "lower backend.resources, or --profile cpu without GPUs")  # fmt: skip
+    raise SweepError(
+        f"ray backend: no node of the Ray cluster can hold a trial's resources "
+        f"({res['cpus']:g} CPUs, {res['gpus']:g} GPUs; nodes: {have or 'none'}); "
+        "lower backend.resources, or --profile cpu without GPUs"
+    )
 
 
 def _first_line(e: BaseException) -> str:

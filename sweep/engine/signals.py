@@ -98,4 +98,4 @@ def on_timeout(signum, frame) -> None:
 
 def mark_interrupted(trial) -> None:
     trial.set_user_attr(record.INTERRUPTED, True)
-    trial.set_user_attr("error", "interrupted (Ctrl-C); the next run retries it")
+    trial.set_user_attr(record.ERROR, "interrupted (Ctrl-C); the next run retries it")

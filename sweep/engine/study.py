@@ -3,9 +3,8 @@
 :func:`open_study` creates a study with the resolved config, its hash, the git commit and the
 package versions as study attributes (:mod:`sweep.record`), or opens it after checking that its
 search space is the file's. :func:`fail_orphans` fails RUNNING trials whose worker is gone and
-enqueues one retry of each, with the same parameters. :func:`open_tickets` and
-:func:`tickets_held` read the search budget's tickets as the storage holds them (the claims
-themselves: :func:`sweep.record.claim_holds`, made by :mod:`sweep.engine.objective`).
+enqueues one retry of each, with the same parameters. What launchers claim in the storage (the
+budget's tickets, the confirmation): :mod:`sweep.engine.claims`.
 
 Imports: the standard library, Optuna (lazily), :mod:`sweep.errors`, :mod:`sweep.record`,
 :mod:`sweep.storage`.
@@ -33,8 +32,12 @@ ORPHAN_GRACE_S = 10.0
 def git_commit() -> str | None:
     root = Path(__file__).resolve().parents[2]
     try:
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
-                             text=True, timeout=5)  # fmt: skip
+        out = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
@@ -105,7 +108,7 @@ def _open_study(spec, profile: str, fork: str | None, *, create: bool):
         study.set_metric_names([m for m, _ in spec.objectives])
     study.set_user_attr(record.STUDY_CONFIG, spec.resolved(profile))
     study.set_user_attr(record.STUDY_FILE, str(Path(spec.path).resolve()))
-    study.set_user_attr(record.STUDY_FILE_TEXT, mask_text(Path(spec.path).read_text()))
+    study.set_user_attr(record.STUDY_FILE_TEXT, mask_text(spec.text))
     study.set_user_attr(record.STUDY_HASH, h)
     study.set_user_attr(record.STUDY_PROFILE, profile)
     study.set_user_attr(record.STUDY_GIT, git_commit())
@@ -177,9 +180,10 @@ def enqueue_retry(study, t) -> None:
     keep = {k: t.user_attrs[k] for k in RETRY_KEEPS if k in t.user_attrs}
     # An enqueued trial whose worker died before it drew its values has them only as Optuna's
     # fixed parameters.
-    params = t.params or t.system_attrs.get("fixed_params") or {}
-    study.enqueue_trial(params, user_attrs={**keep, record.RETRY_OF: t.number},
-                        skip_if_exists=False)  # fmt: skip
+    params = t.params or t.system_attrs.get(record.OPTUNA_FIXED_PARAMS) or {}
+    study.enqueue_trial(
+        params, user_attrs={**keep, record.RETRY_OF: t.number}, skip_if_exists=False
+    )
 
 
 def settle_unnamed(study) -> None:
@@ -193,9 +197,11 @@ def settle_unnamed(study) -> None:
     from optuna.trial import TrialState
 
     now = datetime.datetime.now()
-    ages = [(now - t.datetime_start).total_seconds()
-            for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-            if not t.user_attrs.get(record.WORKER) and t.datetime_start is not None]  # fmt: skip
+    ages = [
+        (now - t.datetime_start).total_seconds()
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if not t.user_attrs.get(record.WORKER) and t.datetime_start is not None
+    ]
     young = [a for a in ages if a <= ORPHAN_GRACE_S]
     if young:
         time.sleep(ORPHAN_GRACE_S - min(young) + 0.5)
@@ -235,32 +241,17 @@ def used_budget(study) -> int:
     return record.used_search_budget(study.get_trials(deepcopy=False))
 
 
-def tickets_held(study) -> int:
-    """Tickets of the search budget held in the storage: trials that ran, run or wait to run,
-    one per lineage (:func:`sweep.record.tickets_held`)."""
-    return record.tickets_held(study.get_trials(deepcopy=False))
-
-
-def open_tickets(study, budget: int, phase: str = "search") -> int:
-    """How many trials a worker may still start: the search budget's unclaimed tickets
-    (``search`` phase only) plus the WAITING trials (retries, arms, confirmation cells), which
-    ``ask`` pops first. Read before asking Optuna for a trial, so that a worker does not create
-    a trial only to give its ticket back (:func:`sweep.record.claim_holds` decides, atomically)."""
-    trials = study.get_trials(deepcopy=False)
-    waiting = sum(t.state.name == "WAITING" for t in trials)
-    free = max(0, budget - record.tickets_held(trials)) if phase == "search" else 0
-    return free + waiting
-
-
 def running_elsewhere(study) -> list[str]:
     """The worker (``host:pid``; ``""`` before it named itself) of each RUNNING trial: once
     this launcher's workers are gone and :func:`fail_orphans` has run, another launcher's (or
     another host's) trials on the study."""
     from optuna.trial import TrialState
 
-    return [str(t.user_attrs.get(record.WORKER) or "")
-            for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-            if not record.claim_lost(t)]  # fmt: skip
+    return [
+        str(t.user_attrs.get(record.WORKER) or "")
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if not record.claim_lost(t)
+    ]
 
 
 def running_text(workers: list[str]) -> str:
@@ -292,14 +283,29 @@ def summarize(study, spec) -> dict[str, Any]:
     out: dict[str, Any] = {"counts": counts(study)}
     done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not done:
+        failed = [r for r in record.records(study) if r.state == "FAIL" and r.error]
+        if failed:  # what the launch says when every trial failed
+            first = min(failed, key=lambda r: r.number)
+            kind = f"{first.error_type}: " if first.error_type else ""
+            out["first_failure"] = f"trial {first.number}: {kind}{first.error}"
         return out
+    # (a confirmation cell is one seed of an arm the answer compares on all of them)
+    done = [t for t in done if record.arm_of(t.user_attrs) != record.ARM_CONFIRM] or done
     if len(spec.objectives) == 1:
         rev = spec.objectives[0][1] == "maximize"
         top = sorted(done, key=lambda t: t.value, reverse=rev)[:5]
     else:
         top = study.best_trials[:10]
-    out["top"] = [{"number": t.number, "values": t.values, "arm": record.arm_of(t.user_attrs),
-                   "params": record.resolved_params(t.user_attrs)} for t in top]  # fmt: skip
+    out["top"] = [
+        {
+            "number": t.number,
+            "values": t.values,
+            "arm": record.arm_of(t.user_attrs),
+            "seeds": len(t.user_attrs.get(record.SEEDS) or [0]),
+            "params": record.resolved_params(t.user_attrs),
+        }
+        for t in top
+    ]
     return out
 
 

@@ -205,22 +205,39 @@ def _stamp_all(out, clouds, ok, which, cams, focal, near, far, grey):
             _stamp(out[i], clouds[j], cams[i], focal, near, far, grey)
 
 
-def draw_cpu(cloud_: np.ndarray, cam: np.ndarray, size: int, focal: float, near: float,
-             far: float) -> np.ndarray:  # fmt: skip
+def draw_cpu(
+    cloud_: np.ndarray, cam: np.ndarray, size: int, focal: float, near: float, far: float
+) -> np.ndarray:
     """One (S, S) uint8 image: every visible point of ``cloud_`` in white on black."""
     canvas = np.zeros((size, size), dtype=np.uint8)
     _stamp(canvas, np.ascontiguousarray(cloud_), cam, focal, near, far, np.uint8(WHITE))
     return canvas
 
 
-def draw_many(clouds: np.ndarray, ok: np.ndarray, which, cams: np.ndarray, size: int,
-              focal: float, near: float, far: float) -> np.ndarray:  # fmt: skip
+def draw_many(
+    clouds: np.ndarray,
+    ok: np.ndarray,
+    which,
+    cams: np.ndarray,
+    size: int,
+    focal: float,
+    near: float,
+    far: float,
+) -> np.ndarray:
     """Images (I, S, S) uint8: image i draws cloud ``which[i]`` (none if not ``ok``) with
     camera ``cams[i]``."""
     out = np.zeros((len(which), size, size), dtype=np.uint8)
-    _stamp_all(out, np.ascontiguousarray(clouds, dtype=np.float64), np.asarray(ok, dtype=np.bool_),
-               np.asarray(which, dtype=np.int64), np.ascontiguousarray(cams, dtype=np.float64),
-               focal, near, far, np.uint8(WHITE))  # fmt: skip
+    _stamp_all(
+        out,
+        np.ascontiguousarray(clouds, dtype=np.float64),
+        np.asarray(ok, dtype=np.bool_),
+        np.asarray(which, dtype=np.int64),
+        np.ascontiguousarray(cams, dtype=np.float64),
+        focal,
+        near,
+        far,
+        np.uint8(WHITE),
+    )
     return out
 
 
@@ -270,8 +287,9 @@ def torch_clouds(maps, idx, points: int, device):
                     la[3 * r] * ea[c] + la[3 * r + 1] * ea[3 + c] + la[3 * r + 2] * ea[6 + c]
                 )
         for r in range(3):
-            rows.append(la[3 * r] * ea[9] + la[3 * r + 1] * ea[10] + la[3 * r + 2] * ea[11]
-                        + la[9 + r])  # fmt: skip
+            rows.append(
+                la[3 * r] * ea[9] + la[3 * r + 1] * ea[10] + la[3 * r + 2] * ea[11] + la[9 + r]
+            )
         x[:, :, off:] = torch.stack(rows)
         off *= 2
     pts = x[9:12].permute(1, 0, 2).contiguous()  # (J, 3, m)

@@ -226,10 +226,16 @@ def torch_point_clouds(maps, idx, size: int, pad: float, device):
     while off < m:
         la, lb, lc, ld, le, lf = x[:, :, off:].unbind(0)  # the later maps
         ea, eb, ec, ed, ee, ef = x[:, :, :-off].unbind(0)  # the prefixes before them
-        x[:, :, off:] = torch.stack([
-            la * ea + lb * ec, la * eb + lb * ed, lc * ea + ld * ec, lc * eb + ld * ed,
-            (la * ee + lb * ef) + le, (lc * ee + ld * ef) + lf,
-        ])  # fmt: skip
+        x[:, :, off:] = torch.stack(
+            [
+                la * ea + lb * ec,
+                la * eb + lb * ed,
+                lc * ea + ld * ec,
+                lc * eb + ld * ed,
+                (la * ee + lb * ef) + le,
+                (lc * ee + ld * ef) + lf,
+            ]
+        )
         off *= 2
     zero = torch.zeros((n_var, 1), dtype=torch.float64, device=dev)
     xs = torch.cat([zero, x[4]], dim=1)
@@ -279,8 +285,9 @@ def torch_draw(px, py, n_valid, which, skeys, size: int, mode: int):
     canvas = torch.full((dump + 1,), -1, dtype=torch.int64, device=dev)
     if mode == 0:
         target = torch.where(valid, base + cy * size + cx, dump)
-        canvas.scatter_reduce_(0, target.reshape(-1), (2 * k + 1).expand_as(target).reshape(-1),
-                               reduce="amax")  # fmt: skip
+        canvas.scatter_reduce_(
+            0, target.reshape(-1), (2 * k + 1).expand_as(target).reshape(-1), reduce="amax"
+        )
     else:
         if mode == 1:
             sk = torch.as_tensor(np.asarray(skeys, dtype=np.int64), device=dev)[:, None]

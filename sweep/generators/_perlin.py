@@ -29,6 +29,7 @@ NOISE_UNIT = 2.0**-15
 TABLE_BITS = 16
 
 # Ken Perlin's permutation of 0..255 from his "Improving Noise" reference implementation (2002).
+# Kept as the published 20-a-line block (fmt: skip) so it can be compared with the source by eye.
 _PERLIN_PERMUTATION = np.array(
     [151, 160, 137, 91, 90, 15, 131, 13, 201, 95, 96, 53, 194, 233, 7, 225, 140, 36, 103, 30,
      69, 142, 8, 99, 37, 240, 21, 10, 23, 190, 6, 148, 247, 120, 234, 75, 0, 26, 197, 62, 94,

@@ -92,10 +92,21 @@ def render_cpu(
     from sweep.generators._radial_cpu import draw_radial  # Numba loads on first CPU render
 
     draw_radial(
-        canvas, orb.cos_s, orb.sin_s, orb.wave, orb.orbits, float(r0x), float(r0y), orb.ew,
-        orb.coef, float(cx), float(cy), noise_table(),
-        int(hr.stream_key(int(img_key), hr.SALT_NOISE)), np.minimum(greys, 255).astype(np.int64),
-    )  # fmt: skip
+        canvas,
+        orb.cos_s,
+        orb.sin_s,
+        orb.wave,
+        orb.orbits,
+        float(r0x),
+        float(r0y),
+        orb.ew,
+        orb.coef,
+        float(cx),
+        float(cy),
+        noise_table(),
+        int(hr.stream_key(int(img_key), hr.SALT_NOISE)),
+        np.minimum(greys, 255).astype(np.int64),
+    )
 
 
 # ----------------------------------------------------------------------------- device path
@@ -133,8 +144,9 @@ def render_torch(
     dev = torch.device(device)
     backend = resolve_backend(backend, dev)
     img_keys = torch.as_tensor(np.asarray(img_keys, dtype=np.int64), device=dev)
-    per_image = [torch.as_tensor(np.asarray(v, dtype=np.float64), device=dev)
-                 for v in (r0x, r0y, cx, cy)]  # fmt: skip
+    per_image = [
+        torch.as_tensor(np.asarray(v, dtype=np.float64), device=dev) for v in (r0x, r0y, cx, cy)
+    ]
     b_total = img_keys.shape[0]
     out = torch.empty((b_total, size, size), dtype=torch.uint8, device=dev)
     if backend == "triton":
@@ -146,9 +158,19 @@ def render_torch(
         e = min(b_total, s + chunk)
         r0x_c, r0y_c, cx_c, cy_c = (v[s:e] for v in per_image)
         out[s:e] = _render_chunk(
-            orb, consts, r0x_c, r0y_c, cx_c, cy_c, img_keys[s:e],
-            grey_lo, grey_hi, background, size, backend,
-        )  # fmt: skip
+            orb,
+            consts,
+            r0x_c,
+            r0y_c,
+            cx_c,
+            cy_c,
+            img_keys[s:e],
+            grey_lo,
+            grey_hi,
+            background,
+            size,
+            backend,
+        )
     return out
 
 
@@ -184,8 +206,7 @@ def _device_constants(orb: Orbits, dev):
     }
 
 
-def _render_chunk(orb, c, r0x, r0y, cx, cy, img_keys, grey_lo, grey_hi, background, size,
-                  backend):  # fmt: skip
+def _render_chunk(orb, c, r0x, r0y, cx, cy, img_keys, grey_lo, grey_hi, background, size, backend):
     import torch
 
     # Grey levels and the draw priority of each orbit.
@@ -309,10 +330,18 @@ class RadialGenerator(Generator):
         keys, geo = self._geometry(cls, seeds, class_index, instances)
         g_lo, g_hi = self.params[self.grey_param]
         return render_torch(
-            self.orbits(cls), r0x=geo[:, 0], r0y=geo[:, 1], cx=geo[:, 2] * self.scale,
-            cy=geo[:, 3] * self.scale, img_keys=keys, grey_lo=g_lo, grey_hi=g_hi,
-            background=self.background, size=self.image_size, device=device,
-        )  # fmt: skip
+            self.orbits(cls),
+            r0x=geo[:, 0],
+            r0y=geo[:, 1],
+            cx=geo[:, 2] * self.scale,
+            cy=geo[:, 3] * self.scale,
+            img_keys=keys,
+            grey_lo=g_lo,
+            grey_hi=g_hi,
+            background=self.background,
+            size=self.image_size,
+            device=device,
+        )
 
 
 def draw_int(rng: np.random.Generator, lo: int, hi: int) -> int:

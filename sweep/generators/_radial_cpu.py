@@ -79,8 +79,9 @@ def _draw_segment(flat, x0, y0, x1, y1, g, size):
 
 
 @njit(cache=True, nogil=True)
-def draw_radial(canvas, cos_s, sin_s, wave, k_orbits, r0x, r0y, ew, coef, cx, cy, table, skey,
-                 greys):  # fmt: skip
+def draw_radial(
+    canvas, cos_s, sin_s, wave, k_orbits, r0x, r0y, ew, coef, cx, cy, table, skey, greys
+):
     q = cos_s.shape[0]
     size = canvas.shape[0]
     flat = canvas.reshape(-1)

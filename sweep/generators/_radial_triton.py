@@ -30,8 +30,27 @@ def _mix32(x):
 
 
 @triton.jit
-def _vertices(skey, idx, k, q, golden, lo16, table_ptr, cum_x, cum_y, kk, ew, wav, cos, sin,
-              r0x, r0y, cx, cy, coef):  # fmt: skip
+def _vertices(
+    skey,
+    idx,
+    k,
+    q,
+    golden,
+    lo16,
+    table_ptr,
+    cum_x,
+    cum_y,
+    kk,
+    ew,
+    wav,
+    cos,
+    sin,
+    r0x,
+    r0y,
+    cx,
+    cy,
+    coef,
+):
     # Orbit k of the rays idx: add this orbit's noise to the running sums, then the vertices.
     h = _mix32(skey + (idx + k * q).to(tl.uint32) * golden)
     cum_x += tl.load(table_ptr + (h & lo16).to(tl.int32)).to(tl.int32)
@@ -44,11 +63,25 @@ def _vertices(skey, idx, k, q, golden, lo16, table_ptr, cum_x, cum_y, kk, ew, wa
 
 @triton.jit
 def _radial_kernel(
-    canvas_ptr, cos_ptr, sin_ptr, wave_ptr, table_ptr, skey_ptr, prio_ptr,
-    r0x_ptr, r0y_ptr, cx_ptr, cy_ptr,
-    q, k_orbits, ew, coef, size,
-    BLOCK: tl.constexpr, SHIFT: tl.constexpr,
-):  # fmt: skip
+    canvas_ptr,
+    cos_ptr,
+    sin_ptr,
+    wave_ptr,
+    table_ptr,
+    skey_ptr,
+    prio_ptr,
+    r0x_ptr,
+    r0y_ptr,
+    cx_ptr,
+    cy_ptr,
+    q,
+    k_orbits,
+    ew,
+    coef,
+    size,
+    BLOCK: tl.constexpr,
+    SHIFT: tl.constexpr,
+):
     b = tl.program_id(0)
     lane = tl.arange(0, BLOCK)
     if SHIFT:
@@ -87,16 +120,52 @@ def _radial_kernel(
     kk = tl.zeros([BLOCK], tl.float64)
     for k in range(0, k_orbits):
         kk += 1.0  # k + 1, exactly
-        x0, y0, cxi, cyi = _vertices(skey, i, k, q, golden, lo16, table_ptr, cxi, cyi, kk, ew,
-                                     wav_i, cos_i, sin_i, r0x, r0y, cx, cy, coef)  # fmt: skip
+        x0, y0, cxi, cyi = _vertices(
+            skey,
+            i,
+            k,
+            q,
+            golden,
+            lo16,
+            table_ptr,
+            cxi,
+            cyi,
+            kk,
+            ew,
+            wav_i,
+            cos_i,
+            sin_i,
+            r0x,
+            r0y,
+            cx,
+            cy,
+            coef,
+        )
         if SHIFT:
             x1 = tl.gather(x0, nxt, 0)
             y1 = tl.gather(y0, nxt, 0)
         else:
             x1, y1, cxj, cyj = _vertices(
-                skey, j, k, q, golden, lo16, table_ptr, cxj, cyj, kk, ew, wav_j, cos_j, sin_j,
-                r0x, r0y, cx, cy, coef,
-            )  # fmt: skip
+                skey,
+                j,
+                k,
+                q,
+                golden,
+                lo16,
+                table_ptr,
+                cxj,
+                cyj,
+                kk,
+                ew,
+                wav_j,
+                cos_j,
+                sin_j,
+                r0x,
+                r0y,
+                cx,
+                cy,
+                coef,
+            )
         hidden = ((x0 < 0) & (x1 < 0)) | ((y0 < 0) & (y1 < 0))
         hidden = hidden | ((x0 >= size) & (x1 >= size)) | ((y0 >= size) & (y1 >= size))
         active = valid & (hidden == 0)
@@ -143,9 +212,24 @@ def render_chunk_triton(orb, consts, r0x, r0y, cx, cy, skeys, prio, size, **conf
     per_program = block - 1 if cfg["shift"] else block
     grid = (b, triton.cdiv(q, per_program))
     _radial_kernel[grid](
-        canvas, consts["cos"], consts["sin"], consts["wave"], consts["table16"],
-        skeys.contiguous(), prio.contiguous(), r0x.contiguous(), r0y.contiguous(),
-        cx.contiguous(), cy.contiguous(), q, orb.orbits, orb.ew, orb.coef, size,
-        BLOCK=block, SHIFT=cfg["shift"], num_warps=cfg["num_warps"],
-    )  # fmt: skip
+        canvas,
+        consts["cos"],
+        consts["sin"],
+        consts["wave"],
+        consts["table16"],
+        skeys.contiguous(),
+        prio.contiguous(),
+        r0x.contiguous(),
+        r0y.contiguous(),
+        cx.contiguous(),
+        cy.contiguous(),
+        q,
+        orb.orbits,
+        orb.ew,
+        orb.coef,
+        size,
+        BLOCK=block,
+        SHIFT=cfg["shift"],
+        num_warps=cfg["num_warps"],
+    )
     return canvas

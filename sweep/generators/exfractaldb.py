@@ -97,28 +97,70 @@ class ExFractalDB(Generator):
     #: candidate IFS drawn per class before the search gives up (SweepError)
     max_attempts = 20_000
     schema = (
-        Param("n_maps", "int_range", (2, 7), 1, 64,
-              "N, affine 3-D maps per IFS (uniform integer; category_search randint(2, 8))"),
-        Param("coef", "float_range", (-1.0, 1.0), -10.0, 10.0,
-              "domain each of the 12 map parameters a..l is drawn from (uniform)"),
-        Param("variance", "float", 0.05, 0.0, 1.0,
-              "keep an IFS if its normalised cloud's variance along every axis is > this "
-              "(ExFractalDB_render.sh; category_search default 0.15)"),
-        Param("points", "int", 10_000, 2, ex.MAX_POINTS,
-              "official point_num: the chaos game keeps points - 1 points"),
-        Param("weight_range", "float_range", (0.4, 1.6), 0.0, 10.0,
-              "instances: factors of the weight grid, one of a..l scaled in every map"),
+        Param(
+            "n_maps",
+            "int_range",
+            (2, 7),
+            1,
+            64,
+            "N, affine 3-D maps per IFS (uniform integer; category_search randint(2, 8))",
+        ),
+        Param(
+            "coef",
+            "float_range",
+            (-1.0, 1.0),
+            -10.0,
+            10.0,
+            "domain each of the 12 map parameters a..l is drawn from (uniform)",
+        ),
+        Param(
+            "variance",
+            "float",
+            0.05,
+            0.0,
+            1.0,
+            "keep an IFS if its normalised cloud's variance along every axis is > this "
+            "(ExFractalDB_render.sh; category_search default 0.15)",
+        ),
+        Param(
+            "points",
+            "int",
+            10_000,
+            2,
+            ex.MAX_POINTS,
+            "official point_num: the chaos game keeps points - 1 points",
+        ),
+        Param(
+            "weight_range",
+            "float_range",
+            (0.4, 1.6),
+            0.0,
+            10.0,
+            "instances: factors of the weight grid, one of a..l scaled in every map",
+        ),
         Param("weight_step", "float", 0.1, 0.001, 10.0, "step of the weight grid"),
         Param("views", "int", 12, 1, 3600, "viewpoints per model, evenly spaced in azimuth"),
-        Param("azimuth", "float_range", (30 - math.pi, 30 + math.pi), -360.0, 360.0,
-              "deg added to view k's 360 k / views: uniform per image (official 30 + U[-pi, pi] "
-              "deg; [0, 360] gives random viewpoints)"),
-        Param("elevation", "float_range", (0.0, 0.0), -89.0, 89.0,
-              "camera elevation in deg, uniform per image (official 0)"),
+        Param(
+            "azimuth",
+            "float_range",
+            (30 - math.pi, 30 + math.pi),
+            -360.0,
+            360.0,
+            "deg added to view k's 360 k / views: uniform per image (official 30 + U[-pi, pi] "
+            "deg; [0, 360] gives random viewpoints)",
+        ),
+        Param(
+            "elevation",
+            "float_range",
+            (0.0, 0.0),
+            -89.0,
+            89.0,
+            "camera elevation in deg, uniform per image (official 0)",
+        ),
         Param("fov", "float", 45.0, 1.0, 179.0, "vertical field of view in deg"),
         Param("distance", "float", 4.0, 0.01, 1000.0, "camera distance from the origin"),
         Param("clip", "float_range", (1.0, 100.0), 1e-4, 1e6, "[near, far] clip depths"),
-    )  # fmt: skip
+    )
 
     def check_params(self) -> None:
         p = self.params
@@ -237,8 +279,12 @@ class ExFractalDB(Generator):
         m = points - 1
         parts = []
         for s, e in ex.chunks(len(jobs), ex.DEVICE_ELEMS // (12 * 4 * m)):
-            idx = np.stack([ex.map_sequence(self.chaos_uniforms(seeds, class_index, vj, rj),
-                                            cls["probs"]) for vj, rj in jobs[s:e]])  # fmt: skip
+            idx = np.stack(
+                [
+                    ex.map_sequence(self.chaos_uniforms(seeds, class_index, vj, rj), cls["probs"])
+                    for vj, rj in jobs[s:e]
+                ]
+            )
             maps = np.stack([self.variant_maps(cls, vj) for vj, _ in jobs[s:e]])
             clouds, ok = ex.torch_clouds(maps, idx, points, dev)
             bad = np.flatnonzero(~ok.cpu().numpy())
@@ -250,7 +296,9 @@ class ExFractalDB(Generator):
             parts.append(clouds)
         clouds = torch.cat(parts)
         per = ex.DEVICE_ELEMS // (8 * m)
-        return torch.cat([
-            ex.torch_draw(clouds, inst_job[s:e], cams[s:e], size, focal, near, far)
-            for s, e in ex.chunks(len(inst_job), per)
-        ])  # fmt: skip
+        return torch.cat(
+            [
+                ex.torch_draw(clouds, inst_job[s:e], cams[s:e], size, focal, near, far)
+                for s, e in ex.chunks(len(inst_job), per)
+            ]
+        )

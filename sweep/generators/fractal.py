@@ -134,19 +134,49 @@ class FractalDB(Generator):
     max_attempts = 20_000
     schema = (
         Param("n_maps", "int_range", (2, 7), 1, 64, "N, affine maps per IFS (uniform integer)"),
-        Param("coef", "float_range", (-1.0, 1.0), -10.0, 10.0,
-              "domain each of a, b, c, d, e, f is drawn from (uniform)"),
-        Param("filling_rate", "float", 0.2, 0.0, 1.0,
-              "category search: keep an IFS if its point rendering fills >= this (ifs_search)"),
-        Param("search_points", "int", 100_000, 1, 10_000_000,
-              "chaos-game points of the category search, on a 512x512 canvas (ifs_search)"),
-        Param("points", "int", 200_000, 1, 10_000_000,
-              "chaos-game points per image (exe.sh --iteration; make_fractaldb default 100k)"),
+        Param(
+            "coef",
+            "float_range",
+            (-1.0, 1.0),
+            -10.0,
+            10.0,
+            "domain each of a, b, c, d, e, f is drawn from (uniform)",
+        ),
+        Param(
+            "filling_rate",
+            "float",
+            0.2,
+            0.0,
+            1.0,
+            "category search: keep an IFS if its point rendering fills >= this (ifs_search)",
+        ),
+        Param(
+            "search_points",
+            "int",
+            100_000,
+            1,
+            10_000_000,
+            "chaos-game points of the category search, on a 512x512 canvas (ifs_search)",
+        ),
+        Param(
+            "points",
+            "int",
+            200_000,
+            1,
+            10_000_000,
+            "chaos-game points per image (exe.sh --iteration; make_fractaldb default 100k)",
+        ),
         Param("padding", "float", 6.0, 0.0, 200.0, "margin in px at 512 (search and render)"),
-        Param("weight_step", "float", 0.4, 0.0, 0.5,
-              "s: weight variants scale one parameter by 1-2s, 1-s, 1+s, 1+2s (exe.sh: 0.4)"),
+        Param(
+            "weight_step",
+            "float",
+            0.4,
+            0.0,
+            0.5,
+            "s: weight variants scale one parameter by 1-2s, 1-s, 1+s, 1+2s (exe.sh: 0.4)",
+        ),
         Param("patch", "int", 1, 0, 2, PATCH_MODES),
-    )  # fmt: skip
+    )
 
     # Classes ---------------------------------------------------------------------------
     def sample_class(self, seeds: Seeds, class_index: int, shared: Mapping[str, Any]) -> dict:
@@ -193,8 +223,9 @@ class FractalDB(Generator):
         v, f, r = fractaldb_index(instances)
         jobs = sorted(set(zip(v.tolist(), r.tolist(), strict=True)))
         job_of = {jr: j for j, jr in enumerate(jobs)}
-        inst_job = np.array([job_of[jr] for jr in zip(v.tolist(), r.tolist(), strict=True)],
-                            dtype=np.int64)  # fmt: skip
+        inst_job = np.array(
+            [job_of[jr] for jr in zip(v.tolist(), r.tolist(), strict=True)], dtype=np.int64
+        )
         skeys = [seeds.key32("mask", class_index, vj, rj) for vj, rj in jobs]
         u = chaos_uniforms(seeds, class_index, self.params["points"])
         return jobs, inst_job, f, skeys, u
@@ -230,16 +261,20 @@ class FractalDB(Generator):
         maps = np.stack([self.variant_maps(cls, vj) for vj in variants])
         pad = self.params["padding"] * self.scale
         per = DEVICE_ELEMS // (6 * 4 * (len(idx) + 1))
-        parts = [torch_point_clouds(maps[s:e], idx, size, pad, dev)
-                 for s, e in chunks(len(variants), per)]  # fmt: skip
+        parts = [
+            torch_point_clouds(maps[s:e], idx, size, pad, dev)
+            for s, e in chunks(len(variants), per)
+        ]
         px, py, nv = (torch.cat([pt[q] for pt in parts]) for q in range(3))
         row = {vj: i for i, vj in enumerate(variants)}
         which = [row[vj] for vj, _ in jobs]
         per = DEVICE_ELEMS // (4 * px.shape[1])
-        images = torch.cat([
-            torch_draw(px, py, nv, which[s:e], skeys[s:e], size, self.params["patch"])
-            for s, e in chunks(len(jobs), per)
-        ])  # fmt: skip
+        images = torch.cat(
+            [
+                torch_draw(px, py, nv, which[s:e], skeys[s:e], size, self.params["patch"])
+                for s, e in chunks(len(jobs), per)
+            ]
+        )
         job_t = torch.as_tensor(inst_job, device=dev)
         for fl in range(N_FLIPS):
             sel = np.flatnonzero(flips == fl)
@@ -333,18 +368,36 @@ class OnePFrac(Generator):
     #: perturbations drawn per class before giving up (SweepError)
     max_attempts = 1000
     schema = (
-        Param("sigma", "float_range", (3.4, 3.6), 0.0, 24.0,
-              "sigma-factor sum_j (s_j1 + 2 s_j2) of the base IFS, uniform in [min, max] "
-              "(official: sigma +- 0.1, sigma 3.5 for the published sets)"),
-        Param("delta", "float", 0.1, 0.0, 1.0,
-              "Delta: each of the 6N parameters is multiplied by U[1 - Delta, 1 + Delta]"),
+        Param(
+            "sigma",
+            "float_range",
+            (3.4, 3.6),
+            0.0,
+            24.0,
+            "sigma-factor sum_j (s_j1 + 2 s_j2) of the base IFS, uniform in [min, max] "
+            "(official: sigma +- 0.1, sigma 3.5 for the published sets)",
+        ),
+        Param(
+            "delta",
+            "float",
+            0.1,
+            0.0,
+            1.0,
+            "Delta: each of the 6N parameters is multiplied by U[1 - Delta, 1 + Delta]",
+        ),
         Param("n_maps", "int", 2, 1, 8, "N, affine maps of the base IFS"),
         Param("points", "int", 100_000, 1, 10_000_000, "chaos-game points per image"),
-        Param("min_fill", "float", 0.05, 0.0, 1.0,
-              "a perturbation is kept if > this fraction of its 512x512 image is non-zero"),
+        Param(
+            "min_fill",
+            "float",
+            0.05,
+            0.0,
+            1.0,
+            "a perturbation is kept if > this fraction of its 512x512 image is non-zero",
+        ),
         Param("padding", "float", 6.0, 0.0, 200.0, "margin in px at 512"),
         Param("patch", "int", 1, 0, 2, PATCH_MODES),
-    )  # fmt: skip
+    )
 
     def check_params(self) -> None:
         lo, hi = self.params["sigma"]
@@ -420,8 +473,9 @@ class OnePFrac(Generator):
         pad = self.params["padding"] * self.scale
         px, py = point_cloud(cls["maps"], u, cls["probs"], size, pad)
         for j, i in enumerate(inst.tolist()):
-            out[j] = draw_cpu(px, py, size, self.params["patch"],
-                              self.mask_key(seeds, class_index, i))  # fmt: skip
+            out[j] = draw_cpu(
+                px, py, size, self.params["patch"], self.mask_key(seeds, class_index, i)
+            )
         return out
 
     def render_torch(self, cls, seeds, class_index, instances, device):
@@ -434,11 +488,12 @@ class OnePFrac(Generator):
             return torch.empty((0, size, size), dtype=torch.uint8, device=dev)
         idx = chaos_sequence(seeds, class_index, cls["probs"], self.params["points"])
         maps = np.asarray(cls["maps"], dtype=np.float64)[None]
-        px, py, nv = torch_point_clouds(maps, idx, size, self.params["padding"] * self.scale,
-                                        dev)  # fmt: skip
+        px, py, nv = torch_point_clouds(maps, idx, size, self.params["padding"] * self.scale, dev)
         skeys = [self.mask_key(seeds, class_index, i) for i in inst.tolist()]
         per = DEVICE_ELEMS // (4 * px.shape[1])
-        return torch.cat([
-            torch_draw(px, py, nv, [0] * (e - s), skeys[s:e], size, self.params["patch"])
-            for s, e in chunks(len(inst), per)
-        ])  # fmt: skip
+        return torch.cat(
+            [
+                torch_draw(px, py, nv, [0] * (e - s), skeys[s:e], size, self.params["patch"])
+                for s, e in chunks(len(inst), per)
+            ]
+        )

@@ -52,24 +52,72 @@ class RCDB(RadialGenerator):
     published_shape = (1000, 1000, 512)
     min_image_size = 16
     schema = (
-        Param("vertices", "int_range", (3, 200), 3, 100_000,
-              "V, vertices per orbit: floor(Exp(vertices_mean)) kept inside this range"),
-        Param("vertices_mean", "float", 100.0, 1e-3, 1e6,
-              "mean of the exponential law of the vertex count"),
+        Param(
+            "vertices",
+            "int_range",
+            (3, 200),
+            3,
+            100_000,
+            "V, vertices per orbit: floor(Exp(vertices_mean)) kept inside this range",
+        ),
+        Param(
+            "vertices_mean",
+            "float",
+            100.0,
+            1e-3,
+            1e6,
+            "mean of the exponential law of the vertex count",
+        ),
         Param("orbits", "int_range", (1, 200), 1, 10_000, "K, orbits per image"),
-        Param("noise", "float_range", (0.0, 4.0), 0.0, 1000.0,
-              "eta, Perlin noise level (official: [perlin_min, perlin_min + 4])"),
-        Param("step", "float_range", (0.0, 0.1), 0.0, 1000.0,
-              "w, radial step per orbit in px (official --line_width)"),
-        Param("radius", "float_range", (0.0, 100.0), 0.0, 10_000.0,
-              "r0, start radius in px at 512, drawn per instance (integers when both ends are)"),
-        Param("oval", "float_range", (1.0, 2.0), 0.0, 100.0,
-              "a_x and a_y, oval rates, drawn per instance"),
-        Param("start_pos", "int", 400, 0, 100_000,
-              "centre spread in px at 512: c = (512 + U{-start_pos..start_pos}) / 2"),
-        Param("grey", "int_range", (0, 256), 0, 256,
-              "grey level of each orbit (256 draws 255, as Pillow clips it)"),
-    )  # fmt: skip
+        Param(
+            "noise",
+            "float_range",
+            (0.0, 4.0),
+            0.0,
+            1000.0,
+            "eta, Perlin noise level (official: [perlin_min, perlin_min + 4])",
+        ),
+        Param(
+            "step",
+            "float_range",
+            (0.0, 0.1),
+            0.0,
+            1000.0,
+            "w, radial step per orbit in px (official --line_width)",
+        ),
+        Param(
+            "radius",
+            "float_range",
+            (0.0, 100.0),
+            0.0,
+            10_000.0,
+            "r0, start radius in px at 512, drawn per instance (integers when both ends are)",
+        ),
+        Param(
+            "oval",
+            "float_range",
+            (1.0, 2.0),
+            0.0,
+            100.0,
+            "a_x and a_y, oval rates, drawn per instance",
+        ),
+        Param(
+            "start_pos",
+            "int",
+            400,
+            0,
+            100_000,
+            "centre spread in px at 512: c = (512 + U{-start_pos..start_pos}) / 2",
+        ),
+        Param(
+            "grey",
+            "int_range",
+            (0, 256),
+            0,
+            256,
+            "grey level of each orbit (256 draws 255, as Pillow clips it)",
+        ),
+    )
 
     def sample_class(self, seeds: Seeds, class_index: int, shared: Mapping[str, Any]) -> dict:
         p = self.params
@@ -84,9 +132,16 @@ class RCDB(RadialGenerator):
         cy = draw_centre(rng, p["start_pos"])
         cx = draw_centre(rng, p["start_pos"])
         return {
-            "vertices": v, "orbits": k, "noise": eta, "step": w, "radius": r0,
-            "oval_x": ax, "oval_y": ay, "center_x": cx, "center_y": cy,
-        }  # fmt: skip
+            "vertices": v,
+            "orbits": k,
+            "noise": eta,
+            "step": w,
+            "radius": r0,
+            "oval_x": ax,
+            "oval_y": ay,
+            "center_x": cx,
+            "center_y": cy,
+        }
 
     def orbits(self, cls: Mapping[str, Any]) -> Orbits:
         return make_orbits(

@@ -49,29 +49,84 @@ class VisualAtom(RadialGenerator):
     published_shape = (1000, 1000, 512)
     min_image_size = 16
     schema = (
-        Param("vertices", "int_range", (200, 1000), 3, 100_000,
-              "q, vertices per orbit (--vertex_num_min/max)"),
-        Param("orbits", "int_range", (1, 200), 1, 10_000,
-              "K, orbits per image (--line_num_min/max)"),
-        Param("noise", "float_range", (0.0, 4.0), 0.0, 1000.0,
-              "eta, Perlin noise level (official: [perlin_min, perlin_min + 4])"),
-        Param("step", "float_range", (0.0, 0.1), 0.0, 1000.0,
-              "w, radial step per orbit in px (official --line_width; not a stroke width)"),
-        Param("radius", "float_range", (10.0, 60.0), 0.0, 10_000.0,
-              "r0, start radius in px at 512; integer draws when both ends are integers "
-              "(official: [radius_min, radius_min + 50])"),
+        Param(
+            "vertices",
+            "int_range",
+            (200, 1000),
+            3,
+            100_000,
+            "q, vertices per orbit (--vertex_num_min/max)",
+        ),
+        Param(
+            "orbits", "int_range", (1, 200), 1, 10_000, "K, orbits per image (--line_num_min/max)"
+        ),
+        Param(
+            "noise",
+            "float_range",
+            (0.0, 4.0),
+            0.0,
+            1000.0,
+            "eta, Perlin noise level (official: [perlin_min, perlin_min + 4])",
+        ),
+        Param(
+            "step",
+            "float_range",
+            (0.0, 0.1),
+            0.0,
+            1000.0,
+            "w, radial step per orbit in px (official --line_width; not a stroke width)",
+        ),
+        Param(
+            "radius",
+            "float_range",
+            (10.0, 60.0),
+            0.0,
+            10_000.0,
+            "r0, start radius in px at 512; integer draws when both ends are integers "
+            "(official: [radius_min, radius_min + 50])",
+        ),
         Param("freq1", "int_range", (0, 20), 0, 10_000, "n1, first wave frequency (--nami_1)"),
-        Param("freq2", "int_range", (0, 20), 0, 10_000,
-              "n2, second wave frequency, redrawn until != n1 unless n1 = 0 (--nami_2)"),
-        Param("oval", "float_range", (1.0, 2.0), 0.0, 100.0,
-              "a_x and a_y, oval rates, each drawn independently (official: [1, oval_rate])"),
-        Param("amplitude", "float", 0.5, 0.0, 1000.0,
-              "lambda, amplitude of each wave in px at 512 (fixed at 1/2 in the paper)"),
-        Param("start_pos", "int", 512, 0, 100_000,
-              "centre spread in px at 512: c = (512 + U{-start_pos..start_pos}) / 2"),
-        Param("grey", "int_range", (0, 255), 0, 255,
-              "grey level of each orbit, drawn per instance (0 draws black over earlier orbits)"),
-    )  # fmt: skip
+        Param(
+            "freq2",
+            "int_range",
+            (0, 20),
+            0,
+            10_000,
+            "n2, second wave frequency, redrawn until != n1 unless n1 = 0 (--nami_2)",
+        ),
+        Param(
+            "oval",
+            "float_range",
+            (1.0, 2.0),
+            0.0,
+            100.0,
+            "a_x and a_y, oval rates, each drawn independently (official: [1, oval_rate])",
+        ),
+        Param(
+            "amplitude",
+            "float",
+            0.5,
+            0.0,
+            1000.0,
+            "lambda, amplitude of each wave in px at 512 (fixed at 1/2 in the paper)",
+        ),
+        Param(
+            "start_pos",
+            "int",
+            512,
+            0,
+            100_000,
+            "centre spread in px at 512: c = (512 + U{-start_pos..start_pos}) / 2",
+        ),
+        Param(
+            "grey",
+            "int_range",
+            (0, 255),
+            0,
+            255,
+            "grey level of each orbit, drawn per instance (0 draws black over earlier orbits)",
+        ),
+    )
 
     def check_params(self) -> None:
         n1_lo, n1_hi = self.params["freq1"]
@@ -98,10 +153,18 @@ class VisualAtom(RadialGenerator):
         cy = draw_centre(rng, p["start_pos"])
         cx = draw_centre(rng, p["start_pos"])
         return {
-            "vertices": q, "orbits": k, "noise": eta, "step": w, "radius": r0,
-            "freq1": n1, "freq2": n2, "oval_x": ax, "oval_y": ay,
-            "center_x": cx, "center_y": cy,
-        }  # fmt: skip
+            "vertices": q,
+            "orbits": k,
+            "noise": eta,
+            "step": w,
+            "radius": r0,
+            "freq1": n1,
+            "freq2": n2,
+            "oval_x": ax,
+            "oval_y": ay,
+            "center_x": cx,
+            "center_y": cy,
+        }
 
     def wave(self, cls: Mapping[str, Any], theta: np.ndarray) -> np.ndarray:
         """S(theta) = lambda sin(n1 theta) + lambda sin(n2 theta), reference px."""
@@ -110,9 +173,14 @@ class VisualAtom(RadialGenerator):
 
     def orbits(self, cls: Mapping[str, Any]) -> Orbits:
         return make_orbits(
-            cls["vertices"], cls["orbits"], cls["noise"], cls["step"], 1.0, self.scale,
+            cls["vertices"],
+            cls["orbits"],
+            cls["noise"],
+            cls["step"],
+            1.0,
+            self.scale,
             lambda theta: self.wave(cls, theta),
-        )  # fmt: skip
+        )
 
     def instance_geometry(self, cls, img_key, instance):
         r0x, r0y = cls["radius"] * cls["oval_x"], cls["radius"] * cls["oval_y"]

@@ -18,8 +18,10 @@ the JSON Schema (:mod:`~sweep.schema.jsonschema`), shipped as ``study.schema.jso
 
 Imports: this package's modules import the standard library, PyYAML, pydantic,
 :mod:`sweep.errors`, :mod:`sweep.values`, :mod:`sweep.record`, :mod:`sweep.devices`,
-:mod:`sweep.samplers` (names, options), :mod:`sweep.space` (``search`` only), the registries of
-:mod:`sweep.generators` and :mod:`proxy_tasks`, and :mod:`proxy_tasks.recipe`; never a command
-module (:mod:`sweep.cli`, :mod:`sweep.trial`, the engine, the calibration). This file imports
+:mod:`sweep.samplers` (names, options), :mod:`sweep.backends` (names), :mod:`sweep.space`
+(``search`` only), the registries of :mod:`sweep.generators` and :mod:`proxy_tasks.spec`, and
+:mod:`proxy_tasks.recipe`; never a proxy task or a command module (:mod:`sweep.cli`,
+:mod:`sweep.trial`, the engine, the calibration): the ``layers`` and ``schema-names-only``
+contracts of pyproject.toml. This file imports
 nothing, so any module may import one of the package's modules without loading the others.
 """

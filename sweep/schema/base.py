@@ -94,6 +94,7 @@ def positive_int(value: Any, what: str) -> int:
 
 def direction(value: Any) -> str:
     if value not in DIRECTIONS:
-        raise Invalid(f"direction {value!r}{did_you_mean(str(value), DIRECTIONS)}: use maximize "
-                      "or minimize")  # fmt: skip
+        raise Invalid(
+            f"direction {value!r}{did_you_mean(str(value), DIRECTIONS)}: use maximize or minimize"
+        )
     return value

@@ -20,7 +20,7 @@ from pydantic import Field, WithJsonSchema, field_validator
 
 from sweep.devices import PROFILES
 from sweep.errors import did_you_mean
-from sweep.record import STUDY_NAME_RE
+from sweep.record import PRETRAIN_LOSS, STUDY_NAME_RE
 from sweep.schema.base import DIRECTIONS, Direction, Section, direction
 from sweep.schema.errors import Invalid
 from sweep.schema.recipe import RecipeOverrides
@@ -28,7 +28,7 @@ from sweep.values import is_int, is_number
 
 DESIGNS = ("sobol", "lhs", "list")
 MIN_CONFIGS = 10
-DEFAULT_BASELINES: dict[str, Direction] = {"scratch": "maximize", "pretrain_loss": "minimize"}
+DEFAULT_BASELINES: dict[str, Direction] = {"scratch": "maximize", PRETRAIN_LOSS: "minimize"}
 
 
 class LevelSection(Section):
@@ -66,17 +66,25 @@ class LevelSection(Section):
 
 def check_seeds(v: Any) -> Any:
     """Replicate seeds of a calibration: 2 or more distinct non-negative integers."""
-    if (not isinstance(v, list) or len(v) < 2 or len(set(map(str, v))) != len(v)
-            or not all(is_int(s) and s >= 0 for s in v)):  # fmt: skip
-        raise Invalid(f"expected at least 2 distinct non-negative integers (replicates: the "
-                      f"noise ceiling needs two), got {v!r}")  # fmt: skip
+    if (
+        not isinstance(v, list)
+        or len(v) < 2
+        or len(set(map(str, v))) != len(v)
+        or not all(is_int(s) and s >= 0 for s in v)
+    ):
+        raise Invalid(
+            f"expected at least 2 distinct non-negative integers (replicates: the "
+            f"noise ceiling needs two), got {v!r}"
+        )
     return v
 
 
 def _levels(v: Any) -> Any:
     if not isinstance(v, list) or len(v) < 2:
-        raise Invalid("expected a list of at least 2 levels, cheapest first, e.g. [{name: L1, "
-                      "recipe: {pretrain_epochs: 5}}, {name: L2, recipe: {}}]")  # fmt: skip
+        raise Invalid(
+            "expected a list of at least 2 levels, cheapest first, e.g. [{name: L1, "
+            "recipe: {pretrain_epochs: 5}}, {name: L2, recipe: {}}]"
+        )
     return v
 
 
@@ -120,16 +128,20 @@ class CalibrationSettings(Section):
     @classmethod
     def _design(cls, v: Any) -> Any:
         if v not in DESIGNS:
-            raise Invalid(f"unknown design {v!r}{did_you_mean(str(v), DESIGNS)}; choose one of: "
-                          f"{', '.join(DESIGNS)}")  # fmt: skip
+            raise Invalid(
+                f"unknown design {v!r}{did_you_mean(str(v), DESIGNS)}; choose one of: "
+                f"{', '.join(DESIGNS)}"
+            )
         return v
 
     @field_validator("configs", mode="before")
     @classmethod
     def _configs(cls, v: Any) -> Any:
         if v is not None and (not is_int(v) or v < MIN_CONFIGS):
-            raise Invalid(f"expected an integer >= {MIN_CONFIGS} (rank correlations over fewer "
-                          f"configurations are too noisy to act on), got {v!r}")  # fmt: skip
+            raise Invalid(
+                f"expected an integer >= {MIN_CONFIGS} (rank correlations over fewer "
+                f"configurations are too noisy to act on), got {v!r}"
+            )
         return v
 
     @field_validator("seeds", mode="before")
@@ -148,8 +160,9 @@ class CalibrationSettings(Section):
     @classmethod
     def _metric(cls, v: Any) -> Any:
         if v is not None and (not isinstance(v, str) or not v.strip()):
-            raise Invalid(f"expected a metric name (headline, finetune_mean, ...), got {v!r}",
-                          kind="type")  # fmt: skip
+            raise Invalid(
+                f"expected a metric name (headline, finetune_mean, ...), got {v!r}", kind="type"
+            )
         return v
 
     @field_validator("direction", mode="before")
@@ -163,8 +176,11 @@ class CalibrationSettings(Section):
         if v is None or v == "none":
             return {}
         if not isinstance(v, Mapping):
-            raise Invalid("expected {metric: maximize|minimize}, e.g. {scratch: maximize, "
-                          "pretrain_loss: minimize}", kind="type")  # fmt: skip
+            raise Invalid(
+                "expected {metric: maximize|minimize}, e.g. {scratch: maximize, "
+                "pretrain_loss: minimize}",
+                kind="type",
+            )
         for name, d in v.items():
             if d not in DIRECTIONS:
                 raise Invalid(f"expected maximize or minimize, got {d!r}", (name,))

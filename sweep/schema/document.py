@@ -21,10 +21,11 @@ from sweep.schema.study import StudyFile
 from sweep.schema.yamlfile import Source, load_yaml
 
 
-def load_study_file(path: str | Path) -> StudyFile:
-    """The study file at ``path`` as a :class:`StudyFile` (its ``source`` set); every mistake
-    of shape or type raises one :class:`SchemaError` ``file:line: key.path: message``."""
-    data, source = load_yaml(path)
+def load_study_file(path: str | Path, text: str | None = None) -> StudyFile:
+    """The study file at ``path`` (or ``text``, named ``path``) as a :class:`StudyFile` (its
+    ``source`` set); every mistake of shape or type raises one :class:`SchemaError`
+    ``file:line: key.path: message``."""
+    data, source = load_yaml(path, text)
     try:
         doc = StudyFile.model_validate(data)
     except ValidationError as e:

@@ -7,24 +7,26 @@ messages and key paths of the long form's mistakes. Sampler and pruner options a
 against Optuna's signatures in the second pass (:func:`sweep.samplers.check_options`).
 
 Imports: the standard library, pydantic, :mod:`sweep.errors`, :mod:`sweep.values`,
-:mod:`sweep.samplers` (names only), :mod:`sweep.schema.base`, :mod:`sweep.schema.errors`.
+:mod:`sweep.samplers` and :mod:`sweep.backends` (the registries' names only),
+:mod:`sweep.schema.base`, :mod:`sweep.schema.errors`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from pydantic import Field, field_validator
 
+from sweep.backends import BACKENDS
 from sweep.errors import did_you_mean
+from sweep.limits import MAX_CONFIRM_SEEDS, MAX_CONFIRM_TOP, MAX_TRIALS, MAX_WORKERS
 from sweep.samplers import PRUNERS, SAMPLERS
 from sweep.schema.base import Direction, Section, direction, positive_int
 from sweep.schema.errors import Invalid, unknown_key
 from sweep.values import is_int, is_number, yaml_float
 
 BLOCK_KEYS = ("name", "options")
-BACKENDS = ("local", "ray")
 #: Ray Tune scheduler name -> its options (sweep.engine.ray_backend.TuneSchedulerPruner)
 SCHEDULERS: dict[str, tuple[str, ...]] = {
     "none": (),
@@ -34,9 +36,11 @@ SCHEDULERS: dict[str, tuple[str, ...]] = {
 if TYPE_CHECKING:
     SamplerName: TypeAlias = str
     PrunerName: TypeAlias = str
-else:  # the names as a Literal: an enum in the JSON Schema
+    BackendName: TypeAlias = str
+else:  # the registries' names as a Literal: an enum in the JSON Schema
     SamplerName = Literal[tuple(SAMPLERS)]
     PrunerName = Literal[tuple(PRUNERS)]
+    BackendName = Literal[tuple(BACKENDS)]
 
 
 # ----------------------------------------------------------------------------- objectives
@@ -56,8 +60,9 @@ def read_objectives(raw: Any) -> tuple[Objective, ...]:
     elif isinstance(raw, list | tuple):
         items = [((i,), item) for i, item in enumerate(raw)]
     else:
-        raise Invalid("expected a list like [{headline: maximize}, {time_total_s: minimize}]",
-                      kind="type")  # fmt: skip
+        raise Invalid(
+            "expected a list like [{headline: maximize}, {time_total_s: minimize}]", kind="type"
+        )
     if not items:
         raise Invalid("empty: name at least one metric, e.g. - headline: maximize")
     out: list[Objective] = []
@@ -68,8 +73,12 @@ def read_objectives(raw: Any) -> tuple[Objective, ...]:
             out.append(item)
             continue
         if not isinstance(item, Mapping) or not item:
-            raise Invalid(f"expected '- METRIC: maximize|minimize' or '- {{metric: METRIC, "
-                          f"direction: maximize}}', got {item!r}", keys, "type")  # fmt: skip
+            raise Invalid(
+                f"expected '- METRIC: maximize|minimize' or '- {{metric: METRIC, "
+                f"direction: maximize}}', got {item!r}",
+                keys,
+                "type",
+            )
         if "metric" in item or "direction" in item:
             for k in item:
                 if k not in Objective.keys():
@@ -115,7 +124,7 @@ class PrunerChoice(Section):
     """keyword arguments of the Optuna class"""
 
 
-def read_block(raw: Any, names: Mapping[str, Any]) -> tuple[Any, dict[str, Any], tuple]:
+def read_block(raw: Any, names: Collection[str]) -> tuple[Any, dict[str, Any], tuple]:
     """``NAME`` or ``{name: NAME, options: {...}}``: the name, its options and the key path of
     the name (the block itself in the short form)."""
     if isinstance(raw, Section):
@@ -123,8 +132,9 @@ def read_block(raw: Any, names: Mapping[str, Any]) -> tuple[Any, dict[str, Any],
     if isinstance(raw, str):
         return raw, {}, ()
     if not isinstance(raw, Mapping):
-        raise Invalid(f"expected a name or {{name: ..., options: {{...}}}}, got {raw!r}",
-                      kind="type")  # fmt: skip
+        raise Invalid(
+            f"expected a name or {{name: ..., options: {{...}}}}, got {raw!r}", kind="type"
+        )
     for k in raw:
         if k not in BLOCK_KEYS:
             raise Invalid(unknown_key(k, BLOCK_KEYS), (k,), "unknown_key")
@@ -136,12 +146,15 @@ def read_block(raw: Any, names: Mapping[str, Any]) -> tuple[Any, dict[str, Any],
     return raw["name"], dict(options), ("name",)
 
 
-def unknown_name(what: str, name: Any, names: Mapping[str, Any], at: tuple) -> Invalid:
-    return Invalid(f"unknown {what} {name!r}{did_you_mean(str(name), names)}; choose one of: "
-                   f"{', '.join(names)}", at)  # fmt: skip
+def unknown_name(what: str, name: Any, names: Collection[str], at: tuple) -> Invalid:
+    return Invalid(
+        f"unknown {what} {name!r}{did_you_mean(str(name), names)}; choose one of: "
+        f"{', '.join(names)}",
+        at,
+    )
 
 
-def read_choice(raw: Any, what: str, names: Mapping[str, Any]) -> dict[str, Any]:
+def read_choice(raw: Any, what: str, names: Collection[str]) -> dict[str, Any]:
     """A sampler or pruner block as ``{"name": ..., "options": ...}``."""
     name, options, at = read_block(raw, names)
     if name not in names:
@@ -150,8 +163,11 @@ def read_choice(raw: Any, what: str, names: Mapping[str, Any]) -> dict[str, Any]
 
 
 # ----------------------------------------------------------------------------- budget
-_WHAT = {"trials": "trials to run", "workers": "worker processes",
-         "max_failed": "failed trials before the study stops"}  # fmt: skip
+_WHAT = {
+    "trials": "trials to run",
+    "workers": "worker processes",
+    "max_failed": "failed trials before the study stops",
+}
 
 
 class Budget(Section):
@@ -174,7 +190,11 @@ class Budget(Section):
     @field_validator("trials", "workers", "max_failed", mode="before")
     @classmethod
     def _count(cls, v: Any, info) -> int:
-        return positive_int(v, _WHAT[info.field_name])
+        n = positive_int(v, _WHAT[info.field_name])
+        most = {"trials": MAX_TRIALS, "workers": MAX_WORKERS}.get(info.field_name)
+        if most is not None and n > most:
+            raise Invalid(f"{n:,} is more than {most:,} {info.field_name} (at most {most:,})")
+        return n
 
     @field_validator("timeout_s", mode="before")
     @classmethod
@@ -233,10 +253,13 @@ def read_scheduler(raw: Any) -> dict[str, Any]:
     """``asha`` or ``{name: hyperband, options: {...}}`` (``backend.scheduler``)."""
     name, options, at = read_block("none" if raw is None else raw, SCHEDULERS)
     if name == "pbt":
-        raise Invalid("pbt does not fit a proxy trial: it mutates hyperparameters of running "
-                      "trials from checkpoints, but a trial's generator parameters fix its "
-                      "dataset when it starts, and the Optuna sampler owns the parameters; use "
-                      "asha or hyperband", at)  # fmt: skip
+        raise Invalid(
+            "pbt does not fit a proxy trial: it mutates hyperparameters of running "
+            "trials from checkpoints, but a trial's generator parameters fix its "
+            "dataset when it starts, and the Optuna sampler owns the parameters; use "
+            "asha or hyperband",
+            at,
+        )
     if name not in SCHEDULERS:
         raise unknown_name("scheduler", name, SCHEDULERS, at)
     out: dict[str, Any] = {}
@@ -244,9 +267,12 @@ def read_scheduler(raw: Any) -> dict[str, Any]:
         keys = ("options", k)
         if k not in SCHEDULERS[name]:
             valid = ", ".join(SCHEDULERS[name]) or "none"
-            raise Invalid(f"not an option of scheduler '{name}'"
-                          f"{did_you_mean(str(k), SCHEDULERS[name])}; valid: {valid}", keys,
-                          "unknown_key")  # fmt: skip
+            raise Invalid(
+                f"not an option of scheduler '{name}'"
+                f"{did_you_mean(str(k), SCHEDULERS[name])}; valid: {valid}",
+                keys,
+                "unknown_key",
+            )
         v = yaml_float(v)
         if k == "reduction_factor":
             if not is_number(v) or v <= 1:
@@ -260,8 +286,10 @@ def read_scheduler(raw: Any) -> dict[str, Any]:
                 raise Invalid(f"expected a positive integer ({unit}), got {v!r}", keys, "type")
             out[k] = v
     if out.get("max_t") is not None and out.get("grace_period", 1) > out["max_t"]:
-        raise Invalid(f"grace_period {out['grace_period']} > max_t {out['max_t']}",
-                      ("options", "grace_period"))  # fmt: skip
+        raise Invalid(
+            f"grace_period {out['grace_period']} > max_t {out['max_t']}",
+            ("options", "grace_period"),
+        )
     return {"name": name, "options": out}
 
 
@@ -269,7 +297,7 @@ class BackendSection(Section):
     """Where trials run: local worker processes, or Ray actors (``ray``) on a local Ray or the
     cluster at ``address``."""
 
-    name: Literal[BACKENDS] = "local"  # type: ignore[valid-type]
+    name: BackendName = "local"
     """local or ray"""
     address: str | None = None
     """a Ray cluster (auto, host:6379, ray://host:10001); null: a local Ray"""
@@ -294,37 +322,50 @@ def read_backend(raw: Any) -> dict[str, Any]:
             raise Invalid("missing key 'name' (local or ray)", kind="missing")
         name_at = ("name",)
     else:
-        raise Invalid(f"expected local, ray or {{name: ray, address: ..., resources: {{cpus: 1, "
-                      f"gpus: 0}}, scheduler: asha}}, got {raw!r}", kind="type")  # fmt: skip
+        raise Invalid(
+            f"expected local, ray or {{name: ray, address: ..., resources: {{cpus: 1, "
+            f"gpus: 0}}, scheduler: asha}}, got {raw!r}",
+            kind="type",
+        )
     name = raw["name"]
     if name not in BACKENDS:
-        raise Invalid(f"unknown backend {name!r}{did_you_mean(str(name), BACKENDS)}; choose one "
-                      f"of: {', '.join(BACKENDS)}", name_at)  # fmt: skip
+        raise Invalid(
+            f"unknown backend {name!r}{did_you_mean(str(name), BACKENDS)}; choose one "
+            f"of: {', '.join(BACKENDS)}",
+            name_at,
+        )
     if name == "local":
         for k in ("address", "resources", "scheduler"):
             if raw.get(k) is not None:
-                raise Invalid(f"'{k}' applies to backend ray; write name: ray, or remove it",
-                              (k,))  # fmt: skip
+                raise Invalid(f"'{k}' applies to backend ray; write name: ray, or remove it", (k,))
         return {"name": "local"}
     address = raw.get("address")
     if address is not None and not (isinstance(address, str) and address.strip()):
-        raise Invalid(f"expected a Ray address (auto, host:6379, ray://host:10001) or null for a "
-                      f"local Ray, got {address!r}", ("address",), "type")  # fmt: skip
+        raise Invalid(
+            f"expected a Ray address (auto, host:6379, ray://host:10001) or null for a "
+            f"local Ray, got {address!r}",
+            ("address",),
+            "type",
+        )
     try:
         scheduler = read_scheduler(raw.get("scheduler", "none"))
     except Invalid as e:
         raise Invalid(e.message, ("scheduler", *e.path), e.kind) from None
-    return {"name": "ray", "address": address.strip() if address else None,
-            "resources": raw.get("resources") or {}, "scheduler": scheduler}  # fmt: skip
+    return {
+        "name": "ray",
+        "address": address.strip() if address else None,
+        "resources": raw.get("resources") or {},
+        "scheduler": scheduler,
+    }
 
 
 # ----------------------------------------------------------------------------- confirm
-_CONFIRM_WHAT = {"top": "configurations of the search to confirm",
-                 "seeds": "fresh seeds of the first round",
-                 "max_seeds": "fresh seeds at most"}  # fmt: skip
+_CONFIRM_WHAT = {
+    "top": "configurations of the search to confirm",
+    "seeds": "fresh seeds of the first round",
+    "max_seeds": "fresh seeds at most",
+}
 CONFIRM_FORMS = "false, true or {top: 2, seeds: 3, max_seeds: 24}"
-#: bounds that keep a confirmation finite: (top + 1) x MAX_CONFIRM_SEEDS trials at most
-MAX_CONFIRM_TOP, MAX_CONFIRM_SEEDS = 16, 64
 
 
 class ConfirmSection(Section):
@@ -352,16 +393,20 @@ class ConfirmSection(Section):
     @classmethod
     def _top(cls, v: int) -> int:
         if v > MAX_CONFIRM_TOP:
-            raise Invalid(f"{v} candidates is more than {MAX_CONFIRM_TOP}; confirm fewer (each "
-                          "one costs max_seeds trials and widens every interval)")  # fmt: skip
+            raise Invalid(
+                f"{v} candidates is more than {MAX_CONFIRM_TOP}; confirm fewer (each "
+                "one costs max_seeds trials and widens every interval)"
+            )
         return v
 
     @field_validator("seeds", "max_seeds")
     @classmethod
     def _cap(cls, v: int, info) -> int:
         if v > MAX_CONFIRM_SEEDS:
-            raise Invalid(f"{v} is more than {MAX_CONFIRM_SEEDS} paired seeds per arm; lower it "
-                          "(or lower the noise: README, 'Deciding')")  # fmt: skip
+            raise Invalid(
+                f"{v} is more than {MAX_CONFIRM_SEEDS} paired seeds per arm; lower it "
+                "(or lower the noise: README, 'Deciding')"
+            )
         seeds = info.data.get("seeds")
         if info.field_name == "max_seeds" and seeds is not None and v < seeds:
             raise Invalid(f"max_seeds {v} is below seeds {seeds}")

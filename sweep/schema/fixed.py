@@ -38,8 +38,11 @@ def recipe_key(doc: StudyFile, profile: str, field: str) -> tuple:
     """Where recipe field ``field`` of ``profile`` was written."""
     if field in doc.profile(profile).recipe.model_fields_set:
         return ("profiles", profile, "recipe", field)
-    return ("proxy", "recipe", field) if field in doc.proxy.recipe.model_fields_set else \
-        ("proxy", "recipe")  # fmt: skip
+    return (
+        ("proxy", "recipe", field)
+        if field in doc.proxy.recipe.model_fields_set
+        else ("proxy", "recipe")
+    )
 
 
 def check_fixed(doc: StudyFile, profile: str) -> tuple[Any, dict[str, Any], dict[str, Any]]:
@@ -105,14 +108,20 @@ def check_families(doc: StudyFile, family: str | None, choices: tuple) -> None:
     fams = doc.generator.families
     if family is None:
         if fams:
-            raise doc.error(("generator", "families"), "per-family parameters apply to a study "
-                            "that searches the generator: add a search entry with targets: "
-                            "[generator]")  # fmt: skip
+            raise doc.error(
+                ("generator", "families"),
+                "per-family parameters apply to a study "
+                "that searches the generator: add a search entry with targets: "
+                "[generator]",
+            )
         return
     if doc.generator.name not in choices:
-        raise doc.error(("generator", "name"), f"'{doc.generator.name}' is not one of "
-                        f"search.{family}.choices {list(choices)}: the generator named here is "
-                        "the study's published reference, so it must be searched")  # fmt: skip
+        raise doc.error(
+            ("generator", "name"),
+            f"'{doc.generator.name}' is not one of "
+            f"search.{family}.choices {list(choices)}: the generator named here is "
+            "the study's published reference, so it must be searched",
+        )
     why = (
         f"a study that searches the generator (search.{family}) fixes parameters per "
         f"family: write them under generator.families.<name>"
@@ -124,8 +133,10 @@ def check_families(doc: StudyFile, family: str | None, choices: tuple) -> None:
             raise doc.error(("profiles", prof, "generator"), why)
     for name, params in fams.items():
         if name not in choices:
-            raise doc.error(("generator", "families", name), f"'{name}' is not one of "
-                            f"search.{family}.choices {list(choices)}")  # fmt: skip
+            raise doc.error(
+                ("generator", "families", name),
+                f"'{name}' is not one of search.{family}.choices {list(choices)}",
+            )
         gen_cls: Any = generator_class(name)
         for key, value in params.items():
             try:
@@ -161,7 +172,9 @@ def trial_family(
             name = rest.pop(key)
             choices = [str(c) for c in doc.search[fam].choices or ()]
             if name not in choices:
-                raise SweepError(f"--set {key}: {name!r} is not one of search.{fam}.choices"
-                                 f"{did_you_mean(str(name), choices)}; choose one of: "
-                                 f"{', '.join(choices)}")  # fmt: skip
+                raise SweepError(
+                    f"--set {key}: {name!r} is not one of search.{fam}.choices"
+                    f"{did_you_mean(str(name), choices)}; choose one of: "
+                    f"{', '.join(choices)}"
+                )
     return str(name), dict(doc.generator.families.get(name, {})), rest

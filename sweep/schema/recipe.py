@@ -120,6 +120,7 @@ def split_overrides(
             rec[name] = value
         else:
             hint = did_you_mean(name, sorted(gen_names | rec_names))
-            raise SweepError(f"--set {key}: not a parameter of generator '{generator}' nor a "
-                             f"recipe field{hint}")  # fmt: skip
+            raise SweepError(
+                f"--set {key}: not a parameter of generator '{generator}' nor a recipe field{hint}"
+            )
     return gen, rec

@@ -44,8 +44,11 @@ def parse_search(doc: StudyFile, gen_cls: Any) -> tuple[ParamSpec, ...]:
     """Every search entry as a :class:`ParamSpec`; a :class:`SchemaError` at the first
     mistake. Each generator parameter and recipe field is searched at most once."""
     if not doc.search:
-        raise doc.error(("search",), "empty search space: add at least one parameter, e.g. "
-                        "search: {orbits: {type: int_range, low: 1, high: 200}}")  # fmt: skip
+        raise doc.error(
+            ("search",),
+            "empty search space: add at least one parameter, e.g. "
+            "search: {orbits: {type: int_range, low: 1, high: 200}}",
+        )
     specs: list[ParamSpec] = []
     owner: dict[str, str] = {}
     names: dict[str, str] = {}
@@ -54,15 +57,22 @@ def parse_search(doc: StudyFile, gen_cls: Any) -> tuple[ParamSpec, ...]:
         spec = _Entry(doc, gen_cls, str(name), entry, family).parse()
         for t in spec.targets:
             if t in owner:
-                keys = ("search", name, "targets", spec.targets.index(t)) \
-                    if "targets" in entry.model_fields_set else ("search", name)  # fmt: skip
-                raise doc.error(keys, f"'{t}' is already searched by search.{owner[t]}; search "
-                                "each parameter once")  # fmt: skip
+                keys = (
+                    ("search", name, "targets", spec.targets.index(t))
+                    if "targets" in entry.model_fields_set
+                    else ("search", name)
+                )
+                raise doc.error(
+                    keys,
+                    f"'{t}' is already searched by search.{owner[t]}; search each parameter once",
+                )
             owner[t] = name
         for n in spec.optuna_names():
             if n in names:
-                raise doc.error(("search", name), f"its Optuna name '{n}' clashes with "
-                                f"search.{names[n]}; rename one")  # fmt: skip
+                raise doc.error(
+                    ("search", name),
+                    f"its Optuna name '{n}' clashes with search.{names[n]}; rename one",
+                )
             names[n] = name
         specs.append(spec)
     return tuple(specs)
@@ -113,8 +123,11 @@ class _Entry:
     def parse(self) -> ParamSpec:
         name, at = self.name, self.at
         if not NAME_RE.match(name) or name.endswith((".min", ".span")):
-            raise self.error(at, "a parameter name starts with a letter or '_' and holds letters, "
-                             "digits, '_', '.' or '-' (not ending in .min or .span)")  # fmt: skip
+            raise self.error(
+                at,
+                "a parameter name starts with a letter or '_' and holds letters, "
+                "digits, '_', '.' or '-' (not ending in .min or .span)",
+            )
         targets, kinds = self.targets()
         ptype = self.entry.type
         if "type" not in self.written or ptype is None:
@@ -124,16 +137,23 @@ class _Entry:
                 ptype = kinds[0][2]
         elif ptype not in PARAM_TYPES:
             hint = did_you_mean(str(ptype), PARAM_TYPES)
-            raise self.error((*at, "type"), f"unknown type {ptype!r}{hint}; choose one of: "
-                             f"{', '.join(PARAM_TYPES)}")  # fmt: skip
+            raise self.error(
+                (*at, "type"),
+                f"unknown type {ptype!r}{hint}; choose one of: {', '.join(PARAM_TYPES)}",
+            )
         if targets == [GENERATOR_TARGET] and ptype != "categorical":
-            raise self.error((*at, "type"), "searching the generator is categorical: write "
-                             "type: categorical, generator names under choices")  # fmt: skip
+            raise self.error(
+                (*at, "type"),
+                "searching the generator is categorical: write "
+                "type: categorical, generator names under choices",
+            )
         for i, (t, (_, _, ttype)) in enumerate(zip(targets, kinds, strict=True)):
             if ptype != "categorical" and ttype not in COMPATIBLE[ptype]:
                 hint = "; use type: categorical" if ttype == "categorical" else ""
-                raise self.error(self.target_keys(i), f"a {ptype} parameter cannot set '{t}', "
-                                 f"which is {ttype}{hint}")  # fmt: skip
+                raise self.error(
+                    self.target_keys(i),
+                    f"a {ptype} parameter cannot set '{t}', which is {ttype}{hint}",
+                )
         self.kinds = dict(zip(targets, kinds, strict=True))
         if ptype == "categorical":
             return self.categorical(tuple(targets))
@@ -145,8 +165,11 @@ class _Entry:
         if isinstance(raw, str):
             raw = [raw]
         if not isinstance(raw, list) or not raw:
-            raise self.error((*self.at, "targets"), "expected a non-empty list of generator "
-                             "parameters (or recipe.<field>)", "type")  # fmt: skip
+            raise self.error(
+                (*self.at, "targets"),
+                "expected a non-empty list of generator parameters (or recipe.<field>)",
+                "type",
+            )
         gen = {p.name: p for p in self.gen_cls.schema}
         valid = [*gen, *(f"recipe.{f}" for f in FIELDS)]
         targets: list[str] = []
@@ -157,11 +180,16 @@ class _Entry:
                 raise self.error(keys, f"expected a parameter name, got {t!r}", "type")
             if t == GENERATOR_TARGET:
                 if len(raw) > 1:
-                    raise self.error(keys, "the generator is a target of its own: write "
-                                     "targets: [generator] alone")  # fmt: skip
+                    raise self.error(
+                        keys,
+                        "the generator is a target of its own: write targets: [generator] alone",
+                    )
                 if self.name != self.family:
-                    raise self.error(keys, f"the generator is already searched by "
-                                     f"search.{self.family}; search it once")  # fmt: skip
+                    raise self.error(
+                        keys,
+                        f"the generator is already searched by "
+                        f"search.{self.family}; search it once",
+                    )
                 targets.append(t)
                 kinds.append(("family", None, "categorical"))
                 continue
@@ -170,18 +198,27 @@ class _Entry:
             if field is not None and field in FIELDS:
                 kind = ("recipe", field, _recipe_kind(FIELDS[field].default))
             elif field is None and self.family is not None:
-                raise self.error(keys, f"'{t}': a study that searches the generator "
-                                 f"(search.{self.family}) searches recipe.<field> targets "
-                                 "besides; fix a family's parameters under "
-                                 "generator.families.<name>")  # fmt: skip
+                raise self.error(
+                    keys,
+                    f"'{t}': a study that searches the generator "
+                    f"(search.{self.family}) searches recipe.<field> targets "
+                    "besides; fix a family's parameters under "
+                    "generator.families.<name>",
+                )
             elif field is None and t in gen:
                 kind = ("gen", gen[t], gen[t].type)
             else:
-                what = "recipe field" if field is not None else \
-                    f"parameter of generator '{self.gen_cls.name}'"  # fmt: skip
+                what = (
+                    "recipe field"
+                    if field is not None
+                    else f"parameter of generator '{self.gen_cls.name}'"
+                )
                 more = "" if "targets" in self.written else "; or set targets:"
-                raise self.error(keys, f"'{t}' is not a {what}{did_you_mean(t, valid)}; see "
-                                 f"'sweep ls {self.gen_cls.name}'{more}")  # fmt: skip
+                raise self.error(
+                    keys,
+                    f"'{t}' is not a {what}{did_you_mean(t, valid)}; see "
+                    f"'sweep ls {self.gen_cls.name}'{more}",
+                )
             if t in targets:
                 raise self.error(keys, f"'{t}' is listed twice")
             targets.append(t)
@@ -192,26 +229,34 @@ class _Entry:
         at, entry = self.at, self.entry
         for key in ("low", "high", "log", "step", "min_width"):
             if key in self.written:
-                raise self.error((*at, key), f"'{key}' does not apply to a categorical "
-                                 "parameter; list the values under choices")  # fmt: skip
+                raise self.error(
+                    (*at, key),
+                    f"'{key}' does not apply to a categorical "
+                    "parameter; list the values under choices",
+                )
         choices = entry.choices
         if not isinstance(choices, list) or not choices:
-            raise self.error((*at, "choices") if "choices" in self.written else at,
-                             "a categorical parameter needs a non-empty list of "
-                             "choices")  # fmt: skip
+            raise self.error(
+                (*at, "choices") if "choices" in self.written else at,
+                "a categorical parameter needs a non-empty list of choices",
+            )
         seen: dict[str, int] = {}
         for i, c in enumerate(choices):
             if isinstance(c, Mapping):
-                raise self.error((*at, "choices", i), "a choice is a number, a string, "
-                                 "true/false, null or a list (a [min, max] pair)")  # fmt: skip
+                raise self.error(
+                    (*at, "choices", i),
+                    "a choice is a number, a string, "
+                    "true/false, null or a list (a [min, max] pair)",
+                )
             key = json.dumps(c, sort_keys=True)
             if key in seen:
                 raise self.error((*at, "choices", i), f"choice {c!r} is listed twice")
             seen[key] = i
             for t in targets:
                 self.check_value((*at, "choices", i), t, c)
-        return ParamSpec(name=self.name, type="categorical", choices=freeze(jsonable(choices)),
-                         targets=targets)  # fmt: skip
+        return ParamSpec(
+            name=self.name, type="categorical", choices=freeze(jsonable(choices)), targets=targets
+        )
 
     def numeric(self, ptype: str, targets: tuple[str, ...]) -> ParamSpec:
         at, entry, written = self.at, self.entry, self.written
@@ -221,13 +266,15 @@ class _Entry:
         vals: dict[str, Any] = {}
         for key in ("low", "high"):
             if key not in written:
-                raise self.error(at, f"missing key '{key}': a {ptype} parameter needs low and "
-                                 "high", "missing")  # fmt: skip
+                raise self.error(
+                    at, f"missing key '{key}': a {ptype} parameter needs low and high", "missing"
+                )
             vals[key] = self.number((*at, key), getattr(entry, key), is_int_type)
         low, high = vals["low"], vals["high"]
         if low > high:
-            raise self.error((*at, "low"), f"low {_fmt(low)} > high {_fmt(high)}; write low <= "
-                             "high")  # fmt: skip
+            raise self.error(
+                (*at, "low"), f"low {_fmt(low)} > high {_fmt(high)}; write low <= high"
+            )
         log = entry.log if "log" in written else False
         if not isinstance(log, bool):
             raise self.error((*at, "log"), f"expected true or false, got {log!r}", "type")
@@ -242,8 +289,10 @@ class _Entry:
                 raise self.error((*at, "step"), "a log-scaled parameter cannot have a step")
             n = (high - low) / step
             if abs(n - round(n)) > 1e-9 * max(1.0, abs(n)):
-                raise self.error((*at, "step"), f"high - low = {_fmt(high - low)} is not a "
-                                 f"multiple of step {_fmt(step)}")  # fmt: skip
+                raise self.error(
+                    (*at, "step"),
+                    f"high - low = {_fmt(high - low)} is not a multiple of step {_fmt(step)}",
+                )
             if is_int_type and step == 1:
                 step = None
         min_width: float = 0
@@ -252,13 +301,16 @@ class _Entry:
                 raise self.error((*at, "min_width"), f"min_width applies to ranges, not {ptype}")
             min_width = self.number((*at, "min_width"), entry.min_width, is_int_type)
             if not 0 <= min_width <= high - low:
-                raise self.error((*at, "min_width"), f"must be in [0, high - low] = "
-                                 f"[0, {_fmt(high - low)}], got {_fmt(min_width)}")  # fmt: skip
+                raise self.error(
+                    (*at, "min_width"),
+                    f"must be in [0, high - low] = [0, {_fmt(high - low)}], got {_fmt(min_width)}",
+                )
             if step is not None:
                 n = min_width / step
                 if abs(n - round(n)) > 1e-9 * max(1.0, n):
-                    raise self.error((*at, "min_width"), f"must be a multiple of step "
-                                     f"{_fmt(step)}")  # fmt: skip
+                    raise self.error(
+                        (*at, "min_width"), f"must be a multiple of step {_fmt(step)}"
+                    )
         for t in targets:
             if is_range:
                 self.check_value((*at, "low"), t, [low, low])
@@ -267,8 +319,16 @@ class _Entry:
             else:
                 self.check_value((*at, "low"), t, low)
                 self.check_value((*at, "high"), t, high)
-        return ParamSpec(name=self.name, type=ptype, low=low, high=high, log=log, step=step,
-                         targets=targets, min_width=min_width)  # fmt: skip
+        return ParamSpec(
+            name=self.name,
+            type=ptype,
+            low=low,
+            high=high,
+            log=log,
+            step=step,
+            targets=targets,
+            min_width=min_width,
+        )
 
     def number(self, keys: tuple, value: Any, is_int_type: bool) -> Any:
         value = yaml_float(value)
@@ -288,9 +348,12 @@ class _Entry:
         if kind == "family":
             names = GENERATORS.names()
             if not isinstance(value, str) or value not in names:
-                raise self.error(keys, f"unknown generator {value!r}"
-                                 f"{did_you_mean(str(value), names)}; choose one of: "
-                                 f"{', '.join(names)} (sweep ls)")  # fmt: skip
+                raise self.error(
+                    keys,
+                    f"unknown generator {value!r}"
+                    f"{did_you_mean(str(value), names)}; choose one of: "
+                    f"{', '.join(names)} (sweep ls)",
+                )
             return
         try:
             if kind == "gen":
@@ -348,13 +411,18 @@ def probe(spec, gen_cls: Any, prof: str) -> None:
             err = attempt({p.name: v})
             if err:
                 hint = " or set min_width" if p.is_range else ""
-                raise spec.error(("search", p.name), f"{p.name}={_show(v)} gives an invalid "
-                                 f"configuration ({prof} profile): {err}; narrow the "
-                                 f"range{hint}")  # fmt: skip
+                raise spec.error(
+                    ("search", p.name),
+                    f"{p.name}={_show(v)} gives an invalid "
+                    f"configuration ({prof} profile): {err}; narrow the "
+                    f"range{hint}",
+                )
     for i in range(3):
         values = {n: pts[min(i * (len(pts) - 1) // 2, len(pts) - 1)] for n, pts in points.items()}
         err = attempt(values)
         if err:
             shown = ", ".join(f"{k}={_show(v)}" for k, v in values.items())
-            raise spec.error(("search",), f"{shown} together give an invalid configuration "
-                             f"({prof} profile): {err}")  # fmt: skip
+            raise spec.error(
+                ("search",),
+                f"{shown} together give an invalid configuration ({prof} profile): {err}",
+            )

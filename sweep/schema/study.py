@@ -32,8 +32,9 @@ second pass checks (the generator's parameters, a search entry's bounds) are kep
 
 Imports: the standard library, pydantic, :mod:`sweep.errors`, :mod:`sweep.record`,
 :mod:`sweep.values`, :mod:`sweep.samplers` and :mod:`sweep.space` (names only), the registries
-(:mod:`sweep.generators`, :mod:`proxy_tasks`: names only) and this package's ``base``,
-``errors``, ``yamlfile``, ``recipe``, ``engine``, ``calibration``.
+(:mod:`sweep.generators`, :mod:`proxy_tasks.spec`: names only; never a proxy task itself: see
+the ``schema-*`` contracts in pyproject.toml) and this package's ``base``, ``errors``,
+``yamlfile``, ``recipe``, ``engine``, ``calibration``.
 """
 
 from __future__ import annotations
@@ -42,15 +43,16 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BeforeValidator, Field, PrivateAttr, WithJsonSchema, field_validator
 
-from proxy_tasks import PROXY_TASKS
+from proxy_tasks.spec import PROXY_TASKS
 from sweep.errors import did_you_mean, unknown
 from sweep.generators import GENERATORS
 from sweep.paired import DEFAULT_SMALLEST_EFFECT
-from sweep.record import STUDY_NAME_RE, study_name_problem
+from sweep.record import HEADLINE, STUDY_NAME_RE, study_name_problem
 from sweep.samplers import PRUNERS, SAMPLERS
 from sweep.schema.base import NUMBER_SCHEMA, Direction, Section, mapping_or_empty
 from sweep.schema.calibration import CalibrationSection
 from sweep.schema.engine import (
+    BackendName,
     BackendSection,
     Budget,
     ConfirmSection,
@@ -112,8 +114,9 @@ def _families(v: Any) -> dict[str, Any]:
         if not isinstance(name, str) or name not in GENERATORS:
             raise Invalid(str(unknown("generator", str(name), GENERATORS.names())), (name,))
         if params is not None and not isinstance(params, dict):
-            raise Invalid(f"expected a mapping of parameter to value, got {params!r}", (name,),
-                          "type")  # fmt: skip
+            raise Invalid(
+                f"expected a mapping of parameter to value, got {params!r}", (name,), "type"
+            )
     return {k: dict(p or {}) for k, p in v.items()}
 
 
@@ -163,8 +166,10 @@ class ProxySection(Section):
     def _task(cls, v: Any) -> str:
         if not isinstance(v, str) or v not in PROXY_TASKS:
             names = PROXY_TASKS.names()
-            raise Invalid(f"unknown proxy task {v!r}{did_you_mean(str(v), names)}; choose one "
-                          f"of: {', '.join(names)}")  # fmt: skip
+            raise Invalid(
+                f"unknown proxy task {v!r}{did_you_mean(str(v), names)}; choose one "
+                f"of: {', '.join(names)}"
+            )
         return v
 
     @field_validator("profile", mode="before")
@@ -188,8 +193,12 @@ class ProxySection(Section):
             raise Invalid("expected a mapping of option name to value", kind="type")
         for k, value in v.items():
             if not isinstance(k, str) or not _plain(value):
-                raise Invalid(f"expected plain data (numbers, strings, booleans, lists, "
-                              f"mappings), got {value!r}", (k,), "type")  # fmt: skip
+                raise Invalid(
+                    f"expected plain data (numbers, strings, booleans, lists, "
+                    f"mappings), got {value!r}",
+                    (k,),
+                    "type",
+                )
         return v
 
     @field_validator("roots", mode="before")
@@ -257,11 +266,15 @@ def _references(v: Any) -> dict[str, dict[str, Any]]:
         raise Invalid("expected a mapping of reference name to {param: value, ...}", kind="type")
     for name, entry in v.items():
         if not isinstance(name, str) or not STUDY_NAME_RE.match(name):
-            raise Invalid(f"a reference name is letters, digits, '.', '_' or '-', got {name!r}",
-                          (name,))  # fmt: skip
+            raise Invalid(
+                f"a reference name is letters, digits, '.', '_' or '-', got {name!r}", (name,)
+            )
         if not isinstance(entry, dict) or not entry:
-            raise Invalid(f"expected {{param: value, ...}} for every searched parameter, got "
-                          f"{entry!r}", (name,), "type")  # fmt: skip
+            raise Invalid(
+                f"expected {{param: value, ...}} for every searched parameter, got {entry!r}",
+                (name,),
+                "type",
+            )
     return v
 
 
@@ -346,7 +359,7 @@ class StudyFile(Section):
             read_objectives,
             json_schema_input_type=list[Objective | dict[str, Direction]] | dict[str, Direction],
         ),
-    ] = (Objective(metric="headline", direction="maximize"),)
+    ] = (Objective(metric=HEADLINE, direction="maximize"),)
     """metrics to optimise, in order: - headline: maximize (short form) or {metric, direction}"""
     sampler: Annotated[
         SamplerChoice,
@@ -362,9 +375,7 @@ class StudyFile(Section):
     """trials, workers, per-trial timeout, failures before stopping"""
     backend: Annotated[
         BackendSection,
-        BeforeValidator(
-            read_backend, json_schema_input_type=Literal["local", "ray"] | BackendSection
-        ),
+        BeforeValidator(read_backend, json_schema_input_type=BackendName | BackendSection),
     ] = BackendSection()
     """where trials run: local, ray or {name: ray, address, resources, scheduler}"""
 
@@ -401,8 +412,10 @@ class StudyFile(Section):
         import math
 
         if not is_real(v) or not math.isfinite(v) or v <= 0:
-            raise Invalid(f"expected a positive number (in the first objective's units), got "
-                          f"{v!r}", kind="type")  # fmt: skip
+            raise Invalid(
+                f"expected a positive number (in the first objective's units), got {v!r}",
+                kind="type",
+            )
         return float(v)
 
     @field_validator("data_seed", mode="before")

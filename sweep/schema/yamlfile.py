@@ -70,12 +70,15 @@ def read_text(path: Path) -> str:
         raise SchemaError(str(path), 1, (), "file", f"cannot read the file: {why}") from None
 
 
-def load_yaml(path: str | Path) -> tuple[Any, Source]:
-    """The file's data (dicts, lists, scalars) and its :class:`Source`; see the module doc."""
+def load_yaml(path: str | Path, text: str | None = None) -> tuple[Any, Source]:
+    """The file's data (dicts, lists, scalars) and its :class:`Source`; see the module doc.
+    ``text``, when given, is parsed instead of the file (a study's stored snapshot); ``path``
+    then only names it in errors."""
     import yaml
 
     path = Path(path)
-    text = read_text(path)
+    if text is None:
+        text = read_text(path)
     reader = _Reader(path)
     try:  # the pure-Python parser: yaml.compose's messages, and no nesting limit of its own
         for event in yaml.parse(text, Loader=yaml.SafeLoader):
@@ -86,13 +89,19 @@ def load_yaml(path: str | Path) -> tuple[Any, Source]:
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         raise SchemaError(str(path), line, (), "yaml", f"invalid YAML: {problem}") from None
     if not reader.documents:
-        raise SchemaError(str(path), 1, (), "yaml",
-                          "the file is empty; see search_spaces/ for examples")  # fmt: skip
+        raise SchemaError(
+            str(path), 1, (), "yaml", "the file is empty; see search_spaces/ for examples"
+        )
     if reader.duplicates:
         keys, first, line = reader.duplicates[0]
-        raise SchemaError(str(path), line, keys, "duplicate_key",
-                          f"duplicate key (first written at line {first}); YAML would keep only "
-                          "the last one: remove or rename one")  # fmt: skip
+        raise SchemaError(
+            str(path),
+            line,
+            keys,
+            "duplicate_key",
+            f"duplicate key (first written at line {first}); YAML would keep only "
+            "the last one: remove or rename one",
+        )
     return reader.root, Source(path, reader.lines)
 
 
@@ -170,15 +179,22 @@ class _Reader:
     def count(self, event, n: int) -> None:
         self.nodes += n
         if self.nodes > MAX_NODES:
-            raise self.fail(event, f"more than {MAX_NODES} values (YAML aliases expanded); a "
-                            "study file is far smaller: write the values out")  # fmt: skip
+            raise self.fail(
+                event,
+                f"more than {MAX_NODES} values (YAML aliases expanded); a "
+                "study file is far smaller: write the values out",
+            )
 
     def check_tag(self, event, keys: tuple | None) -> None:
         tag = getattr(event, "tag", None)
         if tag is not None:
             tag = "!!" + tag[len(_STANDARD) :] if tag.startswith(_STANDARD) else tag
-            raise self.fail(event, f"explicit YAML tags are not accepted (found {tag}); a "
-                            "study file holds plain values", keys or ())  # fmt: skip
+            raise self.fail(
+                event,
+                f"explicit YAML tags are not accepted (found {tag}); a "
+                "study file holds plain values",
+                keys or (),
+            )
 
     def scalar(self, event) -> None:
         keys = self.where(event)
@@ -193,8 +209,9 @@ class _Reader:
             return
         node = self.yaml.ScalarNode(
             self.resolver.resolve(self.yaml.ScalarNode, event.value, event.implicit),
-            event.value, style=event.style,
-        )  # fmt: skip
+            event.value,
+            style=event.style,
+        )
         value = self.constructor.construct_object(node, deep=True)
         line = event.start_mark.line + 1
         if event.anchor is not None:
@@ -205,12 +222,14 @@ class _Reader:
     def start(self, event, value: Any) -> None:
         keys = self.where(event)
         if keys is None:
-            raise self.fail(event, "invalid YAML: a mapping key must be a plain value, not a "
-                            "mapping or a list")  # fmt: skip
+            raise self.fail(
+                event, "invalid YAML: a mapping key must be a plain value, not a mapping or a list"
+            )
         self.check_tag(event, keys)
         if len(keys) >= MAX_DEPTH:
-            raise self.fail(event, f"nesting deeper than {MAX_DEPTH} levels; a study file is "
-                            "far flatter")  # fmt: skip
+            raise self.fail(
+                event, f"nesting deeper than {MAX_DEPTH} levels; a study file is far flatter"
+            )
         self.count(event, 1)
         if event.anchor is not None:
             self.new_anchor(event)
@@ -233,8 +252,11 @@ class _Reader:
     def new_anchor(self, event) -> None:
         name = event.anchor
         if name in self.anchor_lines:
-            raise self.fail(event, f"invalid YAML: found duplicate anchor '{name}' (first at "
-                            f"line {self.anchor_lines[name]})")  # fmt: skip
+            raise self.fail(
+                event,
+                f"invalid YAML: found duplicate anchor '{name}' (first at "
+                f"line {self.anchor_lines[name]})",
+            )
         self.anchor_lines[name] = event.start_mark.line + 1
 
     def alias(self, event) -> None:
@@ -244,15 +266,20 @@ class _Reader:
             raise self.fail(event, f"invalid YAML: found undefined alias '{name}'")
         anchor = self.anchors[name]
         if anchor is None:
-            raise self.fail(event, f"invalid YAML: alias '{name}' inside its own anchor (a "
-                            "structure that contains itself)")  # fmt: skip
+            raise self.fail(
+                event,
+                f"invalid YAML: alias '{name}' inside its own anchor (a "
+                "structure that contains itself)",
+            )
         if keys is None:
-            raise self.fail(event, "invalid YAML: a mapping key must be a plain value, not an "
-                            "alias")  # fmt: skip
+            raise self.fail(
+                event, "invalid YAML: a mapping key must be a plain value, not an alias"
+            )
         self.count(event, anchor.size)
         if len(keys) + anchor.height > MAX_DEPTH:
-            raise self.fail(event, f"nesting deeper than {MAX_DEPTH} levels; a study file is "
-                            "far flatter")  # fmt: skip
+            raise self.fail(
+                event, f"nesting deeper than {MAX_DEPTH} levels; a study file is far flatter"
+            )
         line = event.start_mark.line + 1
         self.place(keys, copy.deepcopy(anchor.value), line)
         for rel, ln in anchor.lines:

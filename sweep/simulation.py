@@ -15,8 +15,11 @@ A scenario is the true difference ``true_diff`` of the planted optimum over the 
 (0: a null study, every band equal); the truth of the confirmed best is known without noise,
 so each verdict is scored against it (:func:`score`).
 
-Imports: numpy, :mod:`proxy_tasks.analytic` (lazily), :mod:`sweep.answer`,
-:mod:`sweep.record`, :mod:`sweep.seeding`.
+It runs a proxy task, so it sits in the running layer (docs/architecture.md), above the answer
+it measures: :mod:`sweep.answer` reads trial records only.
+
+Imports: numpy, :mod:`proxy_tasks.analytic` and :mod:`proxy_tasks.spec` (lazily),
+:mod:`sweep.answer`, :mod:`sweep.record`, :mod:`sweep.seeding`.
 """
 
 from __future__ import annotations
@@ -109,16 +112,16 @@ class _Task:
             )
         )
         assert res.status == COMPLETE, res.message
-        return float(res.metrics["headline"])
+        return float(res.metrics[record.HEADLINE])
 
     def record(self, n: int, c: Sequence[int], seed: int, arm: str) -> record.TrialRecord:
         v = self._run(c, seed, self.options)
-        ps = {str(seed): {"headline": v, record.SCRATCH_METRIC: 50.0}}
+        ps = {str(seed): {record.HEADLINE: v, record.SCRATCH_METRIC: 50.0}}
         attrs = {
             record.PER_SEED: ps,
             record.ARM: arm,
             record.SEEDS: [seed],
-            "headline": v,
+            record.HEADLINE: v,
             record.CONFIG_KEY: _key(c),
         }
         return record.TrialRecord(
@@ -126,7 +129,7 @@ class _Task:
             state="COMPLETE",
             values=(v,),
             params={"freq": list(c)},
-            metrics={"headline": v},
+            metrics={record.HEADLINE: v},
             attrs=attrs,
         )
 
@@ -143,7 +146,7 @@ def simulate(design: Design, true_diff: float, i: int, task: _Task | None = None
     recs.append(task.record(len(recs), OPTIMUM, base, record.ARM_REFERENCE))
     band = {r.config_key: tuple(r.params["freq"]) for r in recs}
     ranked = sorted(
-        (r for r in recs if r.config_key != _key(PUB)), key=lambda r: -r.metrics["headline"]
+        (r for r in recs if r.config_key != _key(PUB)), key=lambda r: -r.metrics[record.HEADLINE]
     )
     cands: list[str] = []
     for r in ranked:
