@@ -66,9 +66,10 @@ def answer_info(study) -> AnswerInfo:
     }
     stored = study.user_attrs.get(record.STUDY_ANSWER)
     mod = answer_module()
-    if isinstance(stored, Mapping) and stored:
+    running = mod is not None and mod.provisional(study.user_attrs.get(record.STUDY_CONFIRM))
+    if isinstance(stored, Mapping) and stored and not running:
         answer, out["source"] = dict(stored), "stored"
-    elif mod is not None:
+    elif mod is not None:  # (while the confirmation runs: computed now, provisional)
         try:
             answer, out["source"] = dict(mod.answer_of_study(study)), "computed"
         except Exception as e:  # a study the statistics cannot read must still report

@@ -82,3 +82,32 @@ def test_the_launch_ends_with_the_whole_answer_at_80_columns(launched):
     tail = lines[at + 1 :]
     assert tail and all(x.startswith("  ") for x in tail), tail
     assert any(x.startswith("  next: ") for x in tail), tail
+
+
+def test_an_answer_is_provisional_in_every_output_while_its_confirmation_runs(launched):
+    # Issue 22, item 2: during the confirmation `status` printed an interim answer with
+    # nothing saying it was not the answer yet.
+    from reports.answer import answer_info
+    from sweep import record
+    from sweep.engine.commands import status, status_text
+
+    where, f, _ = launched
+    spec = load_study_config(where / f.name)
+    storage = str(where / "studies.db")
+    study = optuna.load_study(study_name=spec.study, storage=f"sqlite:///{storage}")
+    plan = dict(study.user_attrs[record.STUDY_CONFIRM])
+    assert plan["status"] in ("decided", "capped")
+    final = status(spec.study, storage)
+    assert not final["answer_line"].startswith("provisional")
+    try:
+        study.set_user_attr(record.STUDY_CONFIRM, {**plan, "status": "running"})
+        st = status(spec.study, storage)
+        assert st["answer_line"].startswith("provisional (the confirmation is running, ")
+        assert st["answer"]["provisional"] and st["answer_stored"] is False
+        assert (
+            status_text(spec.study, storage).splitlines()[-1].startswith("answer: provisional (")
+        )
+        info = answer_info(study)
+        assert info["source"] == "computed" and info["line"].startswith("provisional ("), info
+    finally:
+        study.set_user_attr(record.STUDY_CONFIRM, plan)

@@ -81,7 +81,7 @@ from sweep.answer.line import answer_line
 from sweep.paired import DEFAULT_SMALLEST_EFFECT
 from sweep.values import jsonable
 
-__all__ = ["VERDICTS", "answer_line", "answer_of_study", "compute_answer"]
+__all__ = ["VERDICTS", "answer_line", "answer_of_study", "compute_answer", "provisional"]
 
 
 def compute_answer(
@@ -150,7 +150,22 @@ def answer_of_study(study: Any) -> dict[str, Any]:
         out["noise"] = dict(noise)
         if (step := next_step(noise)) is not None:
             out["next"].append(step)
+    if (why := provisional(a.get(record.STUDY_CONFIRM))) is not None:
+        out["provisional"] = why
     return {"study": study.study_name, **out}
+
+
+def provisional(plan: Any) -> str | None:
+    """Why an answer is not final yet (its confirmation runs, or was stopped before it ended),
+    or None: every output (``status``, ``--json``, the report, the dashboard's note) says so."""
+    if not isinstance(plan, Mapping):
+        return None
+    n = len(plan.get("seeds") or ())
+    if plan.get("status") == "running":
+        return f"the confirmation is running, {n} paired seeds so far"
+    if plan.get("status") == "stopped":
+        return f"the confirmation stopped at {n} paired seeds; sweep resume continues it"
+    return None
 
 
 def visibility_next(rows: Sequence[Mapping[str, Any]], cfg: Mapping[str, Any]) -> list[str]:

@@ -14,7 +14,10 @@ from sweep.values import is_number
 
 
 def answer_line(answer: Mapping[str, Any]) -> str:
-    """The answer in one sentence with its numbers (the fields of :mod:`sweep.answer`)."""
+    """The answer in one sentence with its numbers (the fields of :mod:`sweep.answer`);
+    ``provisional (why): ...`` while the confirmation that decides it has not ended."""
+    if why := answer.get("provisional"):
+        return f"provisional ({why}): " + answer_line({**answer, "provisional": None})
     bvp = answer.get("best_vs_published")
     fmt = decimals(
         answer.get("sd_paired") or answer.get("sigma_seed"),

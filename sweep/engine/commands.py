@@ -30,7 +30,7 @@ def status(name: str, storage: str | None) -> dict[str, Any]:
     one, else computed: ``answer_stored``), the confirmation plan, best and running trials, the
     storage (masked), and ``paper``: :func:`sweep.paper.paper_check` (None: no published table
     applies)."""
-    from sweep.answer import answer_line, answer_of_study
+    from sweep.answer import answer_line, answer_of_study, provisional
     from sweep.paper import paper_check
     from sweep.storage import default_storage, mask_url
 
@@ -38,8 +38,11 @@ def status(name: str, storage: str | None) -> dict[str, Any]:
     trials = study.get_trials(deepcopy=False)
     answer = study.user_attrs.get(record.STUDY_ANSWER)
     stored = answer is not None
-    if answer is None:  # an older study, or one still running: computed, not stored
+    if answer is None or provisional(study.user_attrs.get(record.STUDY_CONFIRM)):
+        # an older study, or one still running: computed, not stored (and provisional while
+        # its confirmation runs)
         answer = answer_of_study(study)
+        stored = False
     best = []
     try:
         best = [
