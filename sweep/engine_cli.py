@@ -210,7 +210,12 @@ def print_summary(summary: dict) -> None:
         what = t.get("arm", "search")
         rows.append((f"#{t['number']}", f"{what} trial", t.get("seeds", 1), t["values"], t))
     if rows:
-        table = Table(title="compared on common seeds, then the best single trials")
+        compared = bool(best.get("seeds", 0) > 1)
+        table = Table(
+            title="compared on common seeds, then the best single trials"
+            if compared
+            else "best trials"
+        )
         for col in ("trial", "arm", "seeds", "value", "searched parameters"):
             table.add_column(col, overflow="fold")
         for number, arm, seeds, value, row in rows:

@@ -381,7 +381,13 @@ def test_trial_timeout_fails_the_trial_with_a_reason(tmp_path):
     text = space.read_text().replace("max_failed: 3}", "max_failed: 3, timeout_s: 1.0}")
     space.write_text(text.replace("pretrain_epochs: 2", "pretrain_epochs: 500"))  # minutes
     res = sweep("launch", str(space), "--no-progress", cwd=tmp_path)
-    assert res.returncode == 0, res.stderr[-2000:]
+    # Every trial failed: the launch says why in its last line and exits 1 (issue 22, item 1).
+    assert res.returncode == 1, res.stderr[-2000:]
+    last = res.stderr.strip().splitlines()[-1]
+    assert last == (
+        "sweep: error: every trial failed (1); the first: trial 0: timeout: the trial ran "
+        "past the budget's timeout_s"
+    ), last
     (t,) = load(tmp_path).get_trials()
     assert t.state == TrialState.FAIL and t.user_attrs["error_type"] == "timeout"
 

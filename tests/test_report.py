@@ -70,6 +70,7 @@ def launch(
     extra="",
     objectives="[{headline: maximize}]",
     sampler="random",
+    rc: int = 0,
 ) -> Path:
     db = tmp / "studies.db"
     f = tmp / f"{study}.yaml"
@@ -87,7 +88,7 @@ def launch(
         )
     )
     res = sweep("launch", str(f), "--no-progress", cwd=tmp)
-    assert res.returncode == 0, res.stderr[-3000:]
+    assert res.returncode == rc, res.stderr[-3000:]
     return db
 
 
@@ -531,7 +532,8 @@ def test_dashboard_api_shows_the_study_its_diversity_and_the_attached_figures(
 # ------------------------------------------------------------------------------ nothing to show
 def test_studies_with_no_completed_trials_still_give_a_report_that_says_so(tmp_path):
     # Every trial fails (a timeout far shorter than a trial).
-    db = launch(tmp_path, study="failing", trials=2, seeds="[0]", extra=", timeout_s: 0.3")
+    # (the launch exits 1: every trial failed)
+    db = launch(tmp_path, study="failing", trials=2, seeds="[0]", extra=", timeout_s: 0.3", rc=1)
     assert {t.state for t in load(db, "failing").get_trials()} == {TrialState.FAIL}
     # And a study with no trials at all, made by Optuna directly (no sweep attributes).
     from sweep.storage import make_storage
