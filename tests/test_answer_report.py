@@ -25,6 +25,9 @@ from test_report import chromium, open_in_chromium
 from sweep import record
 from sweep.storage import make_storage
 
+#: real launches, workers or trainings: the full suite only (the fast tier: -m "not slow")
+pytestmark = pytest.mark.slow
+
 QUESTION = "does a larger x give better pre-training data (answer test)?"
 PUBLISHED_X = 0.5
 ANSWER = {

@@ -14,6 +14,9 @@ from pathlib import Path
 import optuna
 import pytest
 
+#: real launches, workers or trainings: the full suite only (the fast tier: -m "not slow")
+pytestmark = pytest.mark.slow
+
 STUDY = """\
 study: {study}
 question: Does a wider band help (arms test)?

@@ -21,6 +21,9 @@ import pytest
 from optuna.trial import TrialState
 from spaces import ANALYTIC_SPACE
 
+#: real launches, workers or trainings: the full suite only (the fast tier: -m "not slow")
+pytestmark = pytest.mark.slow
+
 #: seconds each analytic trial sleeps in the launchers of these tests (the hook below)
 TRIAL_SLEEP = 0.4
 

@@ -16,6 +16,9 @@ from optuna.trial import TrialState
 
 from sweep.errors import SweepError
 
+#: real launches, workers or trainings: the full suite only (the fast tier: -m "not slow")
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 
 #: micro ViT trials of 1-2 s on 2 cores; the linear-probe headline moves with the data, the

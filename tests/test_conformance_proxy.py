@@ -14,6 +14,9 @@ import pytest
 from proxy_tasks import PROXY_TASKS, run_trial
 from proxy_tasks.spec import COMPLETE, FAILED, PRUNED, ProxyTask, Pruned, TrialResult, TrialSpec
 
+#: real launches, workers or trainings: the full suite only (the fast tier: -m "not slow")
+pytestmark = pytest.mark.slow
+
 NAMES = PROXY_TASKS.names()
 # The tiny recipe of tests/test_proxy.py: every stage of the real one, in seconds.
 TINY = dict(

@@ -12,6 +12,9 @@ from spaces import vit_space_head
 from sweep import diversity as D
 from sweep.dataset import Dataset, DatasetSpec
 
+#: real launches, workers or trainings: the full suite only (the fast tier: -m "not slow")
+pytestmark = pytest.mark.slow
+
 
 # ----------------------------------------------------------------------------- Vendi
 def test_two_identical_clusters_score_two():

@@ -16,6 +16,9 @@ import pytest
 from optuna.trial import TrialState
 from spaces import vit_space_head
 
+#: real launches, workers or trainings: the full suite only (the fast tier: -m "not slow")
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 
 TINY_SPACE = (

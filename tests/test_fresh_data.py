@@ -13,6 +13,9 @@ from proxy_tasks.recipe import make_recipe
 from proxy_tasks.spec import TrialSpec
 from sweep.dataset import Dataset, DatasetSpec, spec_from_trial
 
+#: real launches, workers or trainings: the full suite only (the fast tier: -m "not slow")
+pytestmark = pytest.mark.slow
+
 
 def _ds(generator="visualatom", epochs=3, seed=0):
     return Dataset(

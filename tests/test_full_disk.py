@@ -18,6 +18,9 @@ from spaces import ANALYTIC_SPACE
 from sweep import record
 from sweep.storage import make_storage
 
+#: real launches, workers or trainings: the full suite only (the fast tier: -m "not slow")
+pytestmark = pytest.mark.slow
+
 BUDGET = 40
 
 

@@ -27,6 +27,9 @@ from sweep.noise import (
 )
 from sweep.paired import mdd, seeds_for_mdd
 
+#: real launches, workers or trainings: the full suite only (the fast tier: -m "not slow")
+pytestmark = pytest.mark.slow
+
 
 def table(m: np.ndarray, data=None, train=None) -> dict[tuple[int, int], float]:
     data = list(range(m.shape[0])) if data is None else data

@@ -27,6 +27,9 @@ from sweep.paper import (
 )
 from sweep.record import TrialRecord
 
+#: real launches, workers or trainings: the full suite only (the fast tier: -m "not slow")
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = list(range(8))
 FREQ_CFG = {

@@ -28,6 +28,9 @@ from pathlib import Path
 
 import pytest
 
+#: real launches, workers or trainings: the full suite only (the fast tier: -m "not slow")
+pytestmark = pytest.mark.slow
+
 PROCESSES = 8
 ROUNDS = 4
 DEADLINE_S = 120.0  # a hung child fails the test instead of hanging it

@@ -14,6 +14,9 @@ from proxy_tasks.recipe import PRESETS, make_recipe
 from proxy_tasks.spec import Pruned, TrialSpec
 from sweep.errors import SweepError
 
+#: real launches, workers or trainings: the full suite only (the fast tier: -m "not slow")
+pytestmark = pytest.mark.slow
+
 # A tiny recipe: seconds per trial, still every stage of the real one.
 TINY = dict(
     classes=8,

@@ -23,6 +23,9 @@ from scipy.stats import spearmanr
 
 from sweep.seeding import Seeds
 
+#: real launches, workers or trainings: the full suite only (the fast tier: -m "not slow")
+pytestmark = pytest.mark.slow
+
 TINY = """\
 study: {study}
 question: {question}

@@ -19,6 +19,9 @@ import pytest
 
 from sweep import record
 
+#: real launches, workers or trainings: the full suite only (the fast tier: -m "not slow")
+pytestmark = pytest.mark.slow
+
 CHOICES = ["visualatom", "rcdb", "fractaldb", "exfractaldb", "1p-frac"]
 
 FAMILIES = """\

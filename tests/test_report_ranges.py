@@ -22,6 +22,9 @@ from sweep import record
 from sweep.space import ParamSpec
 from sweep.study_config import to_raw
 
+#: real launches, workers or trainings: the full suite only (the fast tier: -m "not slow")
+pytestmark = pytest.mark.slow
+
 FREQ = {
     "name": "freq",
     "type": "int_range",

@@ -19,6 +19,9 @@ from test_budget_claims import finish, launch, load, write_study
 
 from sweep import record
 
+#: real launches, workers or trainings: the full suite only (the fast tier: -m "not slow")
+pytestmark = pytest.mark.slow
+
 
 def _wait_for_complete(tmp_path, storage: str, n: int, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout

@@ -15,6 +15,9 @@ import pytest
 from optuna.trial import TrialState
 from spaces import ANALYTIC_SPACE
 
+#: real launches, workers or trainings: the full suite only (the fast tier: -m "not slow")
+pytestmark = pytest.mark.slow
+
 SPACE = ANALYTIC_SPACE
 
 

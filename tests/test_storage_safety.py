@@ -15,6 +15,9 @@ from sweep.errors import SweepError
 from sweep.journal import repair_journal, scan
 from sweep.storage import make_storage, normalize_storage
 
+#: real launches, workers or trainings: the full suite only (the fast tier: -m "not slow")
+pytestmark = pytest.mark.slow
+
 TINY = """\
 study: tiny
 generator: {{name: visualatom}}

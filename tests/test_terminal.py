@@ -21,6 +21,9 @@ from spaces import ANALYTIC_SPACE
 from sweep.engine.progress import Progress
 from sweep.study_config import load_study_config
 
+#: real launches, workers or trainings: the full suite only (the fast tier: -m "not slow")
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def launched(tmp_path_factory):

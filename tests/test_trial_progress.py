@@ -15,6 +15,9 @@ from sweep.engine.objective import Shown
 from sweep.engine.progress import Progress, running_text
 from sweep.engine.signals import NoInterrupt
 
+#: real launches, workers or trainings: the full suite only (the fast tier: -m "not slow")
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def running(tmp_path):

@@ -77,8 +77,8 @@ class ConfirmClaim:
             if url.startswith(prefix):
                 self._file(url[len(prefix) :] + f".{_digest(name)[:12]}.confirm-lock")
                 return
-        if url.startswith(("postgresql", "mysql")):
-            self._server(url, name)
+        if url.startswith(("postgresql", "mysql")):  # (a server's locks span its schemas:
+            self._server(url, f"{url}|{name}")  # the URL, with its search_path, is in the key)
         else:  # an in-memory storage: one process
             self.held = True
 
