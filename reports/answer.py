@@ -66,7 +66,8 @@ def answer_info(study) -> AnswerInfo:
     }
     stored = study.user_attrs.get(record.STUDY_ANSWER)
     mod = answer_module()
-    running = mod is not None and mod.provisional(study.user_attrs.get(record.STUDY_CONFIRM))
+    check = getattr(mod, "provisional", None)  # (an answer module of an older checkout: none)
+    running = check is not None and check(study.user_attrs.get(record.STUDY_CONFIRM))
     if isinstance(stored, Mapping) and stored and not running:
         answer, out["source"] = dict(stored), "stored"
     elif mod is not None:  # (while the confirmation runs: computed now, provisional)

@@ -20,7 +20,7 @@ from optuna.trial import TrialState
 from spaces import ANALYTIC_SPACE, vit_space_head
 
 #: real launches, workers or trainings: the full suite only (the fast tier: -m "not slow")
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]  # (one Ray at a time)
 
 RAY = str(Path(sys.executable).with_name("ray"))
 ENV = {**{k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}, "RAY_AUTH_MODE": "disabled"}

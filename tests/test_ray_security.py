@@ -18,7 +18,10 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+pytestmark = [
+    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc"),
+    pytest.mark.xdist_group("ray"),  # (it counts Ray processes: one Ray at a time)
+]
 
 #: the driver: a local Ray through the backend's own session, one actor started, then the
 #: listening sockets of every descendant process, as JSON on stdout

@@ -66,7 +66,7 @@ def test_the_live_bar_shows_what_each_running_trial_does(running):
     with Progress(True, study, 8, spec, stream=io.StringIO(), live=True) as bar:
         bar.update()
         info = bar.p.tasks[0].fields["info"]
-    assert "running 4" in info
+    assert "run 4" in info
     assert "#0 pretrain 0/20; #1 evaluate 1/2; #2 evaluate 1/2 (+1 more)" in info
     # a plain log (no terminal) gets one line per finished trial, not per epoch
     out = io.StringIO()

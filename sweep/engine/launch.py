@@ -310,8 +310,13 @@ def _from_snapshot(study, live, profile: str, quiet: bool):
     from sweep.storage import mask_text
     from sweep.study_config import LAUNCH_FIELDS, snapshot_config
 
+    attrs = study.user_attrs
+    deadline = time.monotonic() + 30.0
+    while record.STUDY_FILE_TEXT not in attrs and time.monotonic() < deadline:
+        time.sleep(0.2)  # another launcher created the study an instant ago: its attributes
+        attrs = study.user_attrs  # follow the creation (two writes, not one transaction)
     spec = snapshot_config(
-        study.user_attrs,
+        attrs,
         study.study_name,
         live.storage,
         profile=profile,

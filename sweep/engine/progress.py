@@ -168,7 +168,7 @@ class Progress:
         """The live bar's text after x/N, the bar and the ETA: phase, running trials' phases,
         counts, the search's best so far (not the answer: unconfirmed), the study's name."""
         parts = [self.phase]
-        if doing := running_text(self.study, shown=2):
+        if doing := running_text(self.study):
             parts.append(doing)
         parts.append(
             f"done {c['COMPLETE']} pruned {c['PRUNED']} failed {c['FAIL']} run {c['RUNNING']}"
