@@ -409,6 +409,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _as_interrupt(signum: int, frame: Any) -> None:
+    from sweep.engine.signals import in_finalizer, resend
+
+    if in_finalizer(frame):  # a KeyboardInterrupt raised there is printed and dropped
+        resend(signum)
+        return
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 

@@ -297,7 +297,7 @@ def test_status_says_failed_rounds_values_and_states_the_budget(launched, run_sw
     lines = proc.stdout.splitlines()
     assert lines[0] == "study 'hard': complete 4, pruned 0, failed 0, running 0, waiting 0"
     assert lines[1] == "budget: all 4 search trials used"
-    best = [x for x in lines if x.startswith("best: ")]
+    best = [x for x in lines if x.startswith("top single trial: ")]
     assert best and all("headline=" in x for x in best), lines
     proc = run_sweep("status", "hard", "--storage", str(where / "studies.db"), "--json", cwd=where)
     data = json.loads(proc.stdout)
@@ -328,8 +328,13 @@ def test_status_lines_round_and_say_what_is_left():
     lines = status_lines(st)
     assert lines[0] == "study 's': complete 2, pruned 0, failed 1, running 0, waiting 0"
     assert lines[1] == "budget: 3 of 10 search trials used, 7 left; 'sweep resume s' runs the rest"
-    assert lines[2] == 'best: trial 4 (published): top1=61.23, time_s=12 {"freq": [0, 20]}'
+    assert lines[2] == ('top single trial: 4 (published): top1=61.23, time_s=12 {"freq": [0, 20]}')
     assert lines[3] == "running: trial 5 for 67 min on h:1"
+    # The answer's best, on its paired seeds, comes first and says so (issue 22, item 2).
+    st["answer"] = {"best": {"label": "[3, 11]", "trial": 7, "mean": 100.1183, "seeds": 6}}
+    assert status_lines(st)[2] == (
+        "best: [3, 11] (trial 7), mean 100.1 over 6 paired seeds (the answer's)"
+    )
     st["budget"] = {"trials": 3, "used": 3, "confirm": 12}
     assert status_lines(st)[1] == (
         "budget: all 3 search trials used; 12 confirmation trials beyond it"

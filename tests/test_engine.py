@@ -177,10 +177,12 @@ def test_killed_launcher_leaves_no_process_and_resume_completes_the_budget(
         "resume", "tiny", "--storage", where(tmp_path, storage), "--no-progress", cwd=tmp_path
     )
     assert res.returncode == 0, res.stderr[-3000:]
-    # It says what it found and did (issue 22, item 4).
+    # It says what it found and did (issue 22, item 4). (On PostgreSQL, Optuna's heartbeat
+    # fails the stale trials and retries them itself, before sweep looks.)
     said = [x for x in res.stderr.splitlines() if "left running by a worker that is gone" in x]
-    assert len(said) == 1 and f"{len(orphans)} trial" in said[0], res.stderr[-3000:]
-    assert all(f"#{n}" in said[0] for n in orphans[:8]), said
+    if "postgresql" not in storage:
+        assert len(said) == 1 and f"{len(orphans)} trial" in said[0], res.stderr[-3000:]
+        assert all(f"#{n}" in said[0] for n in orphans[:8]), said
     study = load(tmp_path, storage=storage)
     trials = study.get_trials()
     assert not [t for t in trials if t.state == TrialState.RUNNING]
@@ -317,7 +319,7 @@ def test_multi_objective_study_has_a_pareto_front(tmp_path):
     assert len(study.directions) == 2 and study.best_trials
     assert study.metric_names == ["headline", "time_total_s"]
     status = sweep("status", "multi", "--storage", str(tmp_path / "studies.db"), cwd=tmp_path)
-    assert status.returncode == 0 and "best: trial" in status.stdout
+    assert status.returncode == 0 and "top single trial: " in status.stdout
 
 
 def test_changed_search_space_is_refused_unless_forked(tmp_path):

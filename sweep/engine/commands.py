@@ -171,10 +171,18 @@ def budget_text(st: dict[str, Any]) -> str:
 def status_lines(st: dict[str, Any]) -> list[str]:
     """``sweep status STUDY`` as text: counts, budget, best and running trials, the answer."""
     lines = [f"study '{st['study']}': {counts_text(st['counts'])}", budget_text(st)]
+    best = (st.get("answer") or {}).get("best") or {}
+    if best.get("seeds", 0) > 1:  # the answer's best, on its common seeds, first
+        lines.append(
+            f"best: {best.get('label')} (trial {best.get('trial')}), mean "
+            f"{best['mean']:.4g} over {best['seeds']} paired seeds (the answer's)"
+        )
     for b in st["best"]:
-        arm = f" ({b['arm']})" if b.get("arm") and b["arm"] != record.ARM_SEARCH else ""
+        arm = b.get("arm") or record.ARM_SEARCH
         values = values_text(b["values"], st.get("metrics"))
-        lines.append(f"best: trial {b['number']}{arm}: {values} {json.dumps(b['params'])}")
+        lines.append(
+            f"top single trial: {b['number']} ({arm}): {values} {json.dumps(b['params'])}"
+        )
     for r in st["running"]:
         if r.get("stale"):
             lines.append(

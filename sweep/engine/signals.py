@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
+import os
+import threading
 
 from sweep import record
 
@@ -23,13 +25,19 @@ class Interrupt:
     def __init__(self) -> None:
         self.requested = False
         self.inside = False
+        self.pending = False
 
     def handler(self, signum, frame) -> None:
-        if self.requested:
+        if self.requested and not self.pending:
             return  # the launcher passes Ctrl-C on: one interrupt is enough
         self.requested = True
         stopping()
         if self.inside:
+            if in_finalizer(frame):  # raised there, it would be printed and dropped
+                self.pending = True
+                resend(signum)
+                return
+            self.pending = False
             raise KeyboardInterrupt
 
     @contextlib.contextmanager
@@ -62,6 +70,29 @@ class Interrupt:
             return objective(trial)
 
         return run
+
+
+#: functions that run as finalizers (a weakref or garbage-collector callback, ``__del__``): an
+#: exception raised in them is printed as "Exception ignored in ..." and dropped
+FINALIZERS = frozenset({"__del__", "_collection_gced"})
+
+
+def in_finalizer(frame) -> bool:
+    """Whether the signal arrived inside a finalizer (see :data:`FINALIZERS`)."""
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name in FINALIZERS or code.co_filename.endswith("weakref.py"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def resend(signum: int, delay: float = 0.05) -> None:
+    """Deliver ``signum`` to this process again a moment later (outside the finalizer that
+    would have swallowed the KeyboardInterrupt)."""
+    timer = threading.Timer(delay, os.kill, (os.getpid(), signum))
+    timer.daemon = True
+    timer.start()
 
 
 def stopping() -> None:
