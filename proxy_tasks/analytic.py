@@ -26,6 +26,8 @@ Options (``TrialSpec.options``; anything else is a failed trial of ``error_type`
   configuration equal (a null study).
 * ``optimum`` (default: the published values): generator parameter values where ``headline``
   peaks, so a configuration better than the published one exists (a planted positive effect).
+* ``sleep_s`` (default 0): seconds each trial takes before it computes (the engine's tests kill,
+  interrupt and time out trials mid-run without a real training).
 
 The trial also reports ``scratch_headline`` (the model without pre-training on the same seed: a
 constant 50 plus its own per-seed noise of SD ``noise``, the same for every configuration) and
@@ -58,6 +60,7 @@ OPTIONS: dict[str, Any] = {
     "train_noise": 0.0,
     "effect": 1.0,
     "optimum": {},
+    "sleep_s": 0.0,
 }
 #: the scratch baseline's mean headline
 SCRATCH = 50.0
@@ -75,7 +78,7 @@ def parse_options(options: Mapping[str, Any]) -> dict[str, Any]:
                 key=f"options.{name}",
             )
     out = {**OPTIONS, **options}
-    for name in ("noise", "shared_noise", "data_noise", "train_noise", "effect"):
+    for name in ("noise", "shared_noise", "data_noise", "train_noise", "effect", "sleep_s"):
         v = out[name]
         if not is_real(v) or not math.isfinite(v) or v < 0:
             raise SweepError(f"must be a finite number >= 0, got {v!r}", key=f"options.{name}")
@@ -165,6 +168,8 @@ class AnalyticProxy:
             optimum = resolve_optimum(spec.generator, gen, opts["optimum"])
         except SweepError as e:
             return TrialResult(FAILED, error_type="config", message=str(e))
+        if opts["sleep_s"]:  # a trial that takes time, as a real one does (the engine's tests:
+            time.sleep(opts["sleep_s"])  # kills, Ctrl-C and timeouts land mid-trial)
         pen = penalty(gen, optimum)
         value = headline(pen, opts["effect"])
         value += seed_noise(spec, opts["noise"], "headline", config_hash(gen.params))

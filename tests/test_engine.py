@@ -41,17 +41,25 @@ def write_space(
     storage="studies.db",
     objectives="[{headline: maximize}]",
     sampler="tpe",
+    task="analytic",
 ) -> Path:
+    """The engine's bookkeeping runs on the analytic task (``sleep_s``: how long a trial
+    takes); ``task="vit"`` where the ViT's own attributes are under test."""
     f = tmp_path / f"{study}.yaml"
-    f.write_text(
-        TINY_SPACE.format(
-            study=study,
-            trials=trials,
-            storage=where(tmp_path, storage),
-            objectives=objectives,
-            sampler=sampler,
-        )
+    text = TINY_SPACE.format(
+        study=study,
+        trials=trials,
+        storage=where(tmp_path, storage),
+        objectives=objectives,
+        sampler=sampler,
     )
+    if task == "analytic":
+        text = text.replace(
+            "proxy:\n  task: vit\n  profile: cpu\n",
+            "proxy:\n  task: analytic\n  profile: cpu\n  options: {sleep_s: 0}\n",
+        )
+        assert "sleep_s" in text
+    f.write_text(text)
     return f
 
 
@@ -110,7 +118,7 @@ def workers_alive(cwd: Path, wait: float = 10.0) -> int:
 @pytest.mark.parametrize("storage", ["studies.db", "journal.log", "postgresql"])
 def test_two_workers_complete_the_budget_with_every_attribute(tmp_path, storage, request):
     storage = storage_param(request, storage)
-    space = write_space(tmp_path, storage=storage)
+    space = write_space(tmp_path, storage=storage, task="vit")  # (the ViT's attributes)
     res = sweep("launch", str(space), "--no-progress", cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     assert "best trials" in res.stdout
@@ -141,9 +149,9 @@ def test_two_workers_complete_the_budget_with_every_attribute(tmp_path, storage,
     assert len({t.user_attrs["sweep:worker"] for t in study.get_trials()}) == 2
 
 
-def slow_trials(space: Path) -> None:
+def slow_trials(space: Path, seconds: float = 1.5) -> None:
     """Seconds per trial, so that a kill lands mid-trial on any machine."""
-    space.write_text(space.read_text().replace("pretrain_epochs: 2", "pretrain_epochs: 10"))
+    space.write_text(space.read_text().replace("sleep_s: 0}", f"sleep_s: {seconds}}}"))
 
 
 @pytest.mark.parametrize("storage", ["studies.db", "postgresql"])
@@ -384,7 +392,7 @@ def test_dashboard_serves_the_study_on_localhost_only(tmp_path, dashboard):
 def test_trial_timeout_fails_the_trial_with_a_reason(tmp_path):
     space = write_space(tmp_path, trials=1)
     text = space.read_text().replace("max_failed: 3}", "max_failed: 3, timeout_s: 1.0}")
-    space.write_text(text.replace("pretrain_epochs: 2", "pretrain_epochs: 500"))  # minutes
+    space.write_text(text.replace("sleep_s: 0}", "sleep_s: 600}"))  # minutes
     res = sweep("launch", str(space), "--no-progress", cwd=tmp_path)
     # Every trial failed: the launch says why in its last line and exits 1 (issue 22, item 1).
     assert res.returncode == 1, res.stderr[-2000:]
