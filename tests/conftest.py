@@ -66,6 +66,7 @@ def _dashboard(storage: Path, cwd: Path, tries: int = 150):
     proc = subprocess.Popen(
         [sys.executable, "-m", "sweep", "dashboard", str(storage), "--port", str(port)],
         cwd=cwd,
+        stdin=subprocess.DEVNULL,  # (under pytest-xdist, stdin is the worker's channel)
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -380,6 +380,7 @@ def test_validate_accepts_every_shipped_space_and_rejects_bad_files(tmp_path):
     assert not (tmp_path / "runs").exists()  # nothing written
 
 
+@pytest.mark.serial
 def test_dashboard_serves_the_study_on_localhost_only(tmp_path, dashboard):
     space = write_space(tmp_path, trials=1)
     assert sweep("launch", str(space), "--no-progress", cwd=tmp_path).returncode == 0

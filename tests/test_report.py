@@ -490,6 +490,7 @@ def test_report_command_writes_one_offline_page_that_renders_without_errors(vit,
     assert res.returncode == 0 and system_attrs(load(db)) == before  # read only
 
 
+@pytest.mark.serial
 def test_dashboard_api_shows_the_study_its_diversity_and_the_attached_figures(
     vit, tmp_path, dashboard
 ):

@@ -77,11 +77,13 @@ class Interrupt:
 FINALIZERS = frozenset({"__del__", "_collection_gced"})
 
 
-def in_finalizer(frame) -> bool:
-    """Whether the signal arrived inside a finalizer (see :data:`FINALIZERS`)."""
-    while frame is not None:
-        code = frame.f_code
-        if code.co_name in FINALIZERS or code.co_filename.endswith("weakref.py"):
+def in_finalizer(frame, depth: int = 3) -> bool:
+    """Whether the signal arrived inside a finalizer (see :data:`FINALIZERS`): the frame it
+    interrupted or one of its ``depth`` callers (a finalizer's own callees)."""
+    for _ in range(depth + 1):
+        if frame is None:
+            return False
+        if frame.f_code.co_name in FINALIZERS:
             return True
         frame = frame.f_back
     return False
