@@ -41,6 +41,7 @@ proxy: {{task: analytic, profile: cpu}}
 objectives: [{{headline: maximize}}]
 sampler: {sampler}
 budget: {{trials: 10, workers: 1}}
+confirm: false
 storage: {storage}
 """
 

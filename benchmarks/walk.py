@@ -6,10 +6,12 @@
 
 Each checkout runs ``sweep launch`` of the same analytic study (8 trials, 1 local worker, no
 confirmation) in a fresh process with its root first on ``sys.path``; only the launcher is traced
-(its worker is another process). Printed per checkout: ``modules`` (distinct modules entered),
-``transitions`` (calls from one of these modules into another), ``reentries`` (transitions into
-a module the walk had already left: the "enters and leaves again" of issue 21) and ``calls``.
-Deterministic for a given checkout and study, whatever the machine's load.
+(its worker is another process). Printed per checkout: ``modules`` (distinct modules entered)
+and ``edges`` (distinct caller -> callee module pairs): the shape of the walk, the same on any
+machine; ``transitions`` (calls from one of these modules into another), ``reentries``
+(transitions into a module the walk had already left: the "enters and leaves again" of issue
+21) and ``calls``, which grow with the launcher's polls while its worker runs, so with the
+machine's speed.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ import json, sys
 root, space = sys.argv[1], sys.argv[2]
 sys.path.insert(0, root)
 prefixes = tuple(f"{root}/{p}/" for p in ("sweep", "proxy_tasks", "reports"))
-stack, seen, entered = [], set(), set()
+stack, seen, entered, edges = [], set(), set(), set()
 out = {"calls": 0, "transitions": 0, "reentries": 0}
 
 def module_of(frame):
@@ -57,6 +59,8 @@ def prof(frame, event, arg):
         out["calls"] += 1
         if m != caller:
             out["transitions"] += 1
+            if caller is not None:
+                edges.add((caller, m))
             if m in entered:
                 out["reentries"] += 1
             entered.add(m)
@@ -68,7 +72,7 @@ from sweep.cli import main
 sys.setprofile(prof)
 rc = main(["launch", space, "--no-progress", "--device", "cpu"])
 sys.setprofile(None)
-out.update(rc=rc, modules=len(seen))
+out.update(rc=rc, modules=len(seen), edges=len(edges))
 print(json.dumps(out))
 """
 
@@ -98,7 +102,7 @@ def main() -> None:
     if args.before:
         before = walk(args.before)
         print(json.dumps({"checkout": str(args.before), **before}))
-        keys = ("modules", "transitions", "reentries")
+        keys = ("modules", "edges", "transitions", "reentries")
         print(json.dumps({"after_over_before": {k: after[k] / before[k] for k in keys}}))
 
 
