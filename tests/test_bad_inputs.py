@@ -97,6 +97,33 @@ CASES = [
     ("search-target", _sub("targets: [freq1, freq2]", "targets: [freq9]"), "search.freq"),
     ("search-width", _sub("min_width: 1", "min_width: 50"), "search.freq"),
     ("search-empty", _sub("  " + SEARCH, "  {}"), "search"),
+    # more of every section (issue 22: a corpus of at least 80)
+    ("question-list", _add("question: [1, 2]\n"), "question"),
+    ("sampler-bogus-option", _add("sampler: {name: random, options: {bogus: 1}}\n"), "sampler"),
+    ("pruner-negative", _add("pruner: {name: median, options: {n_warmup_steps: -1}}\n"), "pruner"),
+    ("ray-cpus", _add("backend: {name: ray, resources: {cpus: -1}}\n"), "backend.resources"),
+    ("profile-unknown-block", _add("profiles: {tpu: {}}\n"), "profiles.tpu"),
+    ("data-seed-float", _add("data_seed: 1.5\n"), "data_seed"),
+    ("data-seed-huge", _add("data_seed: 10000000000000000000000\n"), "data_seed"),
+    ("seeds-twice", _add("seeds: [1, 1]\n"), "seeds"),
+    ("seeds-string", _add("seeds: abc\n"), "seeds"),
+    ("seeds-float", _add("seeds: [1.5]\n"), "seeds"),
+    ("seeds-huge", _add("seeds: [100000000000000000000]\n"), "seeds"),
+    ("smallest-effect-zero", _add("smallest_effect: 0\n"), "smallest_effect"),
+    ("smallest-effect-inf", _add("smallest_effect: .inf\n"), "smallest_effect"),
+    ("ref-reversed", _add("references: {a: {freq: [5, 1]}}\n"), "references.a.freq"),
+    ("ref-not-mapping", _add("references: x\n"), "references"),
+    ("ref-empty-name", _add("references: {'': {freq: [1, 5]}}\n"), "references"),
+    ("calibration-number", _add("calibration: 3\n"), "calibration"),
+    ("confirm-top-float", _add("confirm: {top: 2.5}\n"), "confirm.top"),
+    ("confirm-seeds-negative", _add("confirm: {seeds: -3}\n"), "confirm.seeds"),
+    ("budget-misspelt", _add("budget2: 1\n"), "budget2"),
+    ("timeout-negative", _sub("workers: 2}", "workers: 2, timeout_s: -1}"), "budget.timeout_s"),
+    ("max-failed-zero", _sub("workers: 2}", "workers: 2, max_failed: 0}"), "budget.max_failed"),
+    ("storage-twice", _add("storage: other.db\n"), "storage"),
+    ("option-sleep-negative", _sub(PROXY, PROXY[:-1] + ", options: {sleep_s: -1}}"), "sleep_s"),
+    ("option-effect-string", _sub(PROXY, PROXY[:-1] + ", options: {effect: big}}"), "effect"),
+    ("generator-not-mapping", _sub("generator: {name: visualatom}", "generator: 3"), "generator"),
     # the YAML itself
     ("yaml-syntax", _add("budget: [\n"), None),
     ("yaml-duplicate", _add("study: again\n"), "study"),
@@ -129,7 +156,7 @@ def test_a_bad_file_is_one_line_exit_2_and_nothing_written(
 
 
 def test_the_corpus_is_large_and_every_case_changes_the_file():
-    assert len(CASES) >= 50
+    assert len(CASES) >= 80
     for case, edit, _ in CASES:
         assert edit(BASE) != BASE, case
 

@@ -282,9 +282,18 @@ def _confirm(v: Any) -> Any:
     return read_confirm(v)
 
 
+#: the largest seed a study file may name (numpy's and torch's seeds are 64-bit)
+MAX_SEED = 2**63 - 1
+
+
 def _seeds(v: Any) -> tuple[int, ...]:
     if not isinstance(v, list | tuple) or not v or not all(is_int(s) and s >= 0 for s in v):
         raise Invalid(f"expected a list of non-negative integers, got {v!r}", kind="type")
+    if any(s > MAX_SEED for s in v):
+        raise Invalid(f"a seed is at most 2**63 - 1, got {max(v)}")
+    if len(set(v)) != len(v):
+        twice = next(s for s in v if v.count(s) > 1)
+        raise Invalid(f"seed {twice} is listed twice: each seed is one replicate; remove one")
     return tuple(v)
 
 
@@ -423,6 +432,8 @@ class StudyFile(Section):
     def _data_seed(cls, v: Any) -> Any:
         if v is not None and not (is_int(v) and v >= 0):
             raise Invalid(f"expected a non-negative integer or null, got {v!r}", kind="type")
+        if v is not None and v > MAX_SEED:
+            raise Invalid(f"a seed is at most 2**63 - 1, got {v}")
         return v
 
     # ------------------------------------------------------------------ per profile
