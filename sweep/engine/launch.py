@@ -167,10 +167,9 @@ def _launch(
             f"worker that is gone ({shown}): failed, each retried once with the same values",
             file=sys.stderr,
         )
-    if (waiting := sum(t.state.name == "WAITING" for t in study.get_trials(deepcopy=False))) and (
-        resume and not quiet
-    ):
-        print(f"sweep: {waiting} enqueued trial(s) waiting to run first", file=sys.stderr)
+    if resume and not quiet:  # (the trials are read only when it is said)
+        if waiting := sum(t.state.name == "WAITING" for t in study.get_trials(deepcopy=False)):
+            print(f"sweep: {waiting} enqueued trial(s) waiting to run first", file=sys.stderr)
     study.set_user_attr(record.STUDY_STOP, False)
     if ((others := running_elsewhere(study)) or joined(study, me)) and not quiet:
         left = max(0, budget - tickets_held(study))
