@@ -58,7 +58,7 @@ from proxy_tasks.spec import (
     spec_dict,
 )
 from proxy_tasks.torchutil import resolve_torch_device, scoped_torch_seed, sync
-from proxy_tasks.training import train_classifier
+from proxy_tasks.training import FreshBlocks, train_classifier
 from sweep import devices, record
 from sweep.diversity import PREFIX as DIVERSITY_PREFIX
 from sweep.errors import SweepError
@@ -141,10 +141,21 @@ class ViTProxy:
         diversity = dataset_diversity(x_syn, y_syn, r, spec)
         timings["diversity_s"] = time.perf_counter() - t0
 
-        # 2. pre-train (fresh data: every epoch after the first renders its own block into the
-        # same buffer, timed as pre-training) ----------------------------------------------
-        def fresh_block(epoch: int, buf: torch.Tensor = x_syn) -> torch.Tensor:
-            return ds.tensors(device, epoch=epoch, out=buf)[0]
+        # 2. pre-train (fresh data: every epoch after the first trains on its own block,
+        # rendered while the previous epoch trains, into the spare of two buffers, timed as
+        # pre-training; SWEEP_FRESH_OVERLAP=0 renders it into the one buffer when its epoch
+        # starts: the same bytes, the same training) -------------------------------------
+        fresh = (
+            FreshBlocks(
+                lambda epoch, out: ds.tensors(device, epoch=epoch, out=out),
+                x_syn,
+                r.pretrain_epochs,
+            )
+            if r.fresh_data
+            else None
+        )
+        if fresh is not None:
+            info["fresh_overlap"] = fresh.overlap
 
         phase("pretrain", 0, r.pretrain_epochs)
         t0 = time.perf_counter()
@@ -168,12 +179,12 @@ class ViTProxy:
                 key="pretrain",
                 report=report,
                 compile=r.compile,
-                fresh=fresh_block if r.fresh_data else None,
+                fresh=fresh,
                 ema=r.ema,
             )
         sync(device)
         timings["pretrain_s"] = time.perf_counter() - t0
-        del x_syn, y_syn, fresh_block
+        del x_syn, y_syn, fresh
         metrics: dict[str, Any] = {
             record.PRETRAIN_LOSS: stats["loss"],
             record.PRETRAIN_COMPILED: stats["compiled"],
