@@ -34,7 +34,7 @@ Imports: numpy, torch, timm (lazily); :mod:`proxy_tasks` modules (not the packag
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -44,7 +44,7 @@ from proxy_tasks.baseline import scratch_baseline
 from proxy_tasks.downstream import load_downstream
 from proxy_tasks.evaluation import downstream_metrics
 from proxy_tasks.models import create_vit
-from proxy_tasks.recipe import HEADLINES, as_dict, make_recipe
+from proxy_tasks.recipe import HEADLINES, Recipe, as_dict, make_recipe
 from proxy_tasks.spec import (
     COMPLETE,
     FAILED,
@@ -64,9 +64,68 @@ from sweep.diversity import PREFIX as DIVERSITY_PREFIX
 from sweep.errors import SweepError
 from sweep.seeding import Seeds
 
-__all__ = ["ViTProxy"]
+if TYPE_CHECKING:
+    from sweep.dataset import Dataset
+
+__all__ = ["ViTProxy", "pretrain"]
 
 HOST_OOM = "host out of memory; lower recipe.batch_size, embed_dim or the dataset size"
+
+
+def pretrain(
+    r: Recipe,
+    ds: Dataset,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    device: torch.device,
+    seeds: Seeds,
+    report: Report | None = None,
+    *,
+    overlap: bool | None = None,
+) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The trial's pre-training: a new ViT (initialised from the training seed) trained on
+    ``x``, ``y`` (block 0 of ``ds``, on ``device``) with the recipe; returns it and the stats.
+
+    With ``recipe.fresh_data`` every epoch after the first trains on its own block of ``ds``,
+    rendered by a :class:`proxy_tasks.training.FreshBlocks` into the spare of two buffers while
+    the previous epoch trains (``overlap``: None follows ``SWEEP_FRESH_OVERLAP``, default on),
+    or into ``x`` itself when its epoch starts (``overlap=False``): the same bytes, the same
+    training. ``stats["fresh_overlap"]``: which of the two ran (None: a fixed dataset).
+    """
+    fresh = (
+        FreshBlocks(
+            lambda epoch, out: ds.tensors(device, epoch=epoch, out=out),
+            x,
+            r.pretrain_epochs,
+            overlap=overlap,
+        )
+        if r.fresh_data
+        else None
+    )
+    with scoped_torch_seed(seeds.key32("init"), device):
+        model = create_vit(r, r.classes).to(device)
+        stats = train_classifier(
+            model,
+            x,
+            y,
+            r.classes,
+            r,
+            epochs=r.pretrain_epochs,
+            batch=r.batch_size,
+            lr=r.lr * min(r.batch_size, len(ds)) / 1024,
+            weight_decay=r.weight_decay,
+            warmup=r.warmup_epochs,
+            rrc_scale=r.rrc_scale,
+            mix=True,
+            device=device,
+            seeds=seeds,
+            key="pretrain",
+            report=report,
+            compile=r.compile,
+            fresh=fresh,
+            ema=r.ema,
+        )
+    return model, {**stats, "fresh_overlap": None if fresh is None else fresh.overlap}
 
 
 class ViTProxy:
@@ -142,49 +201,15 @@ class ViTProxy:
         timings["diversity_s"] = time.perf_counter() - t0
 
         # 2. pre-train (fresh data: every epoch after the first trains on its own block,
-        # rendered while the previous epoch trains, into the spare of two buffers, timed as
-        # pre-training; SWEEP_FRESH_OVERLAP=0 renders it into the one buffer when its epoch
-        # starts: the same bytes, the same training) -------------------------------------
-        fresh = (
-            FreshBlocks(
-                lambda epoch, out: ds.tensors(device, epoch=epoch, out=out),
-                x_syn,
-                r.pretrain_epochs,
-            )
-            if r.fresh_data
-            else None
-        )
-        if fresh is not None:
-            info["fresh_overlap"] = fresh.overlap
-
+        # rendered while the previous epoch trains, timed as pre-training) -----------------
         phase("pretrain", 0, r.pretrain_epochs)
         t0 = time.perf_counter()
-        with scoped_torch_seed(seeds.key32("init"), device):
-            model = create_vit(r, r.classes).to(device)
-            stats = train_classifier(
-                model,
-                x_syn,
-                y_syn,
-                r.classes,
-                r,
-                epochs=r.pretrain_epochs,
-                batch=r.batch_size,
-                lr=r.lr * min(r.batch_size, len(ds)) / 1024,
-                weight_decay=r.weight_decay,
-                warmup=r.warmup_epochs,
-                rrc_scale=r.rrc_scale,
-                mix=True,
-                device=device,
-                seeds=seeds,
-                key="pretrain",
-                report=report,
-                compile=r.compile,
-                fresh=fresh,
-                ema=r.ema,
-            )
+        model, stats = pretrain(r, ds, x_syn, y_syn, device, seeds, report)
+        if r.fresh_data:
+            info["fresh_overlap"] = stats["fresh_overlap"]
         sync(device)
         timings["pretrain_s"] = time.perf_counter() - t0
-        del x_syn, y_syn, fresh
+        del x_syn, y_syn
         metrics: dict[str, Any] = {
             record.PRETRAIN_LOSS: stats["loss"],
             record.PRETRAIN_COMPILED: stats["compiled"],
