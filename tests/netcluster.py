@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import glob
-import json
 import os
 import shutil
 import signal
@@ -352,8 +351,9 @@ class Postgres:
             f"-c listen_addresses={self.host.ip} -c port=5432 -c unix_socket_directories="
             f"{self.sock} -c max_connections=80 -c shared_buffers=16MB -c fsync=off"
         )
-        self._as_pg([str(self.bin / "pg_ctl"), "-D", str(self.data), "-l",
-                     str(self.host.dir / "pg.log"), "-o", opts, "-w", "-t", "60", "start"])  # fmt: skip
+        log = str(self.host.dir / "pg.log")
+        self._as_pg([str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", log, "-o", opts,
+                     "-w", "-t", "60", "start"])  # fmt: skip
 
     def stop(self, mode: str = "immediate") -> None:
         self._as_pg([str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop"])
@@ -362,14 +362,3 @@ class Postgres:
         """A crash-like restart: ``-m immediate`` (connections cut, no checkpoint), then up."""
         self.stop("immediate")
         self.start()
-
-
-def ray_status(host: Host, head: Host) -> dict:
-    """The live nodes the head knows, as ``{ip: alive}``, read with Ray's own state API from
-    ``host``."""
-    code = (
-        "import json, ray; ray.init(address=%r, logging_level='ERROR', log_to_driver=False); "
-        "print(json.dumps({n['NodeManagerAddress']: n['Alive'] for n in ray.nodes()}))"
-    ) % f"{head.ip}:6379"
-    res = host.run([sys.executable, "-c", code], timeout=120, check=True)
-    return json.loads(res.stdout.strip().splitlines()[-1])

@@ -131,6 +131,20 @@ def trials(c, study: str):
     return []
 
 
+def study_exists(c, study: str) -> bool:
+    import optuna
+    import sqlalchemy
+
+    with inside(c["client"].ns):
+        storage = optuna.storages.RDBStorage(
+            c.pg.url, engine_kwargs={"poolclass": sqlalchemy.pool.NullPool}
+        )
+        try:
+            return study in {s.study_name for s in optuna.get_all_study_summaries(storage)}
+        finally:
+            storage.engine.dispose()
+
+
 def wait_for(c, study: str, cond, timeout: float = 120.0, proc=None):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -250,9 +264,8 @@ def test_a_killed_worker_host_fails_its_trials_which_are_retried_elsewhere(clust
     (retry,) = [t for t in ts if t.user_attrs.get("sweep:retry_of") == victim.number]
     assert retry.params == dead.params
     assert retry.user_attrs["sweep:worker"].startswith(c["w2"].hostname + ":")
-    print(
-        f"\nkilled host -> retry started: {(retry.datetime_start - killed_at).total_seconds():.2f} s"
-    )
+    gap = (retry.datetime_start - killed_at).total_seconds()
+    print(f"\nkilled host -> retry started: {gap:.2f} s")
     c["w1"].ray_start(c["head"])  # back in the cluster for the next tests
 
 
@@ -266,7 +279,9 @@ def test_a_worker_host_cut_from_the_network_is_failed_and_its_late_results_are_r
         victim = wait_for(c, "cutw", running_on(c["w2"].hostname), proc=proc)
         before = complete(trials(c, "cutw"))
         c.cut("w2")
-        wait_for(c, "cutw", lambda ts: ts[victim.number].state.name == "FAIL" or None, 60)
+        failed = wait_for(
+            c, "cutw", lambda ts: ts[victim.number] if ts[victim.number].state.name == "FAIL"
+            else None, 60)  # fmt: skip
         c.cut("w2", down=False)  # it comes back while its trial still sleeps
         _, err = proc.communicate(timeout=180)
     finally:
@@ -278,7 +293,7 @@ def test_a_worker_host_cut_from_the_network_is_failed_and_its_late_results_are_r
     ts = check_after(c, "cutw", 6, before)
     cut = ts[victim.number]
     assert cut.state.name == "FAIL" and "headline" not in cut.user_attrs
-    assert cut.user_attrs == victim.user_attrs | {"error": cut.user_attrs["error"]} or True
+    assert cut.user_attrs == failed.user_attrs and cut.values is None  # nothing came late
     (retry,) = [t for t in ts if t.user_attrs.get("sweep:retry_of") == victim.number]
     assert retry.state.name == "COMPLETE" and retry.params == cut.params
     c["w2"].kill_all()
@@ -298,11 +313,8 @@ def test_postgres_restarted_mid_study_leaves_the_study_intact(cluster):
     finally:
         if proc.poll() is None:
             proc.kill()
-    if proc.returncode != 0:  # the launcher may give up on one clear line; resume finishes
-        one_error_line(err)
-        res = sweep(c, "resume", "pgr", "--storage", c.pg.url, "--address", c.address,
-                    "--no-progress", "--device", "cpu")  # fmt: skip
-        assert res.returncode == 0, res.stderr[-3000:]
+    # the driver and its actors wait for the database (ray_backend.patient): no resume needed
+    assert proc.returncode == 0, err[-3000:]
     check_after(c, "pgr", 8, before)
 
 
@@ -329,7 +341,8 @@ def test_a_client_with_a_wrong_address_token_or_database_is_one_line(cluster, wh
     line = one_error_line(res.stderr)
     assert message in line, line
     assert time.monotonic() - t0 < 60
-    assert trials(c, f"bad{what}") == []  # nothing written
+    print(f"\n{what}: {line}")
+    assert not study_exists(c, f"bad{what}")  # nothing written
 
 
 def test_a_killed_head_is_one_line_and_resume_on_a_new_head_completes(cluster):
@@ -347,7 +360,7 @@ def test_a_killed_head_is_one_line_and_resume_on_a_new_head_completes(cluster):
             proc.kill()
     assert proc.returncode != 0
     line = one_error_line(err)
-    assert "Ray" in line and "head" in line, line
+    assert "lost the Ray head at 10.77.0.2:6379" in line and "sweep resume killh" in line, line
     # A new head; the worker hosts rejoin it (their old nodes are gone with the old head).
     for role in ("w1", "w2"):
         c[role].kill_all()

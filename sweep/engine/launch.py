@@ -77,7 +77,6 @@ def run(
     if fork is not None:  # before anything is opened or written
         record.check_study_name(fork, "--fork")
 
-    from sweep.devices import pick_profile
     from sweep.study_config import load_study_config, with_backend
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -87,6 +86,28 @@ def run(
         from sweep.engine.ray_backend import probe_address
 
         probe_address(spec.backend.address)  # before anything is written
+    with _joined_cluster(spec):  # (a cluster refusing this client: before anything is written)
+        return _run(spec, path, profile, device, trials, workers, fork, resume, progress,
+                    cache_dir, quiet)  # fmt: skip
+
+
+def _joined_cluster(spec):
+    """The Ray cluster a launch joins (an address, or ``RAY_ADDRESS``), joined for the whole
+    launch before the study is opened: a wrong token or a refusing cluster is one line and
+    nothing is written. Otherwise nothing (a local Ray starts with the trials)."""
+    import contextlib
+    import os
+
+    if spec.backend.name != "ray" or not (spec.backend.address or os.environ.get("RAY_ADDRESS")):
+        return contextlib.nullcontext()
+    from sweep.engine.ray_backend import ray_session
+
+    return ray_session(spec.backend.address)
+
+
+def _run(spec, path, profile, device, trials, workers, fork, resume, progress, cache_dir, quiet):
+    from sweep.devices import pick_profile
+
     choice = pick_profile(profile or spec.profile, device)
     prof = choice.profile
     if choice.asked == "auto" and spec.backend.name == "ray" and (spec.backend.gpus or 0) > 0:

@@ -70,6 +70,61 @@ ROOT = Path(__file__).resolve().parents[2]
 PY_MODULES = (ROOT / "sweep", ROOT / "proxy_tasks")
 #: a Ray worker that fails to start this many times in a row ends the run
 MAX_START_FAILURES = 3
+#: how long the Ray head (its GCS port) may refuse or ignore the driver before the driver
+#: says it is lost (Ray itself would end the driver's process after 60 s, in many lines)
+HEAD_PATIENCE_S = 5.0
+#: how long the driver and its actors wait for a study database that went away (a restart,
+#: a network cut) before they give up on it
+DB_PATIENCE_S = 90.0
+
+
+def transient(e: BaseException) -> bool:
+    """Whether ``e`` (or its cause) is a lost or refused connection to the study database: a
+    PostgreSQL restart or a network cut, not a fault of the data."""
+    seen: set[int] = set()
+    cause: BaseException | None = e
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        names = {c.__name__ for c in type(cause).__mro__}
+        module = type(cause).__module__
+        if getattr(cause, "connection_invalidated", False):
+            return True
+        if "OperationalError" in names and module.startswith(("psycopg", "sqlalchemy")):
+            return "sqlite" not in str(cause).lower()[:200]
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
+def patient(fn, *args, **kwargs):
+    """``fn(*args, **kwargs)``, tried again while the study database is away (at most
+    :data:`DB_PATIENCE_S`); any other error, or a database away longer, is raised."""
+    deadline = time.monotonic() + DB_PATIENCE_S
+    while True:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as e:
+            if not transient(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(1.0)
+
+
+def _patient_heartbeat(storage) -> None:
+    """A heartbeat that misses a beat while the database is away instead of ending: Optuna's
+    heartbeat thread stops at its first error, and the trial, still running, would be failed
+    as stale by another worker 30 s later."""
+    beat = getattr(storage, "record_heartbeat", None)
+    if beat is None:
+        return
+
+    def record_heartbeat(trial_id: int) -> None:
+        try:
+            beat(trial_id)
+        except Exception as e:
+            if not transient(e):
+                raise
+            logging.getLogger("sweep").warning("heartbeat of trial %s missed: %s", trial_id, e)
+
+    storage.record_heartbeat = record_heartbeat
 
 
 # ----------------------------------------------------------------------------- scheduler
@@ -191,14 +246,16 @@ class RayWorker:
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         logging.getLogger("optuna.study._optimize").addFilter(optuna_log_filter)
-        storage = make_storage(payload["storage"])
+        storage = patient(make_storage, payload["storage"])
+        _patient_heartbeat(storage)
         spec = _with_scheduler(worker_config(payload["plan"], storage), payload["scheduler"])
         pruner = scheduler_pruner(spec, payload["profile"]) or make_pruner(spec)
         make_sampler(spec, seed=0)  # a sampler the file cannot have fails the actor now
         sampler = FirstTrialSeeded(
             lambda seed: make_sampler(spec, seed=seed), payload["sampler_seed"]
         )
-        self.study = optuna.load_study(
+        self.study = patient(
+            optuna.load_study,
             study_name=payload["study"],
             storage=storage,
             sampler=sampler,
@@ -232,19 +289,33 @@ class RayWorker:
 
     def run_one(self) -> str:
         """One trial: ``ran``; ``lost`` (it gave its budget ticket back, nothing ran); ``done``
-        (the study has no work left, whoever took it: nothing was asked)."""
+        (the study has no work left, whoever took it: nothing was asked); ``failed`` (the
+        study database went away mid-trial: the trial was failed and one retry enqueued once
+        it was back)."""
         from sweep.engine.claims import open_tickets
+        from sweep.engine.study import fail_orphans
         from sweep.storage import PopLock
 
-        if open_tickets(self.study, self.objective.budget or 0, self.phase) <= 0:
+        if patient(open_tickets, self.study, self.objective.budget or 0, self.phase) <= 0:
             return "done"
         # Any exception fails the trial (Optuna records it), never the actor. On SQLite, the
         # local workers' lock keeps two actors of this host from popping the same retry, or
         # claiming the same replicate (held until the objective has claimed it).
         with PopLock(self.storage) as lock:
             self.objective.lock = lock
-            self.study.optimize(self.objective, n_trials=1, catch=(Exception,))
-            self.objective.release()
+            try:
+                self.study.optimize(self.objective, n_trials=1, catch=(Exception,))
+            except Exception as e:
+                # Optuna could not record the trial's end (or start): the database is away.
+                # When it is back, this actor's RUNNING trial is failed and retried once, as
+                # a dead worker's would be; nothing of it is kept as complete.
+                if not transient(e):
+                    raise
+                logging.getLogger("sweep").warning("study database lost mid-trial: %s", e)
+                patient(fail_orphans, self.study, dead={self.identity()})
+                return "failed"
+            finally:
+                self.objective.release()
         return "lost" if self.objective.lost else "ran"
 
 
@@ -371,6 +442,11 @@ def ray_session(address: str | None) -> Iterator[bool]:
                 ray.init(address=address, runtime_env=env, **common)
             except Exception as e:  # ConnectionError, ValueError (bad format), timeouts
                 first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+                if _auth_failure(e):
+                    first = (
+                        "the cluster refused this client's token (set RAY_AUTH_TOKEN or "
+                        "~/.ray/auth_token to the token the cluster's nodes were started with)"
+                    )
                 raise SweepError(
                     f"ray backend: cannot join the Ray cluster at '{address}': {first}"
                 ) from None
@@ -389,6 +465,19 @@ def ray_session(address: str | None) -> Iterator[bool]:
             ray.shutdown()
         if reaper is not None:
             reaper.close()
+
+
+def _auth_failure(e: BaseException) -> bool:
+    """Whether joining a cluster failed on its token (Ray 2.60's token authentication)."""
+    seen: set[int] = set()
+    cause: BaseException | None = e
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        text = f"{type(cause).__name__} {cause}".lower()
+        if "authenticat" in text or "unauthenticated" in text or "auth token" in text:
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 @contextlib.contextmanager
@@ -454,7 +543,7 @@ def run_workers(
     from sweep.engine.backend import sampler_seed
     from sweep.engine.claims import claim_budget
     from sweep.engine.progress import Progress
-    from sweep.engine.study import counts, fail_orphans, retried
+    from sweep.engine.study import fail_orphans
 
     backend = spec.backend
     res = backend.resources(plan.profile)
@@ -489,6 +578,7 @@ def run_workers(
             ray.kill(actors.pop(slot), no_restart=True)
             idents.pop(slot, None)
 
+        head = _Head(ray, plan.study)
         try:
             for i in range(n_workers):
                 start(i)
@@ -501,7 +591,7 @@ def run_workers(
                             value = ray.get(ref)
                         except RayActorError as e:  # died: killed, out of memory, node lost
                             if kind == "trial":
-                                fail_orphans(study, dead={idents.pop(slot)})
+                                patient(fail_orphans, study, dead={idents.pop(slot)})
                                 tickets += 1
                             else:
                                 start_failures += 1
@@ -516,16 +606,16 @@ def run_workers(
                                 start(slot)
                             continue
                         except RayTaskError as e:  # outside the trial: the storage, ...
-                            fail_orphans(study, dead={idents[slot]})
+                            patient(fail_orphans, study, dead={idents[slot]})
                             retire(slot)
                             raise SweepError(
                                 f"ray backend: a worker failed outside a trial: {_first_line(e)}"
                             ) from None
                         if kind == "start":
                             idents[slot], start_failures = value, 0
-                        elif value == "lost":  # nothing ran: the ticket goes back
+                        elif value in ("lost", "failed"):  # nothing ran, or it is retried
                             tickets += 1
-                        stopping = stopping or bool(study.user_attrs.get(record.STUDY_STOP))
+                        stopping = stopping or bool(patient(_stop_asked, study))
                         if value == "done":  # the study's budget is spent (by any driver)
                             retire(slot)
                         elif tickets > 0 and not stopping:
@@ -535,17 +625,67 @@ def run_workers(
                             retire(slot)
                     if time.monotonic() - checked >= 0.5:  # as often as the local backend
                         checked = time.monotonic()
-                        bar.update()
-                        if counts(study)["FAIL"] >= max_failed + retried(study):
-                            # too many failures: drain
-                            study.set_user_attr(record.STUDY_STOP, True)
+                        head.check()
+                        patient(bar.update)
+                        if patient(_too_many_failures, study, max_failed):  # drain
+                            patient(study.set_user_attr, record.STUDY_STOP, True)
         finally:
             for slot in list(actors):  # an interrupted run: no trial left RUNNING
+                if head.lost:  # (no GCS to ask: the worker hosts end them with their node)
+                    break
                 with contextlib.suppress(Exception):
                     ray.kill(actors.pop(slot), no_restart=True)
             if idents:
                 with contextlib.suppress(Exception):
-                    fail_orphans(study, dead=set(idents.values()))
+                    patient(fail_orphans, study, dead=set(idents.values()))
+
+
+class _Head:
+    """Watches the Ray head (its GCS port) from the driver: a head that refuses or ignores a
+    TCP connection for :data:`HEAD_PATIENCE_S` is lost, and :meth:`check` says so on one line
+    (:class:`SweepError`) while the driver can still speak; Ray ends a driver whose GCS is
+    gone only after a minute, with a fatal log of many lines."""
+
+    def __init__(self, ray, study: str) -> None:
+        self.lost, self.study = False, study
+        try:
+            host, _, port = ray.get_runtime_context().gcs_address.rpartition(":")
+            self.target: tuple[str, int] | None = (host.strip("[]"), int(port))
+        except Exception:  # (another Ray layout: nothing to watch)
+            self.target = None
+        self.seen = time.monotonic()
+
+    def check(self) -> None:
+        import socket
+
+        if self.target is None:
+            return
+        try:
+            socket.create_connection(self.target, timeout=1.0).close()
+            self.seen = time.monotonic()
+            return
+        except OSError as e:
+            why = e.strerror or str(e) or type(e).__name__
+        if time.monotonic() - self.seen < HEAD_PATIENCE_S:
+            return
+        self.lost = True
+        raise SweepError(
+            f"ray backend: lost the Ray head at {self.target[0]}:{self.target[1]} ({why} "
+            f"for {HEAD_PATIENCE_S:g} s): its running trials are failed; start a head, join "
+            f"the workers to it and run 'sweep resume {self.study} --address NEW_HEAD:6379'"
+        )
+
+
+def _stop_asked(study) -> bool:
+    from sweep import record
+
+    return bool(study.user_attrs.get(record.STUDY_STOP))
+
+
+def _too_many_failures(study, max_failed: int) -> bool:
+    from sweep.engine.study import counts, retried
+
+    return counts(study)["FAIL"] >= max_failed + retried(study)
 
 
 def _check_fits(ray, res: dict[str, float]) -> None:
