@@ -143,27 +143,33 @@ def keyed_noise(seed: int, sd: float, key: str) -> float:
     return sd * float(Seeds(seed).rng("analytic", key).standard_normal())
 
 
+def analytic_dataset(spec: TrialSpec, profile: str = "cpu") -> Any:
+    """The analytic task's dataset (:data:`proxy_tasks.spec.TASK_DATASETS`): one 64-pixel
+    image of the configuration, drawn from the data seed (its fingerprint names what ran)."""
+    from sweep.dataset import DatasetSpec
+
+    return DatasetSpec(
+        spec.generator,
+        classes=1,
+        instances=1,
+        image_size=64,
+        seed=spec.data_seed,
+        params=dict(spec.params),
+    )
+
+
 class AnalyticProxy:
     """A closed-form objective of the generator parameters (see the module docstring)."""
 
     name = "analytic"
 
     def run(self, spec: TrialSpec, report=None) -> TrialResult:
-        from sweep.dataset import Dataset, DatasetSpec
+        from sweep.dataset import Dataset
 
         t0 = time.perf_counter()
         try:
             opts = parse_options(spec.options)
-            ds = Dataset(
-                DatasetSpec(
-                    spec.generator,
-                    classes=1,
-                    instances=1,
-                    image_size=64,
-                    seed=spec.data_seed,
-                    params=dict(spec.params),
-                )
-            )
+            ds = Dataset(analytic_dataset(spec))
             gen = ds.generator
             optimum = resolve_optimum(spec.generator, gen, opts["optimum"])
         except SweepError as e:

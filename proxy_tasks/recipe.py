@@ -286,3 +286,21 @@ def validate(r: Recipe) -> None:
 def as_dict(r: Recipe) -> dict[str, Any]:
     d = dataclasses.asdict(r)
     return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+
+def recipe_dataset(spec: Any, profile: str) -> Any:
+    """The dataset of a trial of the ViT proxy (``spec``: a :class:`proxy_tasks.spec.TrialSpec`):
+    the recipe's ``classes`` x ``instances`` images at ``img_size`` drawn from the data seed,
+    one block per pre-training epoch with fresh data (:data:`proxy_tasks.spec.TASK_DATASETS`)."""
+    from sweep.dataset import DatasetSpec
+
+    r = make_recipe(profile, dict(spec.recipe))
+    return DatasetSpec(
+        spec.generator,
+        classes=r.classes,
+        instances=r.instances,
+        image_size=r.img_size,
+        seed=spec.data_seed,
+        params=dict(spec.params),
+        epochs=r.pretrain_epochs if r.fresh_data else 1,
+    )

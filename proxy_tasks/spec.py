@@ -100,6 +100,20 @@ TASK_OPTIONS.register("vit", "proxy_tasks.spec:no_options")
 TASK_OPTIONS.register("analytic", "proxy_tasks.analytic:parse_options")
 
 
+#: each task's dataset: ``fn(spec, profile) -> DatasetSpec``, the images a trial pre-trains on
+#: (the task renders it; ``sweep generate --from`` and the report's samples rebuild it through
+#: :func:`sweep.trial.dataset_of`)
+TASK_DATASETS: Registry[Any] = Registry("proxy task")
+TASK_DATASETS.register("vit", "proxy_tasks.recipe:recipe_dataset")
+TASK_DATASETS.register("analytic", "proxy_tasks.analytic:analytic_dataset")
+
+
+def dataset_spec(spec: TrialSpec, profile: str | None = None) -> Any:
+    """The :class:`sweep.dataset.DatasetSpec` trial ``spec`` pre-trains on, in ``profile``
+    (default: the spec's own; a resolved one, ``cpu`` or ``gpu``)."""
+    return TASK_DATASETS.get(spec.task)(spec, profile or spec.profile)
+
+
 def no_options(options: Mapping[str, Any]) -> dict[str, Any]:
     """The check of a task without options (the ViT proxy: its recipe is ``proxy.recipe``)."""
     for name in options or {}:

@@ -1,9 +1,9 @@
 """Sample thumbnails: the datasets of the best, the worst and a spread of trials, drawn again;
 in a study of families, of each family's best trial, one row per family.
 
-:func:`dataset_spec` (:func:`sweep.dataset.spec_from_trial`, shared with ``sweep generate
+:func:`dataset_spec` (:func:`sweep.trial.dataset_of`, shared with ``sweep generate
 --from``) recovers the :class:`~sweep.dataset.DatasetSpec` a trial pre-trained on (its ``dataset``
-attribute, or for older trials a spec rebuilt from the stored config and its ``param:*`` values)
+attribute, or for older trials a spec rebuilt from the study's stored snapshot and its record)
 and checks it against the trial's recorded fingerprint, so a thumbnail is never of another
 dataset; :func:`thumbnails` draws instance 0 of a few classes as PNG.
 
@@ -30,11 +30,12 @@ import numpy as np
 
 from reports.study import Objective, TrialRow, ranked
 from sweep import record
-from sweep.dataset import Dataset, spec_from_trial
+from sweep.dataset import Dataset
 from sweep.space import GENERATOR_TARGET
+from sweep.trial import dataset_of
 
-#: the trial's dataset spec and why not (:func:`sweep.dataset.spec_from_trial`)
-dataset_spec = spec_from_trial
+#: the trial's dataset spec and why not (:func:`sweep.trial.dataset_of`)
+dataset_spec = dataset_of
 
 THUMB_PX = 96  # thumbnail size: the trial's classes drawn again at this size
 THUMB_CLASSES = 6  # classes per selected trial (instance 0 of each)

@@ -6,12 +6,12 @@
 >>> batch = ds.render_class(2, device="cuda")  # torch.uint8 (8, 64, 64) on the GPU
 
 Nothing here touches the disk; :mod:`sweep.generate` writes datasets to disk.
-:func:`spec_from_trial` recovers the spec a study's trial pre-trained on (its ``dataset``
-attribute, or the stored config and its ``param:*`` values), fingerprint-checked: what
-``sweep generate --from`` and the report's thumbnails render.
+:func:`spec_from_attr` reads the spec a study's trial stored (its ``dataset`` attribute);
+:func:`sweep.trial.dataset_of` checks it, or rebuilds an older trial's from the study's snapshot:
+what ``sweep generate --from`` and the report's thumbnails render.
 
 Imports: numpy, torch (lazily); :mod:`sweep.devices`, :mod:`sweep.errors`,
-:mod:`sweep.generators`, :mod:`sweep.record`, :mod:`sweep.seeding`.
+:mod:`sweep.generators`, :mod:`sweep.seeding`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 
-from sweep import record
 from sweep.devices import torch_device
 from sweep.errors import SweepError
 from sweep.generators import get_generator
@@ -195,82 +194,15 @@ def resolve_device(device: str | None) -> str | None:
 
 
 # ----------------------------------------------------------------------------- a trial's dataset
-def spec_from_trial(
-    trial_attrs: Mapping[str, Any], study_attrs: Mapping[str, Any]
-) -> tuple[DatasetSpec | None, str | None]:
-    """The :class:`DatasetSpec` a trial pre-trained on, and why not when it cannot be told.
-
-    From the trial's ``dataset`` attribute (:data:`sweep.record.DATASET`); for trials made
-    before it existed, rebuilt from the study's stored config and the trial's resolved values.
-    Either way the spec's fingerprint must equal the one the trial recorded, so what is drawn
-    is never another dataset (a rebuilt spec needs a recorded fingerprint to check)."""
-    want = trial_attrs.get(record.DATASET_FINGERPRINT)
-    d = trial_attrs.get(record.DATASET)
-    try:
-        if isinstance(d, Mapping):
-            spec = DatasetSpec(
-                d["generator"],
-                classes=int(d["classes"]),
-                instances=int(d["instances"]),
-                image_size=int(d["image_size"]),
-                seed=int(d["seed"]),
-                params=dict(d.get("params") or {}),
-                epochs=int(d.get("epochs") or 1),
-            )
-            want = d.get(record.FINGERPRINT) or want
-        else:
-            rebuilt = spec_from_config(trial_attrs, study_attrs)
-            if rebuilt is None:
-                return None, "the trial has no dataset attribute and the study no sweep config"
-            if not want:
-                return None, (
-                    "the trial stored no dataset (no dataset attribute and no fingerprint: "
-                    "it did not get as far as rendering one)"
-                )
-            spec = rebuilt
-        got = Dataset(spec).fingerprint
-    except (SweepError, KeyError, TypeError, ValueError) as e:
-        return None, f"cannot rebuild the dataset: {e}"
-    if want and got != want:
-        return None, f"the rebuilt dataset's fingerprint {got} differs from the trial's {want}"
-    return spec, None
-
-
-def spec_from_config(
-    trial_attrs: Mapping[str, Any], study_attrs: Mapping[str, Any]
-) -> DatasetSpec | None:
-    """The dataset of an older trial, from the study's ``sweep:config`` and its ``param:*``
-    (a family study: the trial's searched generator, with that family's fixed parameters)."""
-    cfg = study_attrs.get(record.STUDY_CONFIG)
-    if not cfg:
-        return None
-    name = cfg["generator"]["name"]
-    params = dict(cfg["generator"].get("params") or {})
-    for e in cfg.get("search") or []:
-        if "generator" in (e.get("targets") or ()):  # the generator itself is searched
-            name = trial_attrs.get(record.param_attr(e["name"]), name)
-            families = cfg["generator"].get("families") or {}
-            params = dict((families.get(name) or {}).get("params") or {})
-    recipe = dict(cfg["proxy"]["resolved"])
-    for e in cfg.get("search") or []:
-        v = trial_attrs.get(record.param_attr(e["name"]))
-        for t in e.get("targets") or [e["name"]]:
-            if t == "generator":
-                continue
-            if t.startswith("recipe."):
-                recipe[t[len("recipe.") :]] = v
-            elif not t.startswith("proxy."):
-                params[t] = v
-    seeds = trial_attrs.get(record.SEEDS) or cfg.get("seeds") or [0]
-    data_seeds = trial_attrs.get(record.DATA_SEEDS)  # what the trial drew (older: none stored)
-    seed = data_seeds[0] if data_seeds else cfg.get("data_seed")
-    fresh = bool(recipe.get("fresh_data"))
+def spec_from_attr(d: Mapping[str, Any]) -> DatasetSpec:
+    """The :class:`DatasetSpec` of a trial's stored ``dataset`` attribute
+    (:data:`sweep.record.DATASET`; :func:`sweep.trial.dataset_of` checks its fingerprint)."""
     return DatasetSpec(
-        name,
-        classes=int(recipe["classes"]),
-        instances=int(recipe["instances"]),
-        image_size=int(recipe["img_size"]),
-        seed=int(seed if seed is not None else seeds[0]),
-        params=params,
-        epochs=int(recipe["pretrain_epochs"]) if fresh else 1,
+        d["generator"],
+        classes=int(d["classes"]),
+        instances=int(d["instances"]),
+        image_size=int(d["image_size"]),
+        seed=int(d["seed"]),
+        params=dict(d.get("params") or {}),
+        epochs=int(d.get("epochs") or 1),
     )

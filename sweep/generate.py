@@ -19,7 +19,7 @@ Memory stays constant in the dataset size: each worker holds one chunk of one cl
 
 ``sweep generate --from STUDY:TRIAL`` renders the dataset a study's trial pre-trained on (the
 winner's, say) at a chosen size: :func:`trial_dataset` reads it from the study (the trial's
-``dataset`` attribute, fingerprint-checked by :func:`sweep.dataset.spec_from_trial`) and the
+``dataset`` attribute, fingerprint-checked by :func:`sweep.trial.dataset_of`) and the
 manifest records where it came from (``source``).
 
 Imports: numpy, OpenCV and rich (lazily); :mod:`sweep` (its version), :mod:`sweep.dataset`,
@@ -40,9 +40,10 @@ from typing import Any
 
 import numpy as np
 
-from sweep.dataset import Dataset, DatasetSpec, resolve_device, spec_from_trial
+from sweep.dataset import Dataset, DatasetSpec, resolve_device
 from sweep.errors import SweepError
 from sweep.storage import default_storage, mask_url, normalize_storage
+from sweep.trial import dataset_of
 
 MANIFEST = "sweep-dataset.json"
 PARAMS_FILE = "classes.jsonl"
@@ -178,7 +179,7 @@ def trial_dataset(
     if t is None:
         have = f"its trials are 0 to {max(trials)}" if trials else "it has no trials"
         raise SweepError(key="--from", message=f"study '{name}' has no trial {number} ({have})")
-    spec, why = spec_from_trial(t.user_attrs, study.user_attrs)
+    spec, why = dataset_of(t.user_attrs, study.user_attrs)
     if spec is None:
         raise SweepError(
             key="--from",

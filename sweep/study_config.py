@@ -623,7 +623,7 @@ LAUNCH_FIELDS = ("storage", "sampler", "pruner", "budget", "profile_budgets", "b
 def snapshot_config(
     attrs: Mapping[str, Any],
     study: str,
-    storage: str,
+    storage: str | None,
     *,
     profile: str | None = None,
     launch: Mapping[str, Any] | None = None,
@@ -631,6 +631,7 @@ def snapshot_config(
     """The config study ``study`` runs, parsed from the text it stored when it was created
     (``sweep:file_text``; ``attrs`` are its user attributes), never from the live file: a
     file edited during a launch changes nothing its trials, arms or confirmation run.
+    ``storage`` None keeps the file's own (what a trial runs does not depend on it).
     ``launch`` overrides :data:`LAUNCH_FIELDS` (the sampler, budget, ... of this launch);
     with ``profile``, the snapshot's search-space hash is checked against the stored one."""
     text = attrs.get(record.STUDY_FILE_TEXT)

@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 
 from sweep import record
-from sweep.dataset import spec_from_config
+from sweep.dataset import Dataset, DatasetSpec
 from sweep.errors import SweepError
 from sweep.schema.document import load_study_file
 from sweep.schema.errors import SchemaError
 from sweep.schema.fixed import trial_family
 from sweep.space import apply_values, family_param, generator_of
 from sweep.study_config import load_study_config
+from sweep.trial import dataset_of
 
 ROOT = Path(__file__).resolve().parents[1]
 FAMILIES = ROOT / "search_spaces" / "families.yaml"
@@ -214,11 +215,36 @@ def test_one_generator_hash_is_unchanged():
 
 # ----------------------------------------------------------------------------- datasets
 @pytest.mark.parametrize("family", ["rcdb", "fractaldb", "1p-frac"])
-def test_spec_from_config_rebuilds_the_trials_family(tmp_path, family):
+def test_an_older_trial_s_dataset_is_rebuilt_from_the_snapshot_with_its_family(tmp_path, family):
+    # A trial that stored only its fingerprint (no dataset attribute): sweep.trial.dataset_of
+    # rebuilds its dataset from the study's stored file (not the live one) and its record, as
+    # its task defines it (the analytic task: one 64-pixel image; the route this replaced
+    # rebuilt every task's dataset from the ViT recipe's sizes).
     f = _write(tmp_path, families="{rcdb: {orbits: [1, 10]}}")
-    cfg = load_study_config(f).resolved("cpu")
-    attrs = {record.param_attr("family"): family, record.SEEDS: [3]}
-    ds = spec_from_config(attrs, {record.STUDY_CONFIG: cfg})
-    assert ds is not None and ds.generator == family and ds.seed == 3
-    assert ds.params == ({"orbits": [1, 10]} if family == "rcdb" else {})
-    assert ds.image_size == cfg["proxy"]["resolved"]["img_size"]
+    want = DatasetSpec(
+        family,
+        classes=1,
+        instances=1,
+        image_size=64,
+        seed=3,
+        params={"orbits": [1, 10]} if family == "rcdb" else {},
+    )
+    study = {
+        record.STUDY_FILE_TEXT: f.read_text(),
+        record.STUDY_FILE: str(f),
+        record.STUDY_PROFILE: "cpu",
+    }
+    f.write_text("edited: after the launch\n")  # the live file is never read
+    trial = {
+        record.param_attr("family"): family,
+        record.SEEDS: [3],
+        record.DATASET_FINGERPRINT: Dataset(want).fingerprint,
+    }
+    got, why = dataset_of(trial, study)
+    assert why is None and got == want
+    # Another family's fingerprint: refused, never another dataset drawn.
+    other = "rcdb" if family != "rcdb" else "fractaldb"
+    got, why = dataset_of({**trial, record.param_attr("family"): other}, study)
+    assert got is None and "differs from the trial's" in str(why)
+    got, why = dataset_of(trial, {})
+    assert got is None and "no stored file" in str(why)

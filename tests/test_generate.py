@@ -369,7 +369,7 @@ def tiny_study(tmp_path_factory, run_sweep):
 
 def test_generate_from_a_trial_renders_its_dataset(tiny_study, run_sweep, tree_bytes):
     from sweep import record
-    from sweep.dataset import spec_from_trial
+    from sweep.trial import dataset_of
 
     cwd, db, study = tiny_study
     proc = run_sweep(
@@ -427,8 +427,8 @@ def test_generate_from_a_trial_renders_its_dataset(tiny_study, run_sweep, tree_b
     # the report draws its thumbnails with the same function.
     from reports import dataset_spec
 
-    assert dataset_spec is spec_from_trial
-    trained, why = spec_from_trial(trial.user_attrs, study.user_attrs)
+    assert dataset_spec is dataset_of
+    trained, why = dataset_of(trial.user_attrs, study.user_attrs)
     assert why is None and Dataset(trained).fingerprint == stored["fingerprint"]
     # Without sizes: the trial's own dataset.
     proc = run_sweep(

@@ -105,7 +105,7 @@ class Objective:
 
         self.lost = False
         try:
-            seeds, rec_over = self._claim(trial)
+            seeds = self._claim(trial)
         finally:
             self.release()
         timeout = self.timeout_s
@@ -113,7 +113,7 @@ class Objective:
             signal.signal(signal.SIGALRM, on_timeout)
             signal.setitimer(signal.ITIMER_REAL, timeout)
         try:
-            return self._evaluate(trial, rec_over, seeds)
+            return self._evaluate(trial, seeds)
         except TrialTimeout as e:
             trial.set_user_attr(record.ERROR_TYPE, "timeout")
             trial.set_user_attr(record.ERROR, str(e))
@@ -131,7 +131,7 @@ class Objective:
             if timeout:
                 signal.setitimer(signal.ITIMER_REAL, 0)
 
-    def _claim(self, trial) -> tuple[list[int], dict]:
+    def _claim(self, trial) -> list[int]:
         """Name the worker, draw the values, store them and the configuration key, and pick
         the seeds: a fixed trial's own, else those of its replicate (claimed under the lock)."""
         from sweep.space import suggest
@@ -142,7 +142,7 @@ class Objective:
         fixed = trial.user_attrs.get(record.FIXED) or {}
         for key, value in fixed.get(record.FIXED_ATTRS, {}).items():
             trial.set_user_attr(key, value)  # e.g. calibration:level, also on retries
-        _, rec_over, resolved = suggest(trial, spec, profile=self.profile)
+        _, _, resolved = suggest(trial, spec, profile=self.profile)
         # (claimed once the values are drawn, as before, so that a kill in between leaves an
         # orphan whose retry keeps them; a trial that loses runs and records none of them)
         self._claim_ticket(trial)
@@ -152,11 +152,11 @@ class Objective:
         if not (fixed and record.CONFIG_KEY in trial.user_attrs):  # a cell keeps its own key
             trial.set_user_attr(record.CONFIG_KEY, config)
         if fixed:
-            return [int(s) for s in fixed.get(record.FIXED_SEEDS) or spec.seeds], rec_over
+            return [int(s) for s in fixed.get(record.FIXED_SEEDS) or spec.seeds]
         prefer = trial.user_attrs.get(record.REPLICATE)  # a retry keeps its replicate if free
         k = claim_replicate(trial.study, trial.number, config, prefer)
         trial.set_user_attr(record.REPLICATE, k)
-        return replicate_seeds(spec.seeds, k), rec_over
+        return replicate_seeds(spec.seeds, k)
 
     def _claim_ticket(self, trial) -> None:
         """Hold a ticket of the search budget, or give it back: :class:`ClaimLost` (the trial
@@ -174,26 +174,33 @@ class Objective:
             "other trials; ticket given back"
         )
 
-    def _evaluate(self, trial, rec_over, seeds):
+    def _evaluate(self, trial, seeds):
         import numpy as np
         import optuna
 
         from proxy_tasks import run_trial
-        from proxy_tasks.spec import TrialSpec
+        from sweep.space import values_from_params
+        from sweep.trial import trial_specs
 
         spec = self.spec
         # A record.FIXED trial (sweep calibrate, the confirmation) runs its own recipe overrides
         # (on fields the search does not set) on its own seeds, and is never pruned.
         fixed = trial.user_attrs.get(record.FIXED) or {}
-        generator, params = spec.trial_generator(trial.params, self.profile)
-        recipe = {**spec.recipe(self.profile), **rec_over, **fixed.get(record.FIXED_RECIPE, {})}
+        specs = trial_specs(
+            spec,
+            self.profile,
+            values_from_params(spec, trial.params),
+            seeds=seeds,
+            fixed=fixed,
+            device=self.device,
+            cache_dir=self.cache_dir,
+        )
         single = len(spec.objectives) == 1 and not fixed
         sign = 1.0 if spec.objectives[0][1] == "maximize" else -1.0
         runs = []
-        data_seeds = [spec.data_seed_for(s, fixed) for s in seeds]
-        trial.set_user_attr(record.DATA_SEEDS, data_seeds)
+        trial.set_user_attr(record.DATA_SEEDS, [s.data_seed for s in specs])
         shown = Shown(trial, len(seeds), self.interrupt)
-        for r, (seed, data_seed) in enumerate(zip(seeds, data_seeds, strict=True)):
+        for r, one in enumerate(specs):
 
             def report(name: str, step: int, value: float, r=r) -> None:
                 shown(r, name, step, value)
@@ -206,22 +213,7 @@ class Objective:
                         raise optuna.TrialPruned(f"pruned at pre-training epoch {step}")
 
             with self.interrupt.interruptible():
-                res = run_trial(
-                    TrialSpec(
-                        generator=generator,
-                        params=params,
-                        task=spec.task,
-                        profile=self.profile,
-                        recipe=recipe,
-                        data_seed=data_seed,
-                        train_seed=seed,
-                        device=self.device,
-                        cache_dir=self.cache_dir,
-                        roots=spec.roots(),
-                        options=dict(spec.options),
-                    ),
-                    report,
-                )
+                res = run_trial(one, report)
             if res.status == "pruned":
                 raise optuna.TrialPruned(res.message)
             if res.status != "complete":
