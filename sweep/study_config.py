@@ -54,9 +54,7 @@ from sweep.space import (
     GENERATOR_TARGET,
     ParamSpec,
     family_param,
-    generator_of,
     grid_space,
-    values_from_params,
 )
 from sweep.storage import default_storage, mask_url, normalize_storage
 from sweep.values import is_number, jsonable
@@ -200,12 +198,6 @@ class StudyConfig:
         if self.family is None:
             return self.generator_params(profile)
         return jsonable(dict(self.file.generator.families.get(family, {})))
-
-    def trial_generator(self, raw: Mapping[str, Any], profile: str) -> tuple[str, dict]:
-        """``(generator name, generator parameters)`` of a trial in ``profile`` from its
-        Optuna raw parameters (``trial.params``): the searched family (else the file's
-        generator), its fixed parameters, then the searched ones."""
-        return generator_of(self, values_from_params(self, raw), _check_profile(profile))
 
     def data_seed_for(self, seed: int, fixed: Mapping[str, Any] | None = None) -> int:
         """The data seed of a trial's training seed ``seed``: a fixed cell's own

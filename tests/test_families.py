@@ -14,9 +14,9 @@ from sweep.errors import SweepError
 from sweep.schema.document import load_study_file
 from sweep.schema.errors import SchemaError
 from sweep.schema.fixed import trial_family
-from sweep.space import apply_values, family_param, generator_of
+from sweep.space import apply_values, family_param, generator_of, values_from_params
 from sweep.study_config import load_study_config
-from sweep.trial import dataset_of
+from sweep.trial import dataset_of, trial_specs
 
 ROOT = Path(__file__).resolve().parents[1]
 FAMILIES = ROOT / "search_spaces" / "families.yaml"
@@ -150,10 +150,11 @@ def test_a_trials_values_give_its_generator_and_params(tmp_path):
     )
     assert generator_of(spec, {"family": "fractaldb"}, "cpu") == ("fractaldb", {})
     assert generator_of(spec, {}, "cpu") == ("visualatom", {})  # the reference family
-    assert spec.trial_generator({"family": "rcdb", "epochs": 1}, "gpu") == (
-        "rcdb",
-        {"orbits": [1, 10]},
+    (one,) = trial_specs(
+        spec, "gpu", values_from_params(spec, {"family": "rcdb", "epochs": 1}), seeds=[0]
     )
+    assert (one.generator, dict(one.params)) == ("rcdb", {"orbits": [1, 10]})
+    assert one.recipe["pretrain_epochs"] == 1
     gen, rec, values = apply_values(spec, {"family": "rcdb", "epochs": 2}, profile="cpu")
     assert gen == {"orbits": [1, 10]} and "generator" not in gen
     assert rec["pretrain_epochs"] == 2 and values == {"family": "rcdb", "epochs": 2}
@@ -169,8 +170,9 @@ def test_published_arm_is_the_reference_family():
 def test_one_generator_studies_route_as_before():
     spec = load_study_config(ROOT / "search_spaces" / "freq.yaml")
     assert family_param(spec) is None and spec.families == ("visualatom",)
-    name, params = spec.trial_generator({"freq.min": 2, "freq.span": 0.0}, "cpu")
-    assert name == "visualatom" and params["freq1"] == params["freq2"] == [2, 3]
+    raw = {"freq.min": 2, "freq.span": 0.0}
+    (one,) = trial_specs(spec, "cpu", values_from_params(spec, raw), seeds=[0])
+    assert one.generator == "visualatom" and one.params["freq1"] == one.params["freq2"] == [2, 3]
 
 
 def test_sweep_trial_set_picks_the_family():

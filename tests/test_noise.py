@@ -234,7 +234,9 @@ def measured(tmp_path_factory, run_sweep):
 def test_the_command_runs_every_cell_of_both_arms_once_on_fresh_seeds(measured):
     from proxy_tasks import run_trial
     from proxy_tasks.spec import TrialSpec
+    from sweep.space import values_from_params
     from sweep.study_config import load_study_config
+    from sweep.trial import trial_specs
 
     tmp, f, res = measured
     assert res.returncode == 0, res.stderr[-3000:]
@@ -259,7 +261,8 @@ def test_the_command_runs_every_cell_of_both_arms_once_on_fresh_seeds(measured):
         assert a[record.SEEDS] == [cell[2]] and a[record.DATA_SEEDS] == [cell[1]]
         assert t.params == plan["arms"][cell[0]]["raw"]
         # the number the analytic task gives that cell, computed here
-        gen, params = spec.trial_generator(t.params, "cpu")
+        (one,) = trial_specs(spec, "cpu", values_from_params(spec, t.params), seeds=[0])
+        gen, params = one.generator, dict(one.params)
         direct = run_trial(
             TrialSpec(
                 generator=gen,
