@@ -22,6 +22,7 @@ not. :func:`reap_stale` removes the namespaces of runs whose process is gone.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import glob
 import os
 import shutil
@@ -34,6 +35,7 @@ import uuid
 from pathlib import Path
 
 PREFIX = "swc"
+CLONE_NEWNET = 0x40000000
 SUBNET = "10.77.0"  # private, and inside the namespaces only
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -362,3 +364,20 @@ class Postgres:
         """A crash-like restart: ``-m immediate`` (connections cut, no checkpoint), then up."""
         self.stop("immediate")
         self.start()
+
+
+@contextlib.contextmanager
+def inside(ns: str):
+    """Run the block's new sockets in network namespace ``ns`` (this thread only)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    target = os.open(f"/run/netns/{ns}", os.O_RDONLY)
+    try:
+        if libc.setns(target, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), f"setns {ns}")
+        yield
+    finally:
+        if libc.setns(own, CLONE_NEWNET) != 0:  # never stay in a namespace
+            raise OSError(ctypes.get_errno(), "setns back")
+        os.close(own)
+        os.close(target)

@@ -14,8 +14,6 @@ the client host's namespace (:func:`inside`): no packet leaves the namespaces.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import datetime
 import os
 import shutil
@@ -25,7 +23,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from netcluster import ROOT, NetCluster, unavailable
+from netcluster import ROOT, NetCluster, inside, unavailable
 from spaces import ANALYTIC_SPACE
 
 #: real Ray nodes and a real PostgreSQL server: the full suite only. Not ``serial``: its Ray
@@ -33,24 +31,6 @@ from spaces import ANALYTIC_SPACE
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]
 
 PY = sys.executable
-CLONE_NEWNET = 0x40000000
-
-
-@contextlib.contextmanager
-def inside(ns: str):
-    """Run the block's new sockets in network namespace ``ns`` (this thread only)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-    target = os.open(f"/run/netns/{ns}", os.O_RDONLY)
-    try:
-        if libc.setns(target, CLONE_NEWNET) != 0:
-            raise OSError(ctypes.get_errno(), f"setns {ns}")
-        yield
-    finally:
-        if libc.setns(own, CLONE_NEWNET) != 0:  # never stay in a namespace
-            raise OSError(ctypes.get_errno(), "setns back")
-        os.close(own)
-        os.close(target)
 
 
 @pytest.fixture(scope="module")
