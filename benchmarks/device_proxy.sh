@@ -5,9 +5,10 @@
 # A. the CANDIDATE recipe (below; empty: the shipped gpu preset) alone on the GPU: raw step
 #    rates, 3 seeded trials (seed noise, gain over scratch, time split, pre-training rate
 #    against the raw compiled step): a.jsonl;
-# F. the candidate with fresh data every epoch (recipe.fresh_data), alone, same seeds (its
-#    scratch baselines come from A's cache): its pre-training rate against A's, its gain over
-#    scratch and its seed noise: f.jsonl;
+# F. the candidate with fresh data every epoch (recipe.fresh_data; the next epoch's block renders
+#    while the current one trains since issue 24, benchmarks/device_issue24.sh measures that),
+#    alone, same seeds (its scratch baselines come from A's cache): its pre-training rate against
+#    A's, its gain over scratch and its seed noise: f.jsonl;
 # T. the gpu-marked tests: tests.txt;
 # B. variants of it and the shipped preset, 3 seeds each, as concurrent processes sharing the
 #    GPU (their accuracies are exact; their times are shared-GPU times, and all of them together

@@ -45,7 +45,7 @@ def overlap_default() -> bool:
 
 
 class FreshBlocks:
-    """Fresh data's blocks for one pre-training: ``blocks(epoch)`` is epoch ``epoch``'s images.
+    """Fresh data's blocks for one pre-training: ``blocks(e)`` returns epoch ``e``'s images.
 
     ``render(epoch, out)`` renders block ``epoch`` into the uint8 tensor ``out`` (its shape and
     device: ``first``'s), ``first`` holds block 0. Plain (``overlap=False``): each call renders
@@ -56,7 +56,9 @@ class FreshBlocks:
     waits for the render by an event; on the CPU the caller's reads are done when it asks).
     Blocks must be asked for in order 1, 2, ...; :meth:`start` begins block 1 (call it when
     epoch 0 starts training), :meth:`close` (or the ``with`` block's end) stops and joins the
-    thread, whatever raised.
+    thread, whatever raised. The render must draw nothing from a global random generator (the
+    generators draw from keyed seeds), so running it on another thread changes no byte of it
+    and nothing of the training; the overlapped render holds two blocks in memory.
     """
 
     def __init__(
