@@ -19,6 +19,7 @@ from proxy_tasks.training import OVERLAP_ENV, FreshBlocks, render_threads, train
 from sweep import record
 from sweep.dataset import Dataset, DatasetSpec
 from sweep.seeding import Seeds
+from sweep.trial import dataset_of
 
 #: real launches, workers or trainings: the full suite only (the fast tier: -m "not slow")
 pytestmark = pytest.mark.slow
@@ -66,12 +67,7 @@ def test_fingerprint_names_the_fresh_blocks_and_a_fixed_one_is_unchanged():
     fixed, fresh = _ds(epochs=1), _ds(epochs=3)
     assert "epochs" not in fixed.config() and fresh.config()["epochs"] == 3
     assert fixed.fingerprint != fresh.fingerprint
-    # The trial's dataset attribute rebuilds the fresh spec, fingerprint-checked (by
-    # sweep.trial.dataset_of, formerly sweep.dataset.spec_from_trial).
-    try:
-        from sweep.trial import dataset_of
-    except ImportError:
-        from sweep.dataset import spec_from_trial as dataset_of  # type: ignore[attr-defined]
+    # The trial's dataset attribute rebuilds the fresh spec, fingerprint-checked.
     attr = {"dataset": {"fingerprint": fresh.fingerprint, **fresh.config()}}
     spec, why = dataset_of(attr, {})
     assert why is None and spec is not None and spec.epochs == 3
