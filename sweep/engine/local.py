@@ -1,10 +1,12 @@
 """The local backend: worker processes on this machine, one trial per budget ticket.
 
-Each worker loops: take a ticket from the launcher's queue, check in the storage that the study
+Each worker loops: take a ticket from the launcher (:class:`TicketDesk`: one pipe per worker,
+no multiprocessing queue, lock or semaphore, so a launcher killed with ``kill -9`` leaves nothing
+for Python's resource tracker to clean up), check in the storage that the study
 still has work (:func:`sweep.engine.claims.open_tickets`: an unclaimed ticket of the search
 budget, or a WAITING trial), run ONE trial with ``study.optimize(n_trials=1)`` (so RDB
 heartbeats work), repeat. The trial claims its ticket in the storage before it runs anything
-(:func:`sweep.record.claim_holds`), so the queue is only this launcher's upper bound: another
+(:func:`sweep.record.claim_holds`), so the desk is only this launcher's upper bound: another
 launcher (or host, or Ray driver) on the same study shares the same budget; a trial that finds
 every ticket held gives its own back, and its worker stops once the storage shows no work
 left. Each worker's sampler is seeded from the number of its first trial
@@ -24,7 +26,6 @@ import contextlib
 import ctypes
 import logging
 import os
-import queue
 import signal
 import sys
 import threading
@@ -82,6 +83,123 @@ class FirstTrialSeeded(BaseSampler):
         self.sampler().reseed_rng()
 
 
+class TicketDesk:
+    """The launcher's share of the budget, handed to its workers one ticket at a time.
+
+    Each worker talks to the launcher over its own pipe (:class:`TicketWindow` at the other
+    end): ``("take",)`` is answered ``True`` (a ticket) or ``False`` (this launcher's share is
+    spent), ``("back",)`` returns a ticket, ``("failed", line)`` says the storage failed under
+    it. A pipe has one reader and one writer at each end, so nothing needs a lock: unlike
+    multiprocessing's queues (three POSIX semaphores each), a launcher killed with ``kill -9``
+    leaves no semaphore behind (the resource tracker's "leaked semaphore objects" warning)."""
+
+    def __init__(self, ctx: Any, tickets: int) -> None:
+        self.ctx, self.left = ctx, int(tickets)
+        self.conns: dict[int, Any] = {}
+        self.failures: list[str] = []
+
+    def connect(self, index: int) -> Any:
+        """A new pipe for worker ``index`` (a replacement gets its own); the worker's end."""
+        if (old := self.conns.pop(index, None)) is not None:
+            self._drain_conn(old)
+            old.close()
+        mine, theirs = self.ctx.Pipe(duplex=True)
+        self.conns[index] = mine
+        return theirs
+
+    def serve(self, timeout: float) -> None:
+        """Answer every worker that asked, waiting up to ``timeout`` s for the first."""
+        from multiprocessing.connection import wait
+
+        for conn in wait(list(self.conns.values()), timeout) if self.conns else ():
+            self._answer(conn)
+        if not self.conns:
+            time.sleep(timeout)
+
+    def _answer(self, conn: Any) -> None:
+        while True:
+            try:
+                if not conn.poll():
+                    return
+                msg = conn.recv()
+            except (EOFError, OSError):  # the worker is gone: its pipe closes with it
+                self.conns = {i: c for i, c in self.conns.items() if c is not conn}
+                return
+            if msg[0] == "take":
+                grant = self.left > 0
+                self.left -= int(grant)
+                with contextlib.suppress(OSError):
+                    conn.send(grant)
+            elif msg[0] == "back":
+                self.left += 1
+            elif msg[0] == "failed":
+                self.failures.append(str(msg[1]))
+
+    def _drain_conn(self, conn: Any) -> None:
+        with contextlib.suppress(EOFError, OSError):
+            while conn.poll():
+                msg = conn.recv()
+                if msg[0] == "failed":
+                    self.failures.append(str(msg[1]))
+
+    def gone(self, index: int) -> None:
+        """Worker ``index`` exited: read what it said last (a storage failure's line)."""
+        if (conn := self.conns.pop(index, None)) is not None:
+            self._drain_conn(conn)
+            conn.close()
+
+    def put(self) -> None:
+        self.left += 1
+
+    def drain(self) -> None:
+        """No more tickets: the workers stop after their current trial."""
+        self.left = 0
+
+    def first_failure(self, default: str) -> str:
+        return self.failures[0] if self.failures else default
+
+    def close(self) -> None:
+        for conn in self.conns.values():
+            conn.close()
+        self.conns = {}
+
+
+class TicketWindow:
+    """A worker's end of its pipe to the :class:`TicketDesk` (one writer thread at a time:
+    Optuna's heartbeat thread may report a storage failure while the worker asks)."""
+
+    def __init__(self, conn: Any, parent: int) -> None:
+        self.conn, self.parent = conn, parent
+        self.lock = threading.Lock()
+
+    def _send(self, *msg: Any) -> bool:
+        with self.lock:
+            try:
+                self.conn.send(msg)
+                return True
+            except OSError:  # the launcher is gone
+                return False
+
+    def take(self, interrupt: Interrupt) -> bool:
+        """A ticket (True), or False when this launcher's share is spent or it is gone."""
+        if not self._send("take"):
+            return False
+        try:
+            while not self.conn.poll(0.5):
+                if os.getppid() != self.parent or interrupt.requested:
+                    return False
+            return bool(self.conn.recv())
+        except (EOFError, OSError):
+            return False
+
+    def give_back(self) -> None:
+        self._send("back")
+
+    def put(self, why: str) -> None:
+        """A storage failure's one line, for the launcher to say."""
+        self._send("failed", why)
+
+
 def die_with_parent() -> None:
     if sys.platform.startswith("linux"):
         try:
@@ -95,7 +213,7 @@ def die_with_parent() -> None:
 STORAGE_FAILED = 75
 
 
-def _worker(plan: Plan, index: int, tickets, parent: int, budget: int, failures) -> None:
+def _worker(plan: Plan, index: int, conn, parent: int, budget: int) -> None:
     """One worker process: take a ticket, run one trial, until tickets run out or a stop.
 
     Ctrl-C (SIGINT to the process group), SIGTERM (``kill``, ``timeout``, a batch scheduler) and
@@ -106,13 +224,14 @@ def _worker(plan: Plan, index: int, tickets, parent: int, budget: int, failures)
     interrupt = Interrupt()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, interrupt.handler)
-    threading.excepthook = storage_quiet_hook(failures)
+    window = TicketWindow(conn, parent)
+    threading.excepthook = storage_quiet_hook(window)
     try:
-        _worker_loop(plan, index, tickets, parent, interrupt, budget)
+        _worker_loop(plan, index, window, parent, interrupt, budget)
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as e:
-        if not _pass_on_storage_failure(e, failures):
+        if not _pass_on_storage_failure(e, window):
             raise  # not the storage: a bug shows its traceback
         sys.exit(STORAGE_FAILED)
     if interrupt.requested:
@@ -145,7 +264,7 @@ def _pass_on_storage_failure(e: BaseException, failures) -> bool:
 
 
 def _worker_loop(
-    plan: Plan, index: int, tickets, parent: int, interrupt: Interrupt, budget: int
+    plan: Plan, index: int, tickets: TicketWindow, parent: int, interrupt: Interrupt, budget: int
 ) -> None:
     die_with_parent()
     import optuna
@@ -174,10 +293,8 @@ def _worker_loop(
     while not interrupt.requested:
         if os.getppid() != parent:
             return  # the launcher is gone
-        try:
-            tickets.get(timeout=0.5)
-        except queue.Empty:
-            return  # this launcher's share is spent
+        if not tickets.take(interrupt):
+            return  # this launcher's share is spent (or it is gone)
         if study.user_attrs.get(record.STUDY_STOP):
             return
         if open_tickets(study, budget, plan.phase) <= 0:
@@ -190,7 +307,7 @@ def _worker_loop(
             study.optimize(interrupt.guard(objective), n_trials=1, catch=(Exception,))
             objective.release()
         if objective.lost:  # nothing ran: the ticket goes back, the storage says what is left
-            tickets.put(1)
+            tickets.give_back()
 
 
 #: "Trial N" of the trials that gave their ticket back, whose second log line is dropped too
@@ -236,9 +353,7 @@ def worker_device(device: str, index: int) -> str:
 
 def run_workers(plan, study, remaining, n_workers, spec, progress, budget, max_failed) -> None:
     ctx = get_context("spawn")
-    tickets, failures = ctx.Queue(), ctx.Queue()
-    for _ in range(remaining):
-        tickets.put(1)
+    desk = TicketDesk(ctx, remaining)
     parent = os.getpid()
     procs = {}
     claims = claim_budget(study, plan.phase, budget)
@@ -246,7 +361,7 @@ def run_workers(plan, study, remaining, n_workers, spec, progress, budget, max_f
 
     def start(i: int) -> None:
         p = ctx.Process(
-            target=_worker, args=(plan, i, tickets, parent, claims, failures), daemon=False
+            target=_worker, args=(plan, i, desk.connect(i), parent, claims), daemon=False
         )
         p.start()
         procs[i] = p
@@ -255,24 +370,25 @@ def run_workers(plan, study, remaining, n_workers, spec, progress, budget, max_f
         start(i)
     try:
         with Progress(progress, study, budget, spec, plan.phase) as bar:
-            ticks = 0
+            next_orphans = time.monotonic() + 10
             while procs:
-                time.sleep(0.5)
-                ticks += 1
-                if ticks % 20 == 0:  # every 10 s: trials whose worker died before naming itself
-                    fail_orphans(study, only_unnamed=True)  # (its ticket: the death path's)
+                desk.serve(0.5)
+                if time.monotonic() >= next_orphans:  # trials whose worker died before
+                    next_orphans += 10  # naming itself (its ticket: the death path's)
+                    fail_orphans(study, only_unnamed=True)
                 for i, p in list(procs.items()):
                     if p.is_alive():
                         continue
                     del procs[i]
+                    desk.gone(i)
                     if p.exitcode == STORAGE_FAILED or failed:
                         # the storage failed (a full disk): no replacement, no more trials;
                         # running ones finish if they can, resume completes the rest
-                        failed = failed or _first(failures, "the study's storage failed")
-                        _drain(tickets)
+                        failed = failed or desk.first_failure("the study's storage failed")
+                        desk.drain()
                     elif p.exitcode != 0:  # died mid-trial: fail + retry its trial, replace it
                         fail_orphans(study)
-                        tickets.put(1)
+                        desk.put()
                         start(i)
                 if failed:
                     continue  # (reading the storage for the bar may fail too)
@@ -291,22 +407,9 @@ def run_workers(plan, study, remaining, n_workers, spec, progress, budget, max_f
         for p in procs.values():
             p.join(max(0.0, deadline - time.monotonic()))
         raise
+    finally:
+        desk.close()
     if failed:
         from sweep.errors import SweepError
 
         raise SweepError(failed.replace("'sweep resume STUDY'", f"'sweep resume {plan.study}'"))
-
-
-def _first(q, default: str) -> str:
-    """The first message a worker put on ``q`` (``default`` if none arrives in 5 s)."""
-    try:
-        return str(q.get(timeout=5))
-    except queue.Empty:
-        return default
-
-
-def _drain(q) -> None:
-    """Take every ticket left: the workers stop after their current trial."""
-    with contextlib.suppress(queue.Empty):
-        while True:
-            q.get_nowait()
