@@ -565,9 +565,17 @@ def _describe_one(e: BaseException) -> str | None:
                 f"the disk is full ({first}); completed trials are kept: free space and "
                 "run 'sweep resume STUDY' to go on"
             )
+        orig = getattr(e, "orig", None)  # SQLAlchemy's wrapper: the driver's own error
+        if module.startswith("sqlite3") or type(orig).__module__.startswith("sqlite3"):
+            return (
+                f"the study database is damaged ({type(e).__name__}: {first}); restore a copy, "
+                "or salvage it with: sqlite3 FILE '.recover' | sqlite3 NEW.db"
+            )
+        # A database server (PostgreSQL, MySQL) that went away or refused: nothing is damaged.
         return (
-            f"the study database is damaged ({type(e).__name__}: {first}); restore a copy, "
-            "or salvage it with: sqlite3 FILE '.recover' | sqlite3 NEW.db"
+            f"the study database could not be reached or refused a write ({type(e).__name__}: "
+            f"{first}); completed trials are kept: when it is back, run 'sweep resume STUDY' "
+            "to go on"
         )
     if isinstance(e, json.JSONDecodeError) or (
         isinstance(e, ValueError) and "Invalid log format" in str(e)

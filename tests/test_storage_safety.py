@@ -165,6 +165,22 @@ def test_a_damaged_sqlite_file_is_one_line_not_a_traceback(tmp_path):
         assert "damaged" in lines[0] or "malformed" in lines[0] or "not a database" in lines[0]
 
 
+def test_a_database_server_that_went_away_is_not_called_damaged():
+    # Seen on the cluster test (issue 23): a PostgreSQL restart mid-study was reported as "the
+    # study database is damaged ... sqlite3 FILE '.recover'". A real refused connection (a
+    # closed port on the loopback) through SQLAlchemy and psycopg, as Optuna's storage meets it.
+    import sqlalchemy
+
+    from sweep.storage import describe_failure
+
+    engine = sqlalchemy.create_engine("postgresql+psycopg://u:secret@127.0.0.1:9/db")
+    with pytest.raises(sqlalchemy.exc.OperationalError) as e:
+        engine.connect()
+    why = describe_failure(e.value)
+    assert why is not None and "could not be reached" in why and "damaged" not in why, why
+    assert "sqlite3" not in why and "secret" not in why and "sweep resume" in why
+
+
 READ_ONLY = [
     ["status", "tiny"],
     ["status"],
