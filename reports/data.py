@@ -86,7 +86,7 @@ def _report_data(s, seed: int, n_boot: int, with_samples: bool) -> ReportData:
     v = view.view_study(head)
     return {
         **head,  # type: ignore[typeddict-item]
-        "ranges": ranges.ranges(head["summary"]["search"], rows, objectives),
+        "ranges": ranges.ranges(head["summary"]["search"], rows, objectives, head["references"]),
         "importances": view.importances(v, columns, objectives, seed),
         "diversity": correlations.diversity(rows, objectives, seed, n_boot),
         "replicates": outcomes.replicates(rows, objectives, recs),

@@ -4,9 +4,15 @@ A range pair ``freq = [min, max]`` is searched through Optuna's ``freq.min`` and
 (:mod:`sweep.space`); the report names it by its resolved values, ``freq.min`` and ``freq.max``,
 and explains ``span`` once (:func:`span_note`, on the page and in the dashboard note).
 :func:`ranges` gives, per range pair, every completed trial's resolved ``(min, max)``, its band
-width ``max - min`` and its first-objective value (a trial's mean over its seeds), its arm (the
-published configuration marked), and the impossible half of the plane (``max < min +
-min_width``) as a polygon inside ``[low, high]^2``.
+width ``max - min`` and its first-objective value (a trial's mean over its seeds), its arm, and
+the impossible half of the plane (``max < min + min_width``) as a polygon inside
+``[low, high]^2``.
+
+The published configuration is marked once per seed set (:func:`published_marks`): first its
+mean over the seeds of the figure's ``reference:published`` line (:mod:`reports.references`:
+the answer's confirmation seeds, else the published arm's), so the mark sits on the line; then
+each published-arm trial whose seeds differ (the one search seed, say), labelled with its
+seeds. A one-seed value drawn next to an 8-seed line would read as a disagreement.
 
 Imports: the standard library and :mod:`sweep.record`.
 """
@@ -42,6 +48,18 @@ class RangePoint(TypedDict):
     value: float  # the first objective (a trial's mean over its seeds)
 
 
+class PublishedMark(TypedDict):
+    label: str  # what the mark is, with its seed set: "published: 55.2 (8 seeds, the line)"
+    value: float  # the first objective's mean over those seeds
+    seeds: int | None  # how many
+    seed_list: list[int] | None  # which, when known (a trial's seeds)
+    source: str  # "line" (the reference line's seeds) | "trial" (one published-arm trial's)
+    trials: list[int]  # the published-arm trials behind it (links)
+    min: float
+    max: float
+    width: float
+
+
 class RangePair(TypedDict):
     param: str
     kind: str  # "int" | "float"
@@ -52,6 +70,7 @@ class RangePair(TypedDict):
     metric: str | None
     points: list[RangePoint]
     published: list[int]  # trial numbers of the published arm among the points
+    published_marks: list[PublishedMark]  # one per seed set (see the module docstring)
     impossible: list[list[float]]  # the polygon [[min, max], ...] where max < min + min_width
     reason: str | None  # why there are no points
 
@@ -92,8 +111,80 @@ def impossible_polygon(low: float, high: float, min_width: float) -> list[list[f
     return poly
 
 
+def _seeds_text(seeds: Sequence[int]) -> str:
+    shown = ", ".join(str(s) for s in seeds[:4]) + (", ..." if len(seeds) > 4 else "")
+    return f"seed{'s' if len(seeds) != 1 else ''} {shown}"
+
+
+def _same_set(line: PublishedMark, seeds: list[int], value: float, known: list[int] | None):
+    """Whether a trial's seeds are the line's: the same seeds when the line's are known, else
+    (an answer's mean, its seeds not listed) as many seeds and the same mean."""
+    if known is not None:
+        return sorted(seeds) == known
+    return line["seeds"] == len(seeds) and abs(line["value"] - value) <= 1e-9 * max(
+        1.0, abs(value)
+    )
+
+
+def published_marks(
+    points: Sequence[RangePoint],
+    rows: Sequence[Mapping[str, Any]],
+    line: Mapping[str, Any] | None,
+) -> list[PublishedMark]:
+    """The published configuration's marks, one per seed set: its mean over the reference
+    line's seeds (``line``, a :class:`reports.references.Reference`, when there is one), then
+    each published-arm point whose seeds are not those (labelled with its seeds)."""
+    pub = [p for p in points if p["arm"] == record.ARM_PUBLISHED]
+    if not pub:
+        return []
+    seeds_of = {r["number"]: list(r.get("seeds") or []) for r in rows}
+    at = pub[0]  # (every published-arm trial has the published values)
+    marks: list[PublishedMark] = []
+    line_seeds: list[int] | None = None
+    if line is not None:
+        n = line.get("seeds")
+        if line.get("source") == "trials":  # pooled from the published arm's trials
+            line_seeds = sorted({s for p in pub for s in seeds_of.get(p["number"], [])})
+        of = f"{n} seed{'s' if n != 1 else ''}, " if n is not None else ""
+        marks.append(
+            {
+                "label": f"published: {line['value']:.4g} ({of}as the line)",
+                "value": float(line["value"]),
+                "seeds": n,
+                "seed_list": line_seeds,
+                "source": "line",
+                "trials": [p["number"] for p in pub],
+                "min": at["min"],
+                "max": at["max"],
+                "width": at["width"],
+            }
+        )
+    for p in pub:
+        seeds = seeds_of.get(p["number"], [])
+        if marks and _same_set(marks[0], seeds, p["value"], line_seeds):
+            continue  # the line's own seed set: already marked
+        marks.append(
+            {
+                "label": f"published, trial {p['number']} on {_seeds_text(seeds)}: "
+                f"{p['value']:.4g}",
+                "value": p["value"],
+                "seeds": len(seeds) or None,
+                "seed_list": seeds,
+                "source": "trial",
+                "trials": [p["number"]],
+                "min": at["min"],
+                "max": at["max"],
+                "width": at["width"],
+            }
+        )
+    return marks
+
+
 def range_pair(
-    e: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], metric: str | None
+    e: Mapping[str, Any],
+    rows: Sequence[Mapping[str, Any]],
+    metric: str | None,
+    line: Mapping[str, Any] | None = None,
 ) -> RangePair:
     """One range pair's plane: the completed trials' resolved (min, max) and first objective."""
     name = e["name"]
@@ -126,6 +217,7 @@ def range_pair(
         "metric": metric,
         "points": points,
         "published": [p["number"] for p in points if p["arm"] == record.ARM_PUBLISHED],
+        "published_marks": published_marks(points, rows, line),
         "impossible": impossible_polygon(low, high, w),
         "reason": None if points else "no completed trial has this range pair's values",
     }
@@ -135,8 +227,13 @@ def ranges(
     search: Sequence[Mapping[str, Any]] | None,
     rows: Sequence[Mapping[str, Any]],
     objectives: Sequence[Mapping[str, Any]],
+    refs: Mapping[str, Any] | None = None,
 ) -> RangesInfo:
-    """Every range pair's plane (see the module docstring); no pairs: an empty list."""
+    """Every range pair's plane (see the module docstring); no pairs: an empty list.
+    ``refs`` (:func:`reports.references.references`) gives the published line's mean."""
     metric = objectives[0]["name"] if objectives else None
-    pairs = [range_pair(e, rows, metric) for e in range_entries(search)]
+    line = None
+    if refs and refs.get("metric") == metric:
+        line = next((r for r in refs.get("lines") or [] if r["arm"] == "published"), None)
+    pairs = [range_pair(e, rows, metric, line) for e in range_entries(search)]
     return {"pairs": pairs}

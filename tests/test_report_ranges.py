@@ -158,7 +158,9 @@ def test_the_impossible_half_is_exactly_max_below_min_plus_min_width(report):
         (f[0], f[1]) for f, _, _ in SEARCH
     )
     assert list(search.marker.color) == [h for _, _, h in SEARCH]
-    assert published.name == "published" and published.marker.symbol == "diamond"
+    # One mark for the published arm's seed set, which is the line's here (no confirmation).
+    assert published.name == "published: 51 (2 seeds, as the line)"
+    assert published.marker.symbol == "diamond" and len(fig.data) == 3
     assert (list(published.x), list(published.y)) == ([PUBLISHED[0]], [PUBLISHED[1]])
     assert list(published.customdata) == [len(SEARCH)]
     assert fig.layout.xaxis.title.text == "freq.min" and fig.layout.yaxis.title.text == "freq.max"
@@ -170,7 +172,7 @@ def test_the_width_figure_has_the_headline_and_the_reference_lines(report):
     assert list(search.x) == [f[1] - f[0] for f, _, _ in SEARCH]
     assert list(search.y) == [h for _, _, h in SEARCH]
     assert (list(published.x), list(published.y)) == ([20], [51.0])
-    assert published.name == "published"
+    assert published.name == "published: 51 (2 seeds, as the line)"
     lines = {s.name: s.y0 for s in fig.layout.shapes}
     refs = {r["arm"]: r["value"] for r in report["data"]["references"]["lines"]}
     assert lines == {"reference:published": 51.0, "reference:scratch": refs["scratch"]}
@@ -229,3 +231,65 @@ def test_a_study_without_range_pairs_has_no_range_section():
     page = render_html(data, figs)
     assert '<section id="ranges">' not in page and 'href="#ranges"' not in page
     assert ".span" not in dashboard_note(data, None)
+
+
+def confirmed_study() -> optuna.Study:
+    """The range study plus what a confirmation adds: the published arm on its one search seed
+    (60.6, far above its mean), then the published configuration and a candidate on 8 fresh
+    common seeds (the published configuration's 8 values average 55.2)."""
+    study = make_study([FREQ])
+    add(study, [FREQ], {"freq": PUBLISHED}, 60.6, arm=record.ARM_PUBLISHED, seeds=(0,))
+    for k, v in enumerate(CONFIRMED):
+        add(study, [FREQ], {"freq": PUBLISHED}, v, arm=record.ARM_CONFIRM, seeds=(1000 + k,))
+        add(study, [FREQ], {"freq": [1, 20]}, v + 1, arm=record.ARM_CONFIRM, seeds=(1000 + k,))
+    return study
+
+
+#: the published configuration's values on the confirmation's 8 seeds (mean 55.2)
+CONFIRMED = [55.0, 56.0, 54.0, 55.5, 55.1, 55.3, 54.9, 55.8]
+
+
+def test_the_published_mark_is_the_lines_mean_and_other_seed_sets_are_labelled():
+    """Issue 22: the published diamond sat at its one search seed (60.6) while the published
+    line was its 8-seed mean; the line's labels were hidden under the confirmation squares.
+    Now the diamond is the mean over the line's seeds (it sits on the line), the one-seed
+    trial is a separate open mark named with its seed, and the lines are named in the legend
+    (no text at the line's end, where the widest band's markers sit)."""
+    from reports import figures, report_data
+
+    data = report_data(confirmed_study(), samples=False)
+    line = next(r for r in data["references"]["lines"] if r["arm"] == "published")
+    assert line["source"] == "answer"  # pooled over the common seeds by the answer
+    (pair,) = data["ranges"]["pairs"]
+    marks = pair["published_marks"]
+    assert [m["source"] for m in marks] == ["line", "trial", "trial"]
+    assert line["value"] != 60.6 and line["seeds"] > 1
+    assert marks[0]["value"] == line["value"] and marks[0]["seeds"] == line["seeds"]
+    assert (
+        marks[0]["label"] == f"published: {line['value']:.4g} ({line['seeds']} seeds, as the line)"
+    )
+    one = marks[2]
+    assert (one["value"], one["seed_list"], one["trials"]) == (60.6, [0], [len(SEARCH) + 2])
+    assert one["label"] == f"published, trial {len(SEARCH) + 2} on seed 0: 60.6"
+    assert marks[1]["seed_list"] == [100, 101] and marks[1]["value"] == 51.0
+    figs = figures(data)
+    for name in ("range:freq", "range-width:freq"):
+        fig = figs[name]
+        pub = [t for t in fig.data if (t.name or "").startswith("published")]
+        pub = [t for t in pub if t.mode == "markers"]
+        assert [t.name for t in pub] == [m["label"] for m in marks], name
+        assert [t.marker.symbol for t in pub] == ["diamond", "diamond-open", "diamond-open"]
+        assert all(t.showlegend is not False for t in pub)
+    width = figs["range-width:freq"]
+    pub = [t for t in width.data if t.mode == "markers" and t.name.startswith("published")]
+    shapes = {s.name: s for s in width.layout.shapes}
+    # the filled diamond is ON the published line, at the widest band
+    assert list(pub[0].y) == [shapes["reference:published"].y0] and list(pub[0].x) == [20]
+    assert list(pub[2].y) == [60.6]
+    # every line label is a legend entry (a line trace of the line's colour), none on the line
+    assert all(not (s.label.text or "") for s in width.layout.shapes)
+    legend = {t.name: t for t in width.data if t.mode == "lines"}
+    for ref in data["references"]["lines"]:
+        assert legend[ref["label"]].line.dash == shapes[f"reference:{ref['arm']}"].line.dash
+    confirm = next(t for t in width.data if t.name == "confirm")
+    assert len(confirm.x) == 2 * len(CONFIRMED)  # the per-seed squares are still there
