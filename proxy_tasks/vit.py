@@ -88,9 +88,10 @@ def pretrain(
 
     With ``recipe.fresh_data`` every epoch after the first trains on its own block of ``ds``,
     rendered by a :class:`proxy_tasks.training.FreshBlocks` into the spare of two buffers while
-    the previous epoch trains (``overlap``: None follows ``SWEEP_FRESH_OVERLAP``, default on),
-    or into ``x`` itself when its epoch starts (``overlap=False``): the same bytes, the same
-    training. ``stats["fresh_overlap"]``: which of the two ran (None: a fixed dataset).
+    the previous epoch trains (``overlap``; None: on a CUDA device, not on the CPU, unless
+    ``SWEEP_FRESH_OVERLAP`` says 1 or 0), or into ``x`` itself when its epoch starts: the same
+    bytes, the same training. ``stats["fresh_overlap"]``: which of the two ran (None: a fixed
+    dataset).
     """
     fresh = (
         FreshBlocks(
@@ -201,7 +202,7 @@ class ViTProxy:
         timings["diversity_s"] = time.perf_counter() - t0
 
         # 2. pre-train (fresh data: every epoch after the first trains on its own block,
-        # rendered while the previous epoch trains, timed as pre-training) -----------------
+        # rendered while the previous epoch trains on CUDA, timed as pre-training) ---------
         phase("pretrain", 0, r.pretrain_epochs)
         t0 = time.perf_counter()
         model, stats = pretrain(r, ds, x_syn, y_syn, device, seeds, report)

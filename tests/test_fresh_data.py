@@ -15,7 +15,13 @@ from proxy_tasks.models import create_vit
 from proxy_tasks.recipe import make_recipe
 from proxy_tasks.spec import Pruned, TrialSpec
 from proxy_tasks.torchutil import scoped_torch_seed
-from proxy_tasks.training import OVERLAP_ENV, FreshBlocks, render_threads, train_classifier
+from proxy_tasks.training import (
+    OVERLAP_ENV,
+    FreshBlocks,
+    overlap_default,
+    render_threads,
+    train_classifier,
+)
 from sweep import record
 from sweep.dataset import Dataset, DatasetSpec
 from sweep.seeding import Seeds
@@ -169,14 +175,19 @@ def test_blocks_are_asked_for_in_order_and_a_render_error_reaches_the_trainer():
     assert render_threads() == []
 
 
-def test_the_overlap_follows_the_environment(monkeypatch):
+def test_the_overlap_follows_the_device_and_the_environment(monkeypatch):
     first = torch.zeros((2, 4, 4), dtype=torch.uint8)
     monkeypatch.delenv(OVERLAP_ENV, raising=False)
-    assert FreshBlocks(lambda e, b: None, first, 3).overlap is True  # the default
+    assert overlap_default(torch.device("cuda")) is True and overlap_default(first.device) is False
+    fb = FreshBlocks(lambda e, b: None, first, 3)  # the CPU's default: plain
+    assert fb.overlap is False and len(fb.buffers) == 1  # no second buffer, no thread
+    monkeypatch.setenv(OVERLAP_ENV, "1")
+    with FreshBlocks(lambda e, b: None, first, 3) as fb:
+        assert fb.overlap is True and len(fb.buffers) == 2
     monkeypatch.setenv(OVERLAP_ENV, "0")
-    fb = FreshBlocks(lambda e, b: None, first, 3)
-    assert fb.overlap is False and len(fb.buffers) == 1  # plain: no second buffer, no thread
+    assert overlap_default(torch.device("cuda")) is False
     assert FreshBlocks(lambda e, b: None, first, 3, overlap=True).overlap is True
+    assert render_threads() == []
 
 
 def _pretrain(ds: Dataset, overlap: bool, report=None) -> tuple[dict, dict]:
