@@ -4,7 +4,9 @@
 
 Keys (each absent when its step did not finish): ``env``; ``gpu_tests`` (pytest's last line);
 ``rate`` (``benchmarks/fresh_overlap.py``'s summary: the fixed, plain and overlapped pre-training
-rates and their ratios, ``overlap_vs_fixed`` against the target 0.90) and ``render``; ``noise``
+rates and their ratios, ``overlap_vs_fixed`` against the target 0.90: ``rate_target_met``;
+``overlap_at_least_plain``: whether the overlap, CUDA's default, beats the plain render) and
+``render``; ``noise``
 (``sweep noise --json``: the gpu preset's paired SD and the paired seeds a decision needs);
 ``paired`` (phase P through :func:`summarize_device.summarize`: per arm, fixed and fresh, the
 headline and the gain over scratch with their std over seeds; ``fresh_vs_fixed``: the per-seed
@@ -50,6 +52,9 @@ def summarize_issue24(outdir: Path) -> dict:
         rows = [r for r in rate if r.get("kind") == kind]
         if rows:
             out[key] = rows[-1]
+    if "rate" in out:  # the issue's target, and whether the overlap earns its place as default
+        out["rate_target_met"] = out["rate"]["overlap_vs_fixed"] >= 0.90
+        out["overlap_at_least_plain"] = out["rate"]["overlap_vs_plain"] >= 1.0
     runs = [r for r in rate if r.get("kind") == "fresh_overlap_run"]
     if runs and "rate" not in out:  # cut before its summary: the runs that finished
         out["rate_runs"] = runs
