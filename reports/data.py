@@ -16,14 +16,28 @@ as the external check) and the ``reports`` data modules above.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Mapping
 from typing import Any, TypedDict
 
-from reports import answer, correlations, outcomes, ranges, references, samples, study, view
+from reports import (
+    answer,
+    correlations,
+    outcomes,
+    ranges,
+    references,
+    samples,
+    sampling,
+    study,
+    view,
+)
 from sweep import paper, record
 from sweep.record import TrialRecord
 
 #: the version of the data layout embedded in the page (``sweep-report-data``); 2: the answer,
-#: the reference arms, the trials' arms and the importances' permutation null
+#: the reference arms, the trials' arms and the importances' permutation null. Added since, with
+#: nothing removed or changed (so still 2): ``caps`` (what a figure draws of a large study), the
+#: ``sampled`` note of the ranges, learning curves and replicates, the importances' ``fit`` and
+#: the range pairs' ``published_marks``
 FORMAT = 2
 
 
@@ -31,6 +45,7 @@ class ReportData(TypedDict):
     format: int
     generated: str
     seed: int
+    caps: sampling.Caps
     answer: answer.AnswerInfo
     references: references.ReferencesInfo
     summary: study.Summary
@@ -49,17 +64,24 @@ class ReportData(TypedDict):
 
 
 def report_data(
-    s, *, seed: int = 0, n_boot: int = correlations.N_BOOT, samples: bool = True
+    s,
+    *,
+    seed: int = 0,
+    n_boot: int = correlations.N_BOOT,
+    samples: bool = True,
+    caps: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     """Everything the report shows, as plain dicts and lists (no figures).
 
-    ``seed`` seeds the bootstrap intervals and fANOVA importances (through
-    :class:`sweep.seeding.Seeds`); ``samples=False`` skips re-rendering thumbnails."""
+    ``seed`` seeds the bootstrap intervals, fANOVA importances and the samples a figure draws
+    of a large study (through :class:`sweep.seeding.Seeds`); ``samples=False`` skips
+    re-rendering thumbnails; ``caps`` overrides :func:`reports.sampling.caps` (how many points
+    a figure draws, how many trials fANOVA fits)."""
     with view.quiet_optuna():
-        return dict(_report_data(s, seed, n_boot, samples))
+        return dict(_report_data(s, seed, n_boot, samples, sampling.caps(**(caps or {}))))
 
 
-def _report_data(s, seed: int, n_boot: int, with_samples: bool) -> ReportData:
+def _report_data(s, seed: int, n_boot: int, with_samples: bool, caps: sampling.Caps) -> ReportData:
     sweep_study = record.STUDY_CONFIG in s.user_attrs
     # a trial that lost its claim on a budget ticket never ran (sweep.record.CLAIM_LOST)
     trials = sorted(
@@ -75,6 +97,7 @@ def _report_data(s, seed: int, n_boot: int, with_samples: bool) -> ReportData:
         "format": FORMAT,
         "generated": datetime.datetime.now().isoformat(timespec="seconds"),
         "seed": seed,
+        "caps": caps,
         "answer": ans,
         "references": references.references(recs, objectives, ans["answer"]),
         "summary": study.summary(s, recs, rows, objectives),
@@ -86,11 +109,20 @@ def _report_data(s, seed: int, n_boot: int, with_samples: bool) -> ReportData:
     v = view.view_study(head)
     return {
         **head,  # type: ignore[typeddict-item]
-        "ranges": ranges.ranges(head["summary"]["search"], rows, objectives, head["references"]),
-        "importances": view.importances(v, columns, objectives, seed),
+        "ranges": ranges.ranges(
+            head["summary"]["search"], rows, objectives, head["references"], seed, caps["points"]
+        ),
+        "importances": view.importances(
+            v,
+            columns,
+            objectives,
+            seed,
+            max_trials=caps["null_trials"],
+            max_fit=caps["importance_trials"],
+        ),
         "diversity": correlations.diversity(rows, objectives, seed, n_boot),
-        "replicates": outcomes.replicates(rows, objectives, recs),
-        "learning": outcomes.learning_curves(rows, objectives, sweep_study),
+        "replicates": outcomes.replicates(rows, objectives, recs, caps["configs"]),
+        "learning": outcomes.learning_curves(rows, objectives, sweep_study, seed, caps["curves"]),
         "failures": outcomes.failures(rows),
         "samples": samples.samples(s, rows, objectives, with_samples),
         "paper": paper.check(recs, s.user_attrs.get(record.STUDY_CONFIG)),

@@ -21,13 +21,15 @@ Imports: the standard library, plotly and Optuna (lazily), :mod:`reports.referen
 from __future__ import annotations
 
 import html
+import math
 import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from reports.references import STYLE
+from reports.sampling import MAX_POINTS, pick, sampled, subtitle
 from reports.text import fmt_ci, params_text
-from reports.view import evaluator, objective_value, quiet_optuna, view_study
+from reports.view import objective_value, quiet_optuna, view_study
 
 MAX_CONTOUR_PARAMS = 4  # a contour matrix grows as the square of this
 #: how the diversity scatters mark a trial's arm: (colour, symbol)
@@ -79,6 +81,31 @@ def reference_lines(fig, refs: Mapping[str, Any], metric: str | None):
     return fig
 
 
+def importance_figure(norm: Mapping[str, float], objective: str, note: str | None = None):
+    """fANOVA importances (normalised) as horizontal bars, the most important on top: the
+    numbers of :func:`reports.view.importances` (no second fit, as Optuna's own plot would)."""
+    import plotly.graph_objects as go
+
+    names = sorted(norm, key=lambda n: norm[n])
+    fig = go.Figure(
+        go.Bar(
+            x=[norm[n] for n in names],
+            y=names,
+            orientation="h",
+            text=[f"{norm[n]:.2f}" if norm[n] >= 0.01 else "<0.01" for n in names],
+            textposition="outside",
+            marker={"color": "#1f77b4"},
+            name=f"importance for {objective}",
+            hovertemplate="%{y}: %{x:.3f}<extra></extra>",
+        )
+    )
+    sub = f"<br><sup>{html.escape(note)}</sup>" if note else ""
+    layout(fig, f"Hyperparameter importances (fANOVA) for {html.escape(objective)}{sub}")
+    fig.update_xaxes(title="importance (normalised)")
+    fig.update_yaxes(title="parameter")
+    return fig
+
+
 def importance_null(fig, raw: Mapping[str, float], null: Mapping[str, float]):
     """The importances' bar chart with each parameter's null 95th percentile, on the bars'
     (normalised) scale: a bar shorter than its mark is not distinguishable from noise."""
@@ -122,12 +149,22 @@ def _error_bars(values: list, color: str = "#9ab") -> dict[str, Any]:
     return {"type": "data", "array": [v or 0 for v in values], "thickness": 1, "color": color}
 
 
-def diversity_figure(corr: Mapping[str, Any], refs: Mapping[str, Any] | None = None):
+def diversity_figure(
+    corr: Mapping[str, Any],
+    refs: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    cap: int = MAX_POINTS,
+):
     """The scatter of one diversity metric against downstream accuracy, one point per trial
-    (marked by its arm), with the reference arms as horizontal lines."""
+    (marked by its arm; past ``cap``, a seeded sample, said so: the correlation is on all of
+    them), with the reference arms as horizontal lines."""
     import plotly.graph_objects as go
 
     pts = corr["points"]
+    keep = [p["number"] for p in pts if (p.get("arm") or "search") != "search"]
+    shown = set(pick([p["number"] for p in pts], cap, seed, f"diversity:{corr['x']}", keep))
+    info = sampled(len(pts), len(shown))
+    pts = [p for p in pts if p["number"] in shown]
     arms = [p.get("arm") or "search" for p in pts]
     err = {}
     if any(p["x_std"] is not None for p in pts):
@@ -168,6 +205,8 @@ def diversity_figure(corr: Mapping[str, Any], refs: Mapping[str, Any] | None = N
         else html.escape(p.get("reason") or "")
     )
     title = f"<b>{html.escape(corr['x'])}</b> vs {html.escape(corr['y'])}<br><sup>{stats}"
+    if info["note"]:
+        title += f"<br>{html.escape(info['note'])}"
     layout(
         fig, title + (f"<br>{partial}" if partial and corr["rho"] is not None else "") + "</sup>"
     )
@@ -206,7 +245,12 @@ def replicate_figure(rep: Mapping[str, Any]):
             marker={"size": 9},
         )
     )
-    layout(fig, f"{rep['metric']}: mean ± seed std per configuration (best first)")
+    layout(
+        fig,
+        subtitle(
+            f"{rep['metric']}: mean ± seed std per configuration (best first)", rep.get("sampled")
+        ),
+    )
     fig.update_xaxes(title="configuration (trial numbers)", type="category")
     fig.update_yaxes(title=rep["metric"])
     return fig
@@ -233,7 +277,13 @@ def learning_figure(lc: Mapping[str, Any], objectives: list):
                 f"{c['replicate']}<br>epoch %{{x}}: %{{y:.4g}}<extra></extra>",
             )
         )
-    layout(fig, f"{lc['label']} per epoch (blue complete, orange pruned, red failed)")
+    layout(
+        fig,
+        subtitle(
+            f"{lc['label']} per epoch (blue complete, orange pruned, red failed)",
+            lc.get("sampled"),
+        ),
+    )
     fig.update_xaxes(title="epoch")
     fig.update_yaxes(title=lc["label"])
     return fig
@@ -251,9 +301,10 @@ def _point_text(p: Mapping[str, Any], name: str, metric: str) -> str:
 
 
 def _arm_traces(go, pts: list, x: str, y: str, name: str, metric: str) -> list:
-    """One trace per arm other than search (drawn over the search points), distinctly marked."""
+    """One trace per arm other than search and published (drawn over the search points),
+    distinctly marked; the published configuration is :func:`_published_traces`."""
     traces = []
-    for arm in dict.fromkeys(p["arm"] for p in pts if p["arm"] != "search"):
+    for arm in dict.fromkeys(p["arm"] for p in pts if p["arm"] not in ("search", "published")):
         mine = [p for p in pts if p["arm"] == arm]
         color, symbol = arm_marker(arm)
         traces.append(
@@ -263,7 +314,7 @@ def _arm_traces(go, pts: list, x: str, y: str, name: str, metric: str) -> list:
                 mode="markers",
                 name=arm,
                 marker={
-                    "size": 15 if arm == "published" else 11,
+                    "size": 11,
                     "symbol": symbol,
                     "color": color,
                     "line": {"width": 1.5, "color": "black"},
@@ -274,6 +325,63 @@ def _arm_traces(go, pts: list, x: str, y: str, name: str, metric: str) -> list:
             )
         )
     return traces
+
+
+def _published_traces(go, marks: list, x: str, y: str, name: str) -> list:
+    """The published configuration, one trace per seed set (:func:`reports.ranges.
+    published_marks`): its mean over the reference line's seeds as the large diamond, a
+    published trial on other seeds as an open diamond; each named (legend) with its seeds."""
+    color, _ = arm_marker("published")
+    traces = []
+    for m in marks:
+        line = m["source"] == "line"
+        traces.append(
+            go.Scatter(
+                x=[m[x]],
+                y=[m[y]],
+                mode="markers",
+                name=m["label"],
+                marker={
+                    "size": 16 if line else 13,
+                    "symbol": "diamond" if line else "diamond-open",
+                    "color": color,
+                    "line": {"width": 1.5 if line else 2.5, "color": "black" if line else color},
+                },
+                customdata=[m["trials"][0]],
+                text=[f"{html.escape(m['label'])}<br>{name} = [{m['min']:.4g}, {m['max']:.4g}]"],
+                hovertemplate="%{text}<extra></extra>",
+            )
+        )
+    return traces
+
+
+def legend_references(fig, refs: Mapping[str, Any], metric: str | None):
+    """``fig`` with the reference lines (:func:`reference_lines`) labelled in the legend
+    instead of on the line's end, where a marker can cover the label (the range widths: the
+    published configuration, the widest band, sits at the right edge)."""
+    import plotly.graph_objects as go
+
+    fig = reference_lines(fig, refs, metric)
+    if isinstance(fig, str):
+        return fig
+    shapes = [s for s in fig.layout.shapes if (s.name or "").startswith("reference:")]
+    if not shapes:
+        return fig
+    for s in shapes:
+        s.label = {"text": ""}
+    for ref in refs["lines"]:
+        color, dash = STYLE.get(ref["arm"], ("#555555", "dash"))
+        fig.add_trace(
+            go.Scatter(
+                x=[None],
+                y=[None],
+                mode="lines",
+                name=ref["label"],
+                line={"color": color, "dash": dash, "width": 1.5},
+                hoverinfo="skip",
+            )
+        )
+    return fig
 
 
 def range_plane_figure(pair: Mapping[str, Any]):
@@ -321,6 +429,8 @@ def range_plane_figure(pair: Mapping[str, Any]):
     )
     for t in _arm_traces(go, pair["points"], "min", "max", name, metric):
         fig.add_trace(t)
+    for t in _published_traces(go, pair.get("published_marks") or [], "min", "max", name):
+        fig.add_trace(t)
     fig.add_annotation(
         x=low + 0.72 * (high - low),
         y=low + 0.18 * (high - low),
@@ -331,7 +441,10 @@ def range_plane_figure(pair: Mapping[str, Any]):
     pad = 0.03 * (high - low or 1)
     layout(
         fig,
-        f"<b>{html.escape(name)}</b>: the (min, max) plane, coloured by {html.escape(metric)}",
+        subtitle(
+            f"<b>{html.escape(name)}</b>: the (min, max) plane, coloured by {html.escape(metric)}",
+            pair.get("sampled"),
+        ),
         height=480,
     )
     fig.update_xaxes(title=f"{name}.min", range=[low - pad, high + pad])
@@ -365,13 +478,19 @@ def range_width_figure(pair: Mapping[str, Any], refs: Mapping[str, Any] | None =
     )
     for t in _arm_traces(go, pair["points"], "width", "value", name, metric):
         fig.add_trace(t)
+    for t in _published_traces(go, pair.get("published_marks") or [], "width", "value", name):
+        fig.add_trace(t)
     layout(
-        fig, f"{html.escape(metric)} against the width of <b>{html.escape(name)}</b> (max − min)"
+        fig,
+        subtitle(
+            f"{html.escape(metric)} against the width of <b>{html.escape(name)}</b> (max − min)",
+            pair.get("sampled"),
+        ),
     )
     fig.update_xaxes(title=f"{name}.max − {name}.min")
     fig.update_yaxes(title=metric)
-    fig.update_layout(legend={"orientation": "h", "y": -0.2})
-    return reference_lines(fig, refs or {}, pair["metric"])
+    fig.update_layout(legend={"orientation": "h", "y": -0.2}, height=480)
+    return legend_references(fig, refs or {}, pair["metric"])
 
 
 def range_figures(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -405,7 +524,7 @@ def figures(data: Mapping[str, Any]) -> dict[str, Any]:
     refs = data.get("references") or {}
     with quiet_optuna():
         figs = _diversity_figures(data)
-        figs.update(_optuna_figures(data, ov))
+        figs.update(_optuna_figures(data, ov, _cap(data)))
         lc = data["learning"]
         figs["learning"] = lc["reason"] or learning_figure(lc, data["objectives"])
         figs.update(range_figures(data))
@@ -421,25 +540,86 @@ def figures(data: Mapping[str, Any]) -> dict[str, Any]:
     return figs
 
 
+def _cap(data: Mapping[str, Any]) -> int:
+    """The most points a figure of ``data`` draws (its ``caps``; older data: the default)."""
+    return int((data.get("caps") or {}).get("points") or MAX_POINTS)
+
+
 def _diversity_figures(data: Mapping[str, Any]) -> dict[str, Any]:
     figs: dict[str, Any] = {}
     for corr in data["diversity"]["correlations"]:
         if corr["headline"]:
             figs[f"diversity:{corr['x']}"] = (
-                diversity_figure(corr, data.get("references"))
+                diversity_figure(corr, data.get("references"), data["seed"], _cap(data))
                 if corr["points"]
                 else "no trial has this metric"
             )
     return figs
 
 
-def _optuna_figures(data: Mapping[str, Any], ov) -> dict[str, Any]:
+def compact_grids(fig):
+    """A contour figure whose interpolated grids are float32 arrays, which plotly writes as
+    base64 (about a third of the JSON text of the same numbers): a 4-parameter contour
+    matrix holds 12 grids of 100 x 100 values whatever the number of trials."""
+    import numpy as np
+
+    if isinstance(fig, str):
+        return fig
+    for t in fig.data:
+        if t.type == "contour" and t.z is not None:
+            t.z = np.array(t.z, dtype=float).astype(np.float32)
+    return fig
+
+
+def record_setters(data: Mapping[str, Any]) -> list[int]:
+    """The completed trials that set a new best of the first objective, in trial order (the
+    optimisation history's best-value line), and each objective's best (a Pareto front's
+    extremes)."""
+    objectives = data["objectives"]
+    done = [r for r in data["trials"] if r["state"] == "COMPLETE" and r["values"]]
+    out: set[int] = set()
+    for i, o in enumerate(objectives):
+        sign = -1.0 if o["direction"] == "maximize" else 1.0
+        best = math.inf
+        for r in done:
+            if i < len(r["values"]) and sign * r["values"][i] < best:
+                best = sign * r["values"][i]
+                if i == 0:
+                    out.add(r["number"])
+        if done:
+            out.add(min(done, key=lambda r: sign * r["values"][i])["number"])
+    return sorted(out | set(data.get("best") or []))
+
+
+def sampled_view(data: Mapping[str, Any], cap: int = MAX_POINTS):
+    """``(view study, Sampled)``: the view (:func:`reports.view.view_study`) of every trial up
+    to ``cap`` completed ones, else of the record-setting trials, the best, every trial of the
+    reference arms and a seeded random sample of the rest (:mod:`reports.sampling`); the trials
+    left out are placeholders, so trial ``n`` of the view is still trial ``n``."""
+    done = [r for r in data["trials"] if r["state"] == "COMPLETE" and r["view"] is not None]
+    keep = record_setters(data) + [r["number"] for r in done if r.get("arm") != "search"]
+    shown = set(pick([r["number"] for r in done], cap, data["seed"], "optuna", keep))
+    if len(shown) == len(done):
+        return view_study(data), sampled(len(done), len(done))
+    return view_study(data, shown), sampled(len(done), len(shown))
+
+
+def _sample_title(fig, info: Mapping[str, Any]):
+    """An Optuna figure's title with the sample's note under it (see :mod:`reports.sampling`)."""
+    if isinstance(fig, str) or not info.get("note"):
+        return fig
+    title = fig.layout.title.text or ""
+    fig.update_layout(title={"text": subtitle(title, info)})  # type: ignore[arg-type]
+    return fig
+
+
+def _optuna_figures(data: Mapping[str, Any], ov, cap: int = MAX_POINTS) -> dict[str, Any]:
     figs: dict[str, Any] = {}
     objectives = data["objectives"]
     multi = len(objectives) > 1
     done = [r for r in data["trials"] if r["state"] == "COMPLETE" and r["view"] is not None]
     none = "no completed trials" if not done else None
-    view = view_study(data)
+    view, info = sampled_view(data, cap)
     refs = data.get("references") or {}
     target: dict[str, Any] = {"target_name": objectives[0]["name"]}
     if multi:
@@ -448,14 +628,9 @@ def _optuna_figures(data: Mapping[str, Any], ov) -> dict[str, Any]:
     if imp["reason"]:
         figs["importances"] = imp["reason"]
     else:
-        for i, o in enumerate(objectives):
-            fig = optuna_plot(
-                ov.plot_param_importances,
-                view,
-                evaluator=evaluator(data["seed"], i),
-                target=objective_value(i),
-                target_name=o["name"],
-            )
+        fit = imp.get("fit") or {}
+        for o in objectives:
+            fig = importance_figure(imp["by_objective"][o["name"]], o["name"], fit.get("note"))
             figs[f"importances:{o['name']}"] = importance_null(
                 fig, imp.get("raw", {}).get(o["name"], {}), imp.get("null", {}).get(o["name"], {})
             )
@@ -474,7 +649,9 @@ def _optuna_figures(data: Mapping[str, Any], ov) -> dict[str, Any]:
         else:
             order = imp["by_objective"].get(objectives[0]["name"]) or {}
             top = sorted(varying, key=lambda n: -order.get(n, 0))[:MAX_CONTOUR_PARAMS]
-            figs["contour"] = optuna_plot(ov.plot_contour, view, params=top, **target)
+            figs["contour"] = compact_grids(
+                optuna_plot(ov.plot_contour, view, params=top, **target)
+            )
     if multi:
         if none:
             figs["pareto"] = none
@@ -490,4 +667,7 @@ def _optuna_figures(data: Mapping[str, Any], ov) -> dict[str, Any]:
             refs,
             objectives[0]["name"],
         )
+    for k in ("parallel", "slice", "contour", "pareto", "history"):
+        if k in figs:
+            figs[k] = _sample_title(figs[k], info)
     return figs

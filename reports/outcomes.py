@@ -24,6 +24,7 @@ from typing import Any, TypedDict
 
 import numpy as np
 
+from reports.sampling import MAX_CONFIGS, MAX_CURVES, Sampled, pick, sampled
 from reports.study import Objective, TrialRow, ranked
 from sweep import paired
 from sweep.answer.data import canonical, collect
@@ -48,6 +49,7 @@ class ReplicateConfig(TypedDict, total=False):
 class ReplicatesInfo(TypedDict):
     metric: str | None
     configs: list[ReplicateConfig]
+    sampled: Sampled  # the configurations shown of those there are (the best first)
     sigma: float | None
     reason: str | None
 
@@ -63,6 +65,7 @@ class Curve(TypedDict):
 class LearningInfo(TypedDict):
     label: str
     curves: list[Curve]
+    sampled: Sampled  # the trials whose curves are shown of those with curves
     reason: str | None
 
 
@@ -94,11 +97,20 @@ def combine(
 
 
 def replicates(
-    rows: list[TrialRow], objectives: list[Objective], records: Sequence[TrialRecord]
+    rows: list[TrialRow],
+    objectives: list[Objective],
+    records: Sequence[TrialRecord],
+    cap: int = MAX_CONFIGS,
 ) -> ReplicatesInfo:
     """Per configuration of the completed ``rows`` (``records``: the same trials, for their
     configuration keys and per-seed values): see the module doc."""
-    out: ReplicatesInfo = {"metric": None, "configs": [], "sigma": None, "reason": None}
+    out: ReplicatesInfo = {
+        "metric": None,
+        "configs": [],
+        "sampled": sampled(0, 0),
+        "sigma": None,
+        "reason": None,
+    }
     done = ranked(rows, objectives)
     if not done:
         out["reason"] = "no completed trials"
@@ -139,9 +151,26 @@ def replicates(
         out["sigma"] = math.sqrt(var / dof)
     sigma = out["sigma"]
     best = data.values.get(keyed[0][0], {})
+    # Past the cap: the best configurations and every replicated one (the spread is theirs)
+    n_configs = len(keyed)
+    if n_configs > cap:
+        multi = [i for i, (_, c) in enumerate(keyed) if c["seeds"] > 1][:cap]
+        top = set(multi) | set(range(cap - len(multi)))
+        keyed = [kc for i, kc in enumerate(keyed) if i in top]
+        configs = [c for _, c in keyed]
     for i, (key, c) in enumerate(keyed):
         gap_to_best(c, configs[0], data.values.get(key, {}), best, sigma, maximize, first=i == 0)
     out["configs"] = configs
+    out["sampled"] = {
+        "of": n_configs,
+        "shown": len(configs),
+        "note": None
+        if len(configs) == n_configs
+        else (
+            f"{n_configs:,} configurations; {len(configs):,} shown: the best, and every one "
+            "run on 2 or more seeds"
+        ),
+    }
     if sigma is None:
         out["reason"] = (
             "one seed per configuration: no replicate spread, so effect sizes "
@@ -185,14 +214,21 @@ def gap_to_best(
 
 # ----------------------------------------------------------------------------- curves
 def learning_curves(
-    rows: list[TrialRow], objectives: list[Objective], sweep_study: bool
+    rows: list[TrialRow],
+    objectives: list[Objective],
+    sweep_study: bool,
+    seed: int = 0,
+    cap: int = MAX_CURVES,
 ) -> LearningInfo:
     """Intermediate values per trial and replicate; for a sweep study, the pre-training loss
-    (the engine reports it negated when the objective is maximised)."""
+    (the engine reports it negated when the objective is maximised). Past ``cap`` trials with
+    curves, a seeded random ``cap`` of them (:mod:`reports.sampling`), said so."""
     sign = 1.0 if objectives and objectives[0]["direction"] == "maximize" else -1.0
     curves: list[Curve] = []
+    with_curves = [r["number"] for r in rows if r["intermediate"]]
+    shown = set(pick(with_curves, cap, seed, "learning"))
     for r in rows:
-        if not r["intermediate"]:
+        if not r["intermediate"] or r["number"] not in shown:
             continue
         by_rep: dict[int, list[tuple[int, float]]] = {}
         for step, v in r["intermediate"].items():
@@ -215,7 +251,12 @@ def learning_curves(
         reason = "no intermediate values" + (
             " (multi-objective studies report none)" if len(objectives) > 1 else ""
         )
-    return {"label": label, "curves": curves, "reason": reason}
+    return {
+        "label": label,
+        "curves": curves,
+        "sampled": sampled(len(with_curves), len(shown)),
+        "reason": reason,
+    }
 
 
 # ----------------------------------------------------------------------------- failures

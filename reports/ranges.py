@@ -14,7 +14,11 @@ the answer's confirmation seeds, else the published arm's), so the mark sits on 
 each published-arm trial whose seeds differ (the one search seed, say), labelled with its
 seeds. A one-seed value drawn next to an 8-seed line would read as a disagreement.
 
-Imports: the standard library and :mod:`sweep.record`.
+Past :data:`reports.sampling.MAX_POINTS` completed trials, ``points`` holds every trial of the
+other arms and a seeded random sample of the search trials (``sampled`` says how many of how
+many; the figures say so in their titles).
+
+Imports: the standard library, :mod:`reports.sampling` and :mod:`sweep.record`.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, TypedDict
 
+from reports.sampling import MAX_POINTS, Sampled, pick, sampled
 from sweep import record
 
 #: the searched types that are range pairs
@@ -69,6 +74,7 @@ class RangePair(TypedDict):
     log: bool
     metric: str | None
     points: list[RangePoint]
+    sampled: Sampled  # how many of the completed trials' points ``points`` holds
     published: list[int]  # trial numbers of the published arm among the points
     published_marks: list[PublishedMark]  # one per seed set (see the module docstring)
     impossible: list[list[float]]  # the polygon [[min, max], ...] where max < min + min_width
@@ -185,6 +191,8 @@ def range_pair(
     rows: Sequence[Mapping[str, Any]],
     metric: str | None,
     line: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    cap: int = MAX_POINTS,
 ) -> RangePair:
     """One range pair's plane: the completed trials' resolved (min, max) and first objective."""
     name = e["name"]
@@ -207,6 +215,11 @@ def range_pair(
                 "value": float(r["values"][0]),
             }
         )
+    n_points = len(points)
+    keep = [p["number"] for p in points if p["arm"] != record.ARM_SEARCH]
+    shown = set(pick([p["number"] for p in points], cap, seed, f"range:{name}", keep))
+    marks = published_marks(points, rows, line)
+    points = [p for p in points if p["number"] in shown]
     return {
         "param": name,
         "kind": "int" if e["type"] == "int_range" else "float",
@@ -216,8 +229,9 @@ def range_pair(
         "log": bool(e.get("log")),
         "metric": metric,
         "points": points,
+        "sampled": sampled(n_points, len(points)),
         "published": [p["number"] for p in points if p["arm"] == record.ARM_PUBLISHED],
-        "published_marks": published_marks(points, rows, line),
+        "published_marks": marks,
         "impossible": impossible_polygon(low, high, w),
         "reason": None if points else "no completed trial has this range pair's values",
     }
@@ -228,6 +242,8 @@ def ranges(
     rows: Sequence[Mapping[str, Any]],
     objectives: Sequence[Mapping[str, Any]],
     refs: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    cap: int = MAX_POINTS,
 ) -> RangesInfo:
     """Every range pair's plane (see the module docstring); no pairs: an empty list.
     ``refs`` (:func:`reports.references.references`) gives the published line's mean."""
@@ -235,5 +251,5 @@ def ranges(
     line = None
     if refs and refs.get("metric") == metric:
         line = next((r for r in refs.get("lines") or [] if r["arm"] == "published"), None)
-    pairs = [range_pair(e, rows, metric, line) for e in range_entries(search)]
+    pairs = [range_pair(e, rows, metric, line, seed, cap) for e in range_entries(search)]
     return {"pairs": pairs}

@@ -12,6 +12,13 @@ below it, the parameter is not distinguishable from noise. The comparison is on 
 importances (the share of the objective's variance a parameter's main effect explains): the
 normalised ones always sum to 1, even on noise.
 
+fANOVA's cost grows faster than the trials (about 3 s for 200 trials of 4 searched values, 100
+s for 2,000, on 2 cores), so the importances are fitted ONCE per objective (the normalised ones
+are the raw ones over their sum) on at most :data:`MAX_IMPORTANCE_TRIALS` completed trials, a
+seeded subsample beyond that (said so, :func:`subsample`), and each permutation of the null with
+:data:`NULL_TREES` trees instead of Optuna's 64: a noisier estimate of the same quantity, so a
+wider null (the test is conservative).
+
 Imports: the standard library, numpy, Optuna (lazily), :mod:`sweep.seeding` and
 :mod:`reports.study`.
 """
@@ -20,7 +27,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypedDict
 
@@ -34,12 +41,23 @@ N_PERMUTATIONS = 30
 NULL_QUANTILE = 0.95
 #: the null is fitted on at most this many trials (a seeded subsample beyond: fANOVA's cost)
 MAX_NULL_TRIALS = 200
+#: the importances are fitted on at most this many completed trials (a seeded subsample beyond)
+MAX_IMPORTANCE_TRIALS = 400
+#: trees of each permutation's fANOVA (Optuna's default, the observed fit's, is 64)
+NULL_TREES = 16
 
 
 class NullInfo(TypedDict):
     permutations: int
     quantile: float
     trials: int  # the trials the null was fitted on
+    of: int  # the completed trials
+    note: str | None  # the cap, when it applied
+    trees: int  # fANOVA's trees in each permutation's fit
+
+
+class FitInfo(TypedDict):
+    trials: int  # the completed trials the importances were fitted on
     of: int  # the completed trials
     note: str | None  # the cap, when it applied
 
@@ -50,6 +68,7 @@ class ImportancesInfo(TypedDict):
     null: dict[str, dict[str, float]]  # objective -> {column: the null's quantile of raw}
     noise: dict[str, list[str]]  # objective -> columns not distinguishable from noise
     null_info: NullInfo | None
+    fit: FitInfo | None
     reason: str | None
 
 
@@ -76,10 +95,11 @@ def distribution(c: Column, values: list):
     return FloatDistribution(float(lo), float(hi), log=log)
 
 
-def view_study(data: Mapping[str, Any]):
+def view_study(data: Mapping[str, Any], shown: Collection[int] | None = None):
     """An in-memory Optuna study of the report's data whose parameters are the resolved
     searched values: trial ``n`` of the view is trial ``n`` of the study (trials that cannot be
-    shown, running or without searched values, are FAIL placeholders)."""
+    shown, running or without searched values, are FAIL placeholders; so are the trials not in
+    ``shown``, when given: a figure's sample, :func:`reports.figures.sampled_view`)."""
     import optuna
     from optuna.trial import TrialState, create_trial
 
@@ -101,7 +121,11 @@ def view_study(data: Mapping[str, Any]):
             TrialState.PRUNED,
             TrialState.FAIL,
         )
-        if not ok or (state == TrialState.COMPLETE and not r["values"]):
+        if (
+            not ok
+            or (state == TrialState.COMPLETE and not r["values"])
+            or (shown is not None and r["number"] not in shown)
+        ):
             made.append(create_trial(state=TrialState.FAIL))
             continue
         made.append(
@@ -130,6 +154,23 @@ def evaluator(seed: int, i: int):
     return FanovaImportanceEvaluator(seed=Seeds(seed).key32("report", "importance", i))
 
 
+def subsample(view, max_trials: int, seed: int, key: str) -> tuple[Any, int]:
+    """``(study, completed trials of view)``: ``view`` itself when it has at most
+    ``max_trials`` completed trials, else an in-memory study of a seeded random
+    ``max_trials`` of them (the same ones every run: ``Seeds(seed).rng("report", key)``)."""
+    import optuna
+    from optuna.trial import TrialState
+
+    done = view.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if len(done) <= max_trials:
+        return view, len(done)
+    rng = Seeds(seed).rng("report", key, "subsample")
+    keep = sorted(rng.choice(len(done), size=max_trials, replace=False))
+    study = optuna.create_study(directions=view.directions)
+    study.add_trials([done[k] for k in keep])
+    return study, len(done)
+
+
 def importances(
     view,
     columns: list[Column],
@@ -137,6 +178,7 @@ def importances(
     seed: int,
     n_perm: int = N_PERMUTATIONS,
     max_trials: int = MAX_NULL_TRIALS,
+    max_fit: int = MAX_IMPORTANCE_TRIALS,
 ) -> ImportancesInfo:
     """fANOVA importances of the resolved searched values per objective, each next to its
     permutation null (see the module docstring), or why not."""
@@ -150,6 +192,7 @@ def importances(
         "null": {},
         "noise": {},
         "null_info": None,
+        "fit": None,
         "reason": None,
     }
     varying = [c["name"] for c in columns if len({t.params.get(c["name"]) for t in done}) > 1]
@@ -162,15 +205,25 @@ def importances(
     if not varying:
         out["reason"] = "every completed trial has the same searched values"
         return out
+    fitted, n_done = subsample(view, max_fit, seed, "importance")
+    n_fit = min(n_done, max_fit)
+    out["fit"] = {
+        "trials": n_fit,
+        "of": n_done,
+        "note": None
+        if n_fit == n_done
+        else (
+            f"the importances were fitted on a random {n_fit:,} of the {n_done:,} completed "
+            "trials (seeded: the same ones every run; fANOVA's cost grows faster than the "
+            "trials)"
+        ),
+    }
     for i, o in enumerate(objectives):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                imp = get_param_importances(
-                    view, evaluator=evaluator(seed, i), target=objective_value(i)
-                )
                 raw = get_param_importances(
-                    view,
+                    fitted,
                     evaluator=evaluator(seed, i),
                     target=objective_value(i),
                     normalize=False,
@@ -178,8 +231,12 @@ def importances(
         except (ValueError, RuntimeError) as e:
             out["reason"] = f"Optuna could not compute importances: {e}"
             return out
-        out["by_objective"][o["name"]] = {k: float(v) for k, v in imp.items()}
-        out["raw"][o["name"]] = {k: float(v) for k, v in raw.items()}
+        total = sum(raw.values())
+        ranked = sorted(raw.items(), key=lambda kv: -kv[1])
+        out["raw"][o["name"]] = {k: float(v) for k, v in ranked}
+        out["by_objective"][o["name"]] = {
+            k: float(v / total) if total > 0 else 1.0 / len(ranked) for k, v in ranked
+        }
     try:
         null, info = permutation_null(view, objectives, seed, n_perm, max_trials)
     except (ValueError, RuntimeError) as e:  # pragma: no cover - the observed fit worked
@@ -190,6 +247,7 @@ def importances(
             "trials": 0,
             "of": len(done),
             "note": why,
+            "trees": NULL_TREES,
         }
         return out
     out["null"], out["null_info"] = null, info
@@ -206,27 +264,16 @@ def permutation_null(
     """``{objective: {column: quantile}}``: the :data:`NULL_QUANTILE` quantile of each
     column's raw fANOVA importance over ``n_perm`` fits on objective values permuted across
     the completed trials (seeded), and what it was fitted on."""
-    import optuna
     from optuna.importance import get_param_importances
     from optuna.trial import TrialState
 
-    done = view.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    n_done = len(done)
+    study, n_done = subsample(view, max_trials, seed, "importance-null")
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     seeds = Seeds(seed)
     note = None
-    study = view
-    if len(done) > max_trials:
-        keep = sorted(
-            seeds.rng("report", "importance-null", "subsample").choice(
-                len(done), size=max_trials, replace=False
-            )
-        )
-        done = [done[k] for k in keep]
-        study = optuna.create_study(directions=view.directions)
-        study.add_trials(done)
-        done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if n_done > max_trials:
         note = (
-            f"the null was fitted on a random {max_trials} of the {n_done} completed trials "
+            f"the null was fitted on a random {max_trials:,} of the {n_done:,} completed trials "
             "(a cap for speed; on fewer trials the null is wider, so the test is conservative)"
         )
     null: dict[str, dict[str, float]] = {}
@@ -252,6 +299,7 @@ def permutation_null(
         "trials": len(done),
         "of": n_done,
         "note": note,
+        "trees": NULL_TREES,
     }
     return null, info
 
@@ -265,7 +313,9 @@ def evaluator_null(seed: int, i: int, k: int):
     """The seeded fANOVA evaluator of permutation ``k`` of objective ``i``'s null."""
     from optuna.importance import FanovaImportanceEvaluator
 
-    return FanovaImportanceEvaluator(seed=Seeds(seed).key32("report", "importance-null", i, k))
+    return FanovaImportanceEvaluator(
+        n_trees=NULL_TREES, seed=Seeds(seed).key32("report", "importance-null", i, k)
+    )
 
 
 @contextmanager

@@ -40,6 +40,7 @@ def context(page: Page) -> dict[str, Any]:
         "names": [k for k in page.figs if k.startswith("importances")],
         "computed": not imp["reason"],
         "null_info": imp.get("null_info"),
+        "fit": imp.get("fit"),
         "rows": null_rows(imp) if not imp["reason"] and imp.get("null_info") else [],
     }
 
