@@ -149,6 +149,17 @@ def test_two_workers_complete_the_budget_with_every_attribute(tmp_path, storage,
     assert len({t.user_attrs["sweep:worker"] for t in study.get_trials()}) == 2
 
 
+def fresh_mid_trial(t) -> bool:
+    """RUNNING with its parameters drawn, and started under 0.6 s ago: a kill sent now lands
+    before it ends (a 1.5-s trial seen late could complete before the signal arrives: seen
+    once under load, the interrupted trial then had no parameters)."""
+    import datetime
+
+    if t.state != TrialState.RUNNING or not t.params or t.datetime_start is None:
+        return False
+    return (datetime.datetime.now() - t.datetime_start).total_seconds() < 0.6
+
+
 def slow_trials(space: Path, seconds: float = 1.5) -> None:
     """Seconds per trial, so that a kill lands mid-trial on any machine."""
     space.write_text(space.read_text().replace("sleep_s: 0}", f"sleep_s: {seconds}}}"))
@@ -173,7 +184,7 @@ def test_killed_launcher_leaves_no_process_and_resume_completes_the_budget(
             continue
         if s.get("RUNNING", 0) >= 1 and s.get("COMPLETE", 0) >= 1:
             trials = load(tmp_path, storage=storage).get_trials()
-            if any(t.state == TrialState.RUNNING and t.params for t in trials):
+            if any(fresh_mid_trial(t) for t in trials):
                 break  # (one trial at least mid-computation: its parameters drawn)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -239,7 +250,7 @@ def test_ctrl_c_stops_quietly_and_resume_retries_the_interrupted_trials(tmp_path
         except KeyError:
             continue
         done = [t for t in trials if t.state == TrialState.COMPLETE]
-        if done and any(t.state == TrialState.RUNNING and t.params for t in trials):
+        if done and any(fresh_mid_trial(t) for t in trials):
             break
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
     _, err = proc.communicate(timeout=120)
