@@ -1,4 +1,5 @@
-"""Start-up time of the command line: ``sweep --help`` and ``sweep validate FILE``, JSON lines.
+"""Start-up time of the command line: ``sweep --help``, ``sweep validate FILE`` and a one-trial
+launch of the free ``analytic`` task (launcher, 2 worker processes, the answer), JSON lines.
 
     python benchmarks/startup.py                      # this checkout
     python benchmarks/startup.py --before ../old      # and another checkout, in the same run
@@ -18,6 +19,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -26,16 +28,34 @@ COMMANDS = {
     "help": ["--help"],
     "validate": ["validate", "search_spaces/freq.yaml"],
     "validate_calibration": ["validate", "search_spaces/calibrate_freq.yaml"],
+    # {tmp}: a fresh folder per run (a new study each time); the file is written there
+    "launch_analytic": ["launch", "{tmp}/one.yaml", "--storage", "{tmp}/s.db", "--no-progress"],
 }
+ONE_TRIAL = """\
+study: one
+generator: {name: visualatom}
+search:
+  freq: {type: int_range, low: 0, high: 20, min_width: 1, targets: [freq1, freq2]}
+proxy: {task: analytic, profile: cpu}
+budget: {trials: 1, workers: 2}
+confirm: false
+"""
 
 
 def timed(root: Path, args: list[str]) -> float:
     env = {**os.environ, "PYTHONPATH": str(root)}
-    t0 = time.perf_counter()
-    res = subprocess.run(
-        [sys.executable, "-m", "sweep", *args], cwd=root, env=env, capture_output=True, text=True
-    )
-    dt = time.perf_counter() - t0
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "one.yaml").write_text(ONE_TRIAL)
+        args = [a.replace("{tmp}", tmp) for a in args]
+        t0 = time.perf_counter()
+        res = subprocess.run(
+            [sys.executable, "-m", "sweep", *args],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        dt = time.perf_counter() - t0
     if res.returncode != 0:
         raise SystemExit(f"{root}: sweep {' '.join(args)} failed: {res.stderr.strip()[-500:]}")
     return dt

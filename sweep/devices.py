@@ -6,11 +6,14 @@ pick the profile through :func:`pick_profile`, which says once, on stderr, why `
 what it chose; :func:`check_gpu_profile` refuses ``gpu`` where no CUDA device is.
 
 Imports: the standard library and :mod:`sweep.errors`. torch is imported only when a device
-must be checked (``auto``, or a ``cuda`` device); an explicit ``cpu`` never imports it.
+must be checked (``auto``, or a ``cuda`` device) on a machine that may have one
+(:func:`no_gpu_here`); an explicit ``cpu`` never imports it.
 """
 
 from __future__ import annotations
 
+import glob
+import os
 import sys
 from dataclasses import dataclass
 
@@ -33,14 +36,36 @@ def torch_device(device: str, label: str, choices: str = DEVICE_CHOICES):
     return dev
 
 
+def no_gpu_here() -> bool:
+    """True when this machine certainly has no device torch could use as ``cuda``: Linux
+    without an NVIDIA device node or driver (``/dev/nvidia0``, ``/proc/driver/nvidia``), an
+    AMD ROCm node (``/dev/kfd``) or WSL's GPU (``/dev/dxg``), or macOS. Answered without
+    importing torch (about a second of every launcher and worker start on a laptop); where
+    it is False, torch decides."""
+    if sys.platform == "darwin":
+        return True
+    if not sys.platform.startswith("linux"):
+        return False
+    nodes = ("/proc/driver/nvidia/version", "/dev/kfd", "/dev/dxg")
+    return not (glob.glob("/dev/nvidia[0-9]*") or any(os.path.exists(n) for n in nodes))
+
+
+def cuda_count() -> int:
+    """The number of CUDA devices torch sees here (0 without importing torch where
+    :func:`no_gpu_here`)."""
+    if no_gpu_here():
+        return 0
+    import torch
+
+    return int(torch.cuda.device_count()) if torch.cuda.is_available() else 0
+
+
 def device_type(device: str, label: str = "device") -> str:
     """``cpu`` or ``cuda`` for a ``--device`` value (``auto``: CUDA when available)."""
     if device == "cpu":
         return "cpu"
     if device == "auto":
-        import torch
-
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        return "cuda" if cuda_count() > 0 else "cpu"
     return str(torch_device(device, label).type)
 
 

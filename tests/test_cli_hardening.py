@@ -47,6 +47,25 @@ def cuda() -> bool:
     return torch.cuda.is_available()
 
 
+def test_a_machine_without_a_gpu_is_told_without_importing_torch():
+    # Every launcher and worker asked torch whether CUDA exists (about a second of import
+    # each); sweep.devices answers from the device nodes where there can be none, and leaves
+    # the question to torch where there may be one. The two never disagree on this machine.
+    import torch
+
+    from sweep.devices import cuda_count, device_type, no_gpu_here
+
+    if no_gpu_here():
+        assert not torch.cuda.is_available()
+    want = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    assert cuda_count() == want
+    assert device_type("auto") == ("cuda" if want else "cpu")
+    code = "import sys; from sweep.devices import device_type; device_type('auto'); "
+    code += "print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ("False" if no_gpu_here() else "True")
+
+
 # ----------------------------------------------------------------------------- item 13
 @pytest.mark.parametrize("flag,value", [("--trials", str(10**12)), ("--workers", str(10**6))])
 def test_a_huge_budget_is_refused_at_once_and_writes_nothing(tmp_path, run_sweep, flag, value):

@@ -344,9 +344,9 @@ def optuna_log_filter(rec: logging.LogRecord) -> bool:
 
 def worker_device(device: str, index: int) -> str:
     if device == "auto":
-        import torch
+        from sweep.devices import cuda_count
 
-        n = torch.cuda.device_count()
+        n = cuda_count()
         return f"cuda:{index % n}" if n else "cpu"
     return device
 
