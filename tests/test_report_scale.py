@@ -18,6 +18,9 @@ from sweep import record
 from sweep.space import ParamSpec
 from sweep.study_config import to_raw
 
+#: about 8 s (three reports of a 304-trial study): the full suite only (-m "not slow" skips it)
+pytestmark = pytest.mark.slow
+
 FREQ = {
     "name": "freq",
     "type": "int_range",
