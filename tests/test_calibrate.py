@@ -25,9 +25,9 @@ ROOT = Path(__file__).resolve().parents[1]
 #: fine-tuning one of so short a pre-training does not
 RECIPE = (
     "{classes: 8, instances: 16, img_size: 16, patch_size: 4, embed_dim: 16, depth: 1,"
-    "\n           num_heads: 2, pretrain_epochs: 8,"
+    "\n           num_heads: 2, pretrain_epochs: 4,"
     "\n           batch_size: 32, finetune_epochs: 1, finetune_batch: 64, headline: linear,"
-    "\n           probe_epochs: 30, downstream_train: 200, downstream_test: 200, threads: 1,"
+    "\n           probe_epochs: 15, downstream_train: 200, downstream_test: 200, threads: 1,"
     "\n           downstreams: [digits]}"
 )
 TINY = """\
@@ -55,7 +55,7 @@ CALIBRATION = """\
   bootstrap: 500
   levels:
     - {name: cheap, recipe: {}}
-    - {name: dear, recipe: {pretrain_epochs: 16, instances: 32}}"""
+    - {name: dear, recipe: {pretrain_epochs: 8, instances: 32}}"""
 
 
 def write(
@@ -140,13 +140,13 @@ def test_list_design_maps_values_to_the_searched_space_exactly(tmp_path):
         (("configs: 10", "configs: 4"), "calibration.configs", ">= 10"),
         (("seeds: [0, 1]", "seeds: [3]"), "calibration.seeds", "at least 2"),
         (
-            ("pretrain_epochs: 16", "pretrain_epochs: -1"),
+            ("pretrain_epochs: 8, instances", "pretrain_epochs: -1, instances"),
             "calibration.levels.1.recipe.pretrain_epochs",
             "must be positive",
         ),
         (("name: dear", "name: cheap"), "calibration.levels.1.name", "listed twice"),
         (
-            ("{pretrain_epochs: 16, instances: 32}", "{}"),
+            ("{pretrain_epochs: 8, instances: 32}", "{}"),
             "calibration.levels.1",
             "same recipe as level 'cheap'",
         ),
@@ -380,5 +380,5 @@ def test_launch_below_the_trusted_level_warns_on_one_line(calibrated, run_sweep)
     else:  # "none": only the target level is trusted, and the file's recipe is below it
         assert len(warnings) == 1, res.stderr
         assert "level 'dear'" in warnings[0] and "tinycal-calibration-cpu" in warnings[0]
-        assert "pretrain_epochs 8 < 16" in warnings[0] and "instances 16 < 32" in warnings[0]
+        assert "pretrain_epochs 4 < 8" in warnings[0] and "instances 16 < 32" in warnings[0]
     assert open_study(tmp, "tinycal").get_trials()[0].state == TrialState.COMPLETE
