@@ -34,7 +34,7 @@ search:
   freq: {{type: int_range, low: 0, high: 8, min_width: 1, targets: [freq1, freq2]}}
 proxy:
   task: {task}
-  profile: cpu
+  profile: cpu{options}
   recipe: {{classes: 8, instances: 16, img_size: 16, patch_size: 4, embed_dim: 32, depth: 1,
            num_heads: 2, pretrain_epochs: 2,
            batch_size: 32, finetune_epochs: 2, finetune_batch: 64, probe_epochs: 10,
@@ -73,6 +73,7 @@ def launch(
     extra="",
     objectives="[{headline: maximize}]",
     sampler="random",
+    options: str = "",
     rc: int = 0,
 ) -> Path:
     db = tmp / "studies.db"
@@ -88,6 +89,7 @@ def launch(
             trials=trials,
             extra=extra,
             storage=db,
+            options=f"\n  options: {options}" if options else "",
         )
     )
     res = sweep("launch", str(f), "--no-progress", cwd=tmp)
@@ -537,7 +539,16 @@ def test_dashboard_api_shows_the_study_its_diversity_and_the_attached_figures(
 def test_studies_with_no_completed_trials_still_give_a_report_that_says_so(tmp_path):
     # Every trial fails (a timeout far shorter than a trial).
     # (the launch exits 1: every trial failed)
-    db = launch(tmp_path, study="failing", trials=2, seeds="[0]", extra=", timeout_s: 0.3", rc=1)
+    db = launch(
+        tmp_path,
+        study="failing",
+        task="analytic",
+        options="{sleep_s: 2}",
+        trials=2,
+        seeds="[0]",
+        extra=", timeout_s: 0.3",
+        rc=1,
+    )
     assert {t.state for t in load(db, "failing").get_trials()} == {TrialState.FAIL}
     # And a study with no trials at all, made by Optuna directly (no sweep attributes).
     from sweep.storage import make_storage
