@@ -49,10 +49,21 @@ def launch(c: NetCluster, study: str, trials: int, sleep: float, *args: str) -> 
     f = write_space(c, study, trials, sleep)
     t0 = time.perf_counter()
     res = c["client"].run(
-        [PY, "-m", "sweep", "launch", str(f), "--storage", c.pg.url, "--no-progress",
-         "--device", "cpu", *args],
+        [
+            PY,
+            "-m",
+            "sweep",
+            "launch",
+            str(f),
+            "--storage",
+            c.pg.url,
+            "--no-progress",
+            "--device",
+            "cpu",
+            *args,
+        ],
         timeout=600,
-    )  # fmt: skip
+    )
     wall = time.perf_counter() - t0
     if res.returncode != 0:
         raise SystemExit(f"launch {study} failed: {res.stderr[-2000:]}")
@@ -78,9 +89,21 @@ def trials(c: NetCluster, study: str):
 def retry_time(c: NetCluster, address: str) -> float:
     f = write_space(c, "bench-retry", 6, 3.0)
     proc = c["client"].popen(
-        [PY, "-m", "sweep", "launch", str(f), "--storage", c.pg.url, "--no-progress",
-         "--device", "cpu", "--address", address],
-    )  # fmt: skip
+        [
+            PY,
+            "-m",
+            "sweep",
+            "launch",
+            str(f),
+            "--storage",
+            c.pg.url,
+            "--no-progress",
+            "--device",
+            "cpu",
+            "--address",
+            address,
+        ],
+    )
     victim = None
     deadline = time.monotonic() + 120
     while victim is None and time.monotonic() < deadline:
@@ -138,8 +161,12 @@ def main() -> None:
             text=True,
         )
         tail = res.stdout.strip().splitlines()[-1:]
-        emit(what="tests", rc=res.returncode, seconds=round(time.perf_counter() - t1, 1),
-             summary=tail[0] if tail else "")  # fmt: skip
+        emit(
+            what="tests",
+            rc=res.returncode,
+            seconds=round(time.perf_counter() - t1, 1),
+            summary=tail[0] if tail else "",
+        )
 
 
 if __name__ == "__main__":

@@ -172,8 +172,19 @@ class Host:
             for sub in ("sweep", "proxy_tasks"):
                 script += f"mount -t tmpfs -o size=1m,ro none {ROOT / sub} || exit 98; "
         script += 'exec "$@"'
-        return ["ip", "netns", "exec", self.ns, "unshare", *flags, "sh", "-c", script,
-                self.hostname, *argv]  # fmt: skip
+        return [
+            "ip",
+            "netns",
+            "exec",
+            self.ns,
+            "unshare",
+            *flags,
+            "sh",
+            "-c",
+            script,
+            self.hostname,
+            *argv,
+        ]
 
     def run(self, argv: list[str], *, timeout: float = 120, env=None, cwd=None, check=False):
         res = subprocess.run(
@@ -219,8 +230,15 @@ class Host:
         """``ray start --head`` (``head`` None) or ``ray start --address HEAD:PORT``, as the
         README's cluster recipe says, with this host's address, temp dir and the token."""
         self.ray_tmp = Path(tempfile.mkdtemp(prefix=f"r{self.role}", dir=self.cluster.dir))
-        argv = [RAY, "start", f"--node-ip-address={self.ip}", f"--num-cpus={cpus}",
-                "--num-gpus=0", f"--temp-dir={self.ray_tmp}", *RAY_SMALL]  # fmt: skip
+        argv = [
+            RAY,
+            "start",
+            f"--node-ip-address={self.ip}",
+            f"--num-cpus={cpus}",
+            "--num-gpus=0",
+            f"--temp-dir={self.ray_tmp}",
+            *RAY_SMALL,
+        ]
         if head is None:
             argv += ["--head", f"--port={port}", "--include-dashboard=false"]
             env = self.env(**HEALTH)
@@ -252,8 +270,21 @@ class NetCluster:
                 host = Host(self, role)
                 self._ns(host.ns)
                 port = f"p-{role}"
-                _run("ip", "-n", self.sw, "link", "add", port, "type", "veth", "peer", "name",
-                     "eth0", "netns", host.ns)  # fmt: skip
+                _run(
+                    "ip",
+                    "-n",
+                    self.sw,
+                    "link",
+                    "add",
+                    port,
+                    "type",
+                    "veth",
+                    "peer",
+                    "name",
+                    "eth0",
+                    "netns",
+                    host.ns,
+                )
                 _run("ip", "-n", self.sw, "link", "set", port, "master", "br0")
                 _run("ip", "-n", self.sw, "link", "set", port, "up")
                 _run("ip", "-n", host.ns, "addr", "add", f"{host.ip}/24", "dev", "eth0")
@@ -324,9 +355,19 @@ class Postgres:
         pw.write_text(self.password + "\n")
         for p in (host.dir, self.sock, pw):
             shutil.chown(p, "postgres")
-        self._as_pg([str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres",
-                     "--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pw}",
-                     "--no-sync"])  # fmt: skip
+        self._as_pg(
+            [
+                str(self.bin / "initdb"),
+                "-D",
+                str(self.data),
+                "-U",
+                "postgres",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                f"--pwfile={pw}",
+                "--no-sync",
+            ]
+        )
         pw.unlink()
         with open(self.data / "pg_hba.conf", "a") as f:
             f.write(f"host all all {SUBNET}.0/24 scram-sha-256\n")
@@ -336,8 +377,19 @@ class Postgres:
             "CREATE DATABASE sweep OWNER sweep;"
         )
         for stmt in sql.split("; "):
-            self._as_pg(["psql", "-h", str(self.sock), "-U", "postgres", "-v", "ON_ERROR_STOP=1",
-                         "-c", stmt])  # fmt: skip
+            self._as_pg(
+                [
+                    "psql",
+                    "-h",
+                    str(self.sock),
+                    "-U",
+                    "postgres",
+                    "-v",
+                    "ON_ERROR_STOP=1",
+                    "-c",
+                    stmt,
+                ]
+            )
 
     @property
     def url(self) -> str:
@@ -354,8 +406,21 @@ class Postgres:
             f"{self.sock} -c max_connections=80 -c shared_buffers=16MB -c fsync=off"
         )
         log = str(self.host.dir / "pg.log")
-        self._as_pg([str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", log, "-o", opts,
-                     "-w", "-t", "60", "start"])  # fmt: skip
+        self._as_pg(
+            [
+                str(self.bin / "pg_ctl"),
+                "-D",
+                str(self.data),
+                "-l",
+                log,
+                "-o",
+                opts,
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ]
+        )
 
     def stop(self, mode: str = "immediate") -> None:
         self._as_pg([str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop"])

@@ -79,10 +79,23 @@ def sweep(c, *args: str, timeout: float = 240, env=None):
 
 def launch_bg(c, study: str, *args: str):
     return c["client"].popen(
-        [PY, "-m", "sweep", "launch", str(c["client"].dir / f"{study}.yaml"), "--no-progress",
-         "--device", "cpu", "--address", c.address, "--storage", c.pg.url, *args],
+        [
+            PY,
+            "-m",
+            "sweep",
+            "launch",
+            str(c["client"].dir / f"{study}.yaml"),
+            "--no-progress",
+            "--device",
+            "cpu",
+            "--address",
+            c.address,
+            "--storage",
+            c.pg.url,
+            *args,
+        ],
         env=client_env(c),
-    )  # fmt: skip
+    )
 
 
 def trials(c, study: str):
@@ -181,8 +194,18 @@ def one_error_line(err: str) -> str:
 def test_recipe_trials_run_on_both_worker_hosts_with_the_launchers_code(cluster):
     c = cluster
     f = space(c, "recipe", trials=6, sleep=1.0)
-    res = sweep(c, "launch", str(f), "--address", c.address, "--storage", c.pg.url,
-                "--no-progress", "--device", "cpu")  # fmt: skip
+    res = sweep(
+        c,
+        "launch",
+        str(f),
+        "--address",
+        c.address,
+        "--storage",
+        c.pg.url,
+        "--no-progress",
+        "--device",
+        "cpu",
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     assert c.pg.password not in res.stdout + res.stderr
     ts = check_after(c, "recipe", 6, {})
@@ -205,8 +228,9 @@ def test_recipe_trials_run_on_both_worker_hosts_with_the_launchers_code(cluster)
     html = c["client"].dir / "recipe.html"
     rep = sweep(c, "report", "recipe", "--storage", c.pg.url, "-o", str(html), "--no-dashboard")
     assert rep.returncode == 0 and html.stat().st_size > 100_000, rep.stderr[-2000:]
-    dash = c["client"].popen([PY, "-m", "sweep", "dashboard", c.pg.url, "--port", "8089"],
-                             env=client_env(c))  # fmt: skip
+    dash = c["client"].popen(
+        [PY, "-m", "sweep", "dashboard", c.pg.url, "--port", "8089"], env=client_env(c)
+    )
     try:
         probe = (
             "import json, time, urllib.request\n"
@@ -260,8 +284,11 @@ def test_a_worker_host_cut_from_the_network_is_failed_and_its_late_results_are_r
         before = complete(trials(c, "cutw"))
         c.cut("w2")
         failed = wait_for(
-            c, "cutw", lambda ts: ts[victim.number] if ts[victim.number].state.name == "FAIL"
-            else None, 60)  # fmt: skip
+            c,
+            "cutw",
+            lambda ts: ts[victim.number] if ts[victim.number].state.name == "FAIL" else None,
+            60,
+        )
         c.cut("w2", down=False)  # it comes back while its trial still sleeps
         _, err = proc.communicate(timeout=180)
     finally:
@@ -285,8 +312,16 @@ def test_postgres_restarted_mid_study_leaves_the_study_intact(cluster):
     space(c, "pgr", trials=8, sleep=2.0)
     proc = launch_bg(c, "pgr")
     try:
-        wait_for(c, "pgr", lambda ts: True if complete(ts) and any(
-            t.state.name == "RUNNING" and t.params for t in ts) else None, proc=proc)  # fmt: skip
+        wait_for(
+            c,
+            "pgr",
+            lambda ts: (
+                True
+                if complete(ts) and any(t.state.name == "RUNNING" and t.params for t in ts)
+                else None
+            ),
+            proc=proc,
+        )
         before = complete(trials(c, "pgr"))
         c.pg.restart()
         _, err = proc.communicate(timeout=240)
@@ -315,8 +350,9 @@ def test_a_client_with_a_wrong_address_token_or_database_is_one_line(cluster, wh
         base[k] = v
     flat = [x for kv in base.items() for x in kv]
     t0 = time.monotonic()
-    res = sweep(c, "launch", str(f), *flat, "--no-progress", "--device", "cpu", env=env,
-                timeout=120)  # fmt: skip
+    res = sweep(
+        c, "launch", str(f), *flat, "--no-progress", "--device", "cpu", env=env, timeout=120
+    )
     assert res.returncode == 2, (res.returncode, res.stderr[-3000:])
     line = one_error_line(res.stderr)
     assert message in line, line
@@ -330,8 +366,16 @@ def test_a_killed_head_is_one_line_and_resume_on_a_new_head_completes(cluster):
     space(c, "killh", trials=6, sleep=3.0)
     proc = launch_bg(c, "killh")
     try:
-        wait_for(c, "killh", lambda ts: True if complete(ts) and any(
-            t.state.name == "RUNNING" and t.params for t in ts) else None, proc=proc)  # fmt: skip
+        wait_for(
+            c,
+            "killh",
+            lambda ts: (
+                True
+                if complete(ts) and any(t.state.name == "RUNNING" and t.params for t in ts)
+                else None
+            ),
+            proc=proc,
+        )
         before = complete(trials(c, "killh"))
         c["head"].kill_all()
         _, err = proc.communicate(timeout=180)
@@ -347,7 +391,17 @@ def test_a_killed_head_is_one_line_and_resume_on_a_new_head_completes(cluster):
     c["head"].ray_start(cpus=0)
     for role in ("w1", "w2"):
         c[role].ray_start(c["head"])
-    res = sweep(c, "resume", "killh", "--storage", c.pg.url, "--address", c.address,
-                "--no-progress", "--device", "cpu")  # fmt: skip
+    res = sweep(
+        c,
+        "resume",
+        "killh",
+        "--storage",
+        c.pg.url,
+        "--address",
+        c.address,
+        "--no-progress",
+        "--device",
+        "cpu",
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     check_after(c, "killh", 6, before)

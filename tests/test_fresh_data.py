@@ -199,10 +199,24 @@ def _pretrain(ds: Dataset, overlap: bool, report=None) -> tuple[dict, dict]:
     with scoped_torch_seed(Seeds(0).key32("init"), torch.device("cpu")):
         model = create_vit(r, 3)
         stats = train_classifier(
-            model, x, y, 3, r, epochs=ds.epochs, batch=4, lr=1e-3, weight_decay=0.05,
-            warmup=1, rrc_scale=(0.35, 1.0), mix=True, device=torch.device("cpu"),
-            seeds=Seeds(0), key="pretrain", report=report, fresh=fresh,
-        )  # fmt: skip
+            model,
+            x,
+            y,
+            3,
+            r,
+            epochs=ds.epochs,
+            batch=4,
+            lr=1e-3,
+            weight_decay=0.05,
+            warmup=1,
+            rrc_scale=(0.35, 1.0),
+            mix=True,
+            device=torch.device("cpu"),
+            seeds=Seeds(0),
+            key="pretrain",
+            report=report,
+            fresh=fresh,
+        )
     return stats, model.state_dict()
 
 

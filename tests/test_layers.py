@@ -165,3 +165,19 @@ def test_the_schema_reads_names_from_the_registries(tmp_path, block, message):
     with pytest.raises(SchemaError) as e:
         load_study_file(path)
     assert f"s.yaml:2: {message}" in str(e.value)
+
+
+def test_the_formatter_formats_everything_but_the_published_tables():
+    # Issue 21, item 5: 719 `# fmt: skip` markers let `ruff format --check` pass without
+    # formatting. A marker is kept only on a published table compared with its source by eye,
+    # with the reason on the line above it.
+    root = Path(__file__).resolve().parents[1]
+    allowed = {"sweep/generators/_perlin.py": 1}
+    found: dict[str, int] = {}
+    for folder in ("sweep", "proxy_tasks", "reports", "benchmarks", "tests"):
+        for f in (root / folder).rglob("*.py"):
+            lines = f.read_text().splitlines()
+            n = sum(1 for ln in lines if ln.rstrip().endswith(("# fmt: skip", "# fmt: off")))
+            if n:
+                found[str(f.relative_to(root))] = n
+    assert found == allowed, found

@@ -87,8 +87,9 @@ def run(
 
         probe_address(spec.backend.address)  # before anything is written
     with _joined_cluster(spec):  # (a cluster refusing this client: before anything is written)
-        return _run(spec, path, profile, device, trials, workers, fork, resume, progress,
-                    cache_dir, quiet)  # fmt: skip
+        return _run(
+            spec, path, profile, device, trials, workers, fork, resume, progress, cache_dir, quiet
+        )
 
 
 def _joined_cluster(spec):
