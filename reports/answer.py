@@ -167,7 +167,8 @@ def markdown(info: Mapping[str, Any]) -> list[str]:
     if info.get("note"):
         return [f"**Answer: none.** {info['note']}", ""]
     answer = info.get("answer") or {}
-    lines = [f"**Answer: {info['verdict']}.** {info['line']}", ""]
+    label = "Provisional answer" if answer.get("provisional") else "Answer"  # (confirming)
+    lines = [f"**{label}: {info['verdict']}.** {info['line']}", ""]
     if info.get("reason"):
         lines += [f"Reason: {info['reason']}", ""]
     for w in answer.get("warnings") or []:

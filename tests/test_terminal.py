@@ -102,6 +102,9 @@ def test_an_answer_is_provisional_in_every_output_while_its_confirmation_runs(la
     assert plan["status"] in ("decided", "capped")
     final = status(spec.study, storage)
     assert not final["answer_line"].startswith("provisional")
+    from reports.answer import markdown
+
+    assert markdown(answer_info(study))[0].startswith("**Answer: ")
     try:
         study.set_user_attr(record.STUDY_CONFIRM, {**plan, "status": "running"})
         st = status(spec.study, storage)
@@ -112,5 +115,7 @@ def test_an_answer_is_provisional_in_every_output_while_its_confirmation_runs(la
         )
         info = answer_info(study)
         assert info["source"] == "computed" and info["line"].startswith("provisional ("), info
+        # the dashboard note opens with it too
+        assert markdown(info)[0].startswith("**Provisional answer: "), markdown(info)[0]
     finally:
         study.set_user_attr(record.STUDY_CONFIRM, plan)
