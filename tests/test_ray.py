@@ -217,7 +217,7 @@ def test_scheduler_replay_from_the_study_decides_as_ray_tune_does(direction, bra
     import numpy as np
     from ray.tune.schedulers import AsyncHyperBandScheduler, TrialScheduler
 
-    from sweep.engine.ray_backend import TuneSchedulerPruner, _TuneTrial
+    from sweep.engine.ray_scheduler import TuneSchedulerPruner, TuneTrial
 
     max_t, rng = 27, np.random.default_rng(0)
     pruner = TuneSchedulerPruner(
@@ -236,7 +236,7 @@ def test_scheduler_replay_from_the_study_decides_as_ray_tune_does(direction, bra
     stops = 0
     for _ in range(40):
         trial = study.ask()
-        key = _TuneTrial(str(trial.number))
+        key = TuneTrial(str(trial.number))
         ref.on_trial_add(None, key)
         ref._trial_info[key.trial_id] = ref._brackets[pruner.bracket(trial.number, ref)]
         level, slope = rng.normal(), rng.normal()

@@ -42,8 +42,8 @@ is seeded from its first trial's number (:class:`sweep.engine.local.FirstTrialSe
 
 Ray Tune schedulers (``scheduler: asha`` or ``hyperband``, single objective) decide early stops
 with Ray Tune's own ``AsyncHyperBandScheduler`` rung logic, replayed from the intermediate values
-stored in the study (:class:`TuneSchedulerPruner`): a stopped trial is recorded PRUNED with its
-partial curve, never COMPLETE, and a restarted driver loses no scheduler state. PBT is refused:
+stored in the study (:mod:`sweep.engine.ray_scheduler`): a stopped trial is recorded PRUNED with
+its partial curve, never COMPLETE, and a restarted driver loses no scheduler state. PBT is refused:
 it mutates running trials' hyperparameters from checkpoints, which a proxy trial (its dataset is
 fixed when it starts) and an Optuna sampler do not have.
 """
@@ -61,8 +61,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from optuna.pruners import BasePruner
-
+from sweep.engine.ray_scheduler import scheduler_pruner, with_scheduler
 from sweep.errors import SweepError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -127,105 +126,6 @@ def _patient_heartbeat(storage) -> None:
     storage.record_heartbeat = record_heartbeat
 
 
-# ----------------------------------------------------------------------------- scheduler
-class TuneSchedulerPruner(BasePruner):
-    """Ray Tune's asynchronous successive halving (``AsyncHyperBandScheduler``) as an Optuna
-    pruner whose state is the study database.
-
-    For each decision a fresh scheduler is fed, in trial order, the intermediate values (the
-    pre-training loss per epoch, signed like the objective) of every other COMPLETE, PRUNED or
-    RUNNING trial, then this trial's own: each rung then holds what Ray Tune would have recorded,
-    and the scheduler's answer for this trial's latest epoch is the decision. ``brackets > 1``
-    (``hyperband``) puts each trial in a bracket drawn as Ray Tune draws it (softmax over the
-    bracket sizes), seeded by the trial number, so a replay always finds the same bracket.
-    Reaching ``max_t`` ends a trial normally (never pruned).
-    """
-
-    def __init__(
-        self, *, max_t: int, grace_period: int = 1, reduction_factor: float = 4, brackets: int = 1
-    ) -> None:
-        self.max_t, self.grace_period = int(max_t), int(grace_period)
-        self.reduction_factor, self.brackets = float(reduction_factor), int(brackets)
-        if self.grace_period > self.max_t:
-            raise SweepError(f"scheduler: grace_period {grace_period} > max_t {max_t}")
-
-    def _scheduler(self):
-        from ray.tune.schedulers import AsyncHyperBandScheduler
-
-        sched = AsyncHyperBandScheduler(
-            time_attr="t",
-            metric="v",
-            mode="max",
-            max_t=self.max_t,
-            grace_period=self.grace_period,
-            reduction_factor=self.reduction_factor,
-            brackets=self.brackets,
-        )
-        if not (hasattr(sched, "_brackets") and hasattr(sched, "_trial_info")):
-            raise RuntimeError(
-                "this Ray version's AsyncHyperBandScheduler has no _brackets/"
-                "_trial_info: sweep.ray_backend needs updating"
-            )
-        return sched
-
-    def bracket(self, number: int, sched) -> int:
-        import numpy as np
-
-        sizes = np.array([len(b._rungs) for b in sched._brackets])
-        probs = np.e ** (sizes - sizes.max())
-        return int(np.random.default_rng(number).choice(len(sizes), p=probs / probs.sum()))
-
-    def prune(self, study, trial) -> bool:
-        from optuna.study import StudyDirection
-        from optuna.trial import TrialState
-        from ray.tune.schedulers import TrialScheduler
-
-        step = trial.last_step
-        if step is None or step >= self.max_t:
-            return False
-        sign = 1.0 if study.direction == StudyDirection.MAXIMIZE else -1.0
-        states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
-        others = [
-            t
-            for t in study.get_trials(deepcopy=False, states=states)
-            if t.number != trial.number and t.intermediate_values
-        ]
-        sched = self._scheduler()
-        action = TrialScheduler.CONTINUE
-        for t in [*others, trial]:
-            key = _TuneTrial(str(t.number))
-            sched._trial_info[key.trial_id] = sched._brackets[self.bracket(t.number, sched)]
-            for s, v in sorted(t.intermediate_values.items()):
-                if t is trial and s > step:
-                    break
-                action = sched.on_trial_result(None, key, {"t": s, "v": sign * v})
-        return action == TrialScheduler.STOP
-
-
-class _TuneTrial:
-    """What Ray Tune's bracket bookkeeping reads from a trial: its id."""
-
-    __slots__ = ("trial_id",)
-
-    def __init__(self, trial_id: str) -> None:
-        self.trial_id = trial_id
-
-
-def scheduler_pruner(spec, profile: str):
-    """The pruner for ``spec.backend.scheduler`` (None for ``none``); ``max_t`` defaults to the
-    profile's pre-training epochs (the steps the proxy reports)."""
-    sched = spec.backend.scheduler
-    if sched["name"] == "none":
-        return None
-    opts = dict(sched.get("options") or {})
-    if opts.get("max_t") is None:
-        from proxy_tasks.recipe import make_recipe
-
-        opts["max_t"] = max(1, int(make_recipe(profile, spec.recipe(profile)).pretrain_epochs))
-    opts.setdefault("brackets", 3 if sched["name"] == "hyperband" else 1)
-    return TuneSchedulerPruner(**opts)
-
-
 # ----------------------------------------------------------------------------- worker actor
 class RayWorker:
     """One Ray actor: the engine's worker loop body, one ``study.optimize(n_trials=1)`` per call.
@@ -248,7 +148,7 @@ class RayWorker:
         logging.getLogger("optuna.study._optimize").addFilter(optuna_log_filter)
         storage = patient(make_storage, payload["storage"])
         _patient_heartbeat(storage)
-        spec = _with_scheduler(worker_config(payload["plan"], storage), payload["scheduler"])
+        spec = with_scheduler(worker_config(payload["plan"], storage), payload["scheduler"])
         pruner = scheduler_pruner(spec, payload["profile"]) or make_pruner(spec)
         make_sampler(spec, seed=0)  # a sampler the file cannot have fails the actor now
         sampler = FirstTrialSeeded(
@@ -317,14 +217,6 @@ class RayWorker:
             finally:
                 self.objective.release()
         return "lost" if self.objective.lost else "ran"
-
-
-def _with_scheduler(spec, scheduler: dict):
-    import dataclasses
-
-    return dataclasses.replace(
-        spec, backend=dataclasses.replace(spec.backend, scheduler=scheduler)
-    )
 
 
 # ----------------------------------------------------------------------------- Ray session

@@ -27,7 +27,7 @@ from sweep.schema.errors import Invalid, unknown_key
 from sweep.values import is_int, is_number, yaml_float
 
 BLOCK_KEYS = ("name", "options")
-#: Ray Tune scheduler name -> its options (sweep.engine.ray_backend.TuneSchedulerPruner)
+#: Ray Tune scheduler name -> its options (sweep.engine.ray_scheduler.TuneSchedulerPruner)
 SCHEDULERS: dict[str, tuple[str, ...]] = {
     "none": (),
     "asha": ("grace_period", "reduction_factor", "max_t"),
