@@ -24,7 +24,7 @@
 #
 # Resuming across machines: .device-state/noise.db and .device-state/calibrate.db (name
 # .device-state in the device tool's carry) are copied in first; copy OUTDIR's back after a run.
-# Wheels in .whl/ (optuna, sqlalchemy, alembic, colorlog, mako, greenlet, mlxtend) are installed
+# Wheels in .whl/ (benchmarks/device_wheels.sh downloads them here: optuna, sqlalchemy, pydantic, ...) are installed
 # to /tmp/site first when present (the device image may lack them).
 #
 # SWEEP_DEVICE_TINY=1: a dry run of the whole script on the CPU: the same steps on a tiny recipe
