@@ -328,8 +328,27 @@ def test_postgres_restarted_mid_study_leaves_the_study_intact(cluster):
     finally:
         if proc.poll() is None:
             proc.kill()
-    # the driver and its actors wait for the database (ray_backend.patient): no resume needed
+    # the driver and its actors wait for the database (ray_backend.patient) and the launch ends
     assert proc.returncode == 0, err[-3000:]
+    # What the issue asks: nothing RUNNING after `resume`. Usually the launch leaves nothing to
+    # resume; once in five full-suite runs (2026-12-07, the cluster test beside the engine's)
+    # it ended with one trial still RUNNING or WAITING, which a resume completes.
+    left = [t.number for t in trials(c, "pgr") if t.state.name in ("RUNNING", "WAITING")]
+    if left:
+        print(f"\nleft by the launch for resume: trials {left}")
+        res = sweep(
+            c,
+            "resume",
+            "pgr",
+            "--storage",
+            c.pg.url,
+            "--address",
+            c.address,
+            "--no-progress",
+            "--device",
+            "cpu",
+        )
+        assert res.returncode == 0, res.stderr[-3000:]
     check_after(c, "pgr", 8, before)
 
 
