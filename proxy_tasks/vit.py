@@ -44,7 +44,7 @@ from proxy_tasks.baseline import scratch_baseline
 from proxy_tasks.downstream import load_downstream
 from proxy_tasks.evaluation import downstream_metrics
 from proxy_tasks.models import create_vit
-from proxy_tasks.recipe import HEADLINES, Recipe, as_dict, make_recipe
+from proxy_tasks.recipe import HEADLINES, Recipe, as_dict, make_recipe, recipe_dataset
 from proxy_tasks.spec import (
     COMPLETE,
     FAILED,
@@ -161,7 +161,7 @@ class ViTProxy:
             raise
 
     def _run(self, spec: TrialSpec, report: Report | None, info: dict) -> TrialResult:
-        from sweep.dataset import Dataset, DatasetSpec
+        from sweep.dataset import Dataset
 
         t_start = time.perf_counter()
         device = resolve_torch_device(spec.device)
@@ -180,17 +180,7 @@ class ViTProxy:
         # 1. generate -----------------------------------------------------------------
         phase("generate", 0, 0)
         t0 = time.perf_counter()
-        ds = Dataset(
-            DatasetSpec(
-                spec.generator,
-                classes=r.classes,
-                instances=r.instances,
-                image_size=r.img_size,
-                seed=spec.data_seed,
-                params=dict(spec.params),
-                epochs=r.pretrain_epochs if r.fresh_data else 1,
-            )
-        )
+        ds = Dataset(recipe_dataset(spec, profile))  # the task's one definition of its dataset
         x_syn, y_syn = ds.tensors(device)
         sync(device)
         timings["generate_s"] = time.perf_counter() - t0
