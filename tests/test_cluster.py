@@ -163,6 +163,13 @@ def running_on(role_host: str):
     return cond
 
 
+def one_done_one_mid_trial(ts) -> bool | None:
+    """A ``wait_for`` condition: a trial complete and one mid-trial (its parameters drawn)."""
+    if complete(ts) and any(t.state.name == "RUNNING" and t.params for t in ts):
+        return True
+    return None
+
+
 def complete(ts) -> dict[int, tuple]:
     return {t.number: (t.values, t.params, t.user_attrs) for t in ts if t.state.name == "COMPLETE"}
 
@@ -315,11 +322,7 @@ def test_postgres_restarted_mid_study_leaves_the_study_intact(cluster):
         wait_for(
             c,
             "pgr",
-            lambda ts: (
-                True
-                if complete(ts) and any(t.state.name == "RUNNING" and t.params for t in ts)
-                else None
-            ),
+            one_done_one_mid_trial,
             proc=proc,
         )
         before = complete(trials(c, "pgr"))
@@ -388,11 +391,7 @@ def test_a_killed_head_is_one_line_and_resume_on_a_new_head_completes(cluster):
         wait_for(
             c,
             "killh",
-            lambda ts: (
-                True
-                if complete(ts) and any(t.state.name == "RUNNING" and t.params for t in ts)
-                else None
-            ),
+            one_done_one_mid_trial,
             proc=proc,
         )
         before = complete(trials(c, "killh"))
